@@ -23,3 +23,36 @@ export function columnBatchOf(result: IngestResult): ColumnBatch {
     seriesDefOffsets: result.seriesDefOffsets ?? empty,
   };
 }
+
+export interface SinkHealth {
+  ok: boolean;
+  detail?: string;
+}
+
+/** What a sink reports for /metrics; the gateway binds it to its Prometheus registry. */
+export interface SinkMetrics {
+  /** A request (or append) carrying `samples` reached the sink for `shard`. */
+  sent(shard: string, samples: number, bytes: number): void;
+  /** A request for `shard` failed for good (after retries, or a 4xx): its samples are lost. */
+  failed(shard: string, samples: number, reason: string): void;
+  /** A request for `shard` is being retried. */
+  retried(shard: string): void;
+}
+
+export interface Sink {
+  /** 'victoriametrics' | 'embedded' | 'blackhole'. */
+  readonly name: string;
+  /** The native output this sink consumes. */
+  readonly output: 'remote_write' | 'columns' | 'none';
+  /** Number of shards the native core should split remote-write batches into. */
+  readonly shards: number;
+  readonly replication: number;
+  /**
+   * Store one ingested batch. Resolves once the sink has accepted it durably
+   * (2xx from every shard, or committed to the embedded file); rejects with a
+   * SentioError when it could not.
+   */
+  write(result: IngestResult): Promise<void>;
+  health(): Promise<SinkHealth>;
+  close(): Promise<void>;
+}
