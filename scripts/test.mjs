@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// The whole test suite: `npm test`.
+// 1. Makes sure the Debian packages whose servers the tests start are
+//    installed: installs them when running as root, otherwise prints the
+//    exact command and stops.
+// 2. Builds the native addon if it is missing.
+// 3. Runs the Rust core's tests (cargo test), then every TypeScript test
+//    (*.test.ts under src/ and test/) with Node's built-in test runner.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** Debian package → a binary it provides. */
+const packages = {
+  'victoria-metrics': 'victoria-metrics',
+};
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  if (r.error) throw r.error;
+  return r.status ?? 1;
+}
+
+function onPath(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+const missing = Object.entries(packages).filter(([, bin]) => !onPath(bin)).map(([pkg]) => pkg);
+if (missing.length > 0) {
+  const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
+  if (process.getuid?.() === 0) {
+    console.log(`test: installing Debian packages the tests need: ${missing.join(' ')}`);
+    if (run('sh', ['-c', cmd], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }) !== 0) {
+      console.error(`test: "${cmd}" failed`);
+      process.exit(1);
+    }
+  } else {
+    console.error(`test: the tests start real servers from Debian packages that are not installed: ${missing.join(', ')}.\nInstall them with:\n\n  sudo sh -c '${cmd}'\n`);
+    process.exit(1);
+  }
+}
+
+if (!existsSync(join(root, 'native/napi/index.cjs'))) {
+  console.log('test: building the native addon');
+  if (run('npm', ['run', 'build:native']) !== 0) process.exit(1);
+}
+
+if (run('cargo', ['test', '--manifest-path', 'native/Cargo.toml', '--workspace', '--release']) !== 0) process.exit(1);
+
+function findTests(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : findTests(p);
+    return e.name.endsWith('.test.ts') ? [relative(root, p)] : [];
+  });
+}
+const files = [...findTests(join(root, 'src')), ...findTests(join(root, 'test'))].sort();
+process.exit(run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files]));

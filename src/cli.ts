@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// `sentio start [options]`: loads the configuration, starts the gateway,
+// prints where it listens, the mode and the data directory, and stops
+// cleanly on SIGINT/SIGTERM.
+
+import { resolve } from 'node:path';
+import { generatedToken } from './auth/index.js';
+import { ConfigError, helpText, loadConfig } from './config/index.js';
+import { startGateway } from './gateway.js';
+import { createLogger } from './log/index.js';
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${helpText()}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (command !== 'start') {
+    process.stderr.write(`sentio: unknown command "${command}"\n\n${helpText()}\n`);
+    return 2;
+  }
+  let loaded;
+  try {
+    loaded = loadConfig(rest, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sentio: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (loaded.help) {
+    process.stdout.write(`${helpText()}\n`);
+    return 0;
+  }
+  const { config } = loaded;
+  const log = createLogger(config.logLevel);
+
+  let tokens = config.tokens;
+  let tokenNote = `${tokens.length} configured token(s)`;
+  if (config.noAuth) tokenNote = 'DISABLED (--no-auth): anyone who can reach the port can write';
+  else if (tokens.length === 0) {
+    const g = generatedToken(resolve(config.dataDir));
+    tokens = [g.token];
+    tokenNote = `${g.created ? 'generated' : 'stored'} token ${g.token} (from ${g.path}; set --token to choose your own)`;
+  }
+
+  const gateway = await startGateway(config, log, tokens);
+  const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  process.stdout.write(
+    [
+      `sentio listening on http://${host}:${gateway.port} (HTTP /write, /api/v2/write; WebSocket /ws; /healthz, /metrics)`,
+      `mode: ${gateway.mode}`,
+      `data directory: ${resolve(config.dataDir)}`,
+      `ingest auth: ${tokenNote}`,
+      `parser workers: ${config.workers} (batches <= ${config.inlineMaxBytes} bytes parsed inline)`,
+      '',
+    ].join('\n'),
+  );
+
+  await new Promise<void>((done) => {
+    const stop = (signal: string) => {
+      log.info(`${signal} received, shutting down`);
+      done();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await gateway.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`sentio: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,274 @@
+// Configuration: parsed once at start from, in increasing precedence, the
+// built-in defaults, a YAML file (`--config`), `SENTIO_*` environment
+// variables and command-line flags. Each setting has one name used
+// everywhere: flag `--data-dir`, environment `SENTIO_DATA_DIR`, YAML key
+// `data-dir`. The merged values are validated with one schema; a bad value
+// stops start-up with a message naming the key and what is wrong. No other
+// module reads process.env: the result is passed down explicitly.
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+type Kind = 'string' | 'int' | 'bool' | 'list';
+
+interface Setting {
+  kind: Kind;
+  help: string;
+  /** Single-letter flag alias. */
+  short?: string;
+  /** Flag only: not read from the environment or the YAML file. */
+  flagOnly?: boolean;
+}
+
+/** Every setting, by its flag name. The order is the order of `--help`. */
+export const settings = {
+  listen: { kind: 'string', help: 'HOST:PORT to listen on (default 0.0.0.0:8086, the InfluxDB port)' },
+  'data-dir': { kind: 'string', help: 'directory for the embedded store and generated secrets (default ./data)' },
+  victoriametrics: {
+    kind: 'list',
+    help: 'VictoriaMetrics remote-write URL, e.g. http://127.0.0.1:8428/api/v1/write; repeat for one URL per shard',
+  },
+  replication: { kind: 'int', help: 'copies of each series over the VictoriaMetrics shards (default 1)' },
+  sink: { kind: 'string', help: 'auto (default: victoriametrics when URLs are given, else embedded) | blackhole (discard, for benchmarks)' },
+  token: { kind: 'list', help: 'ingest token accepted as "Authorization: Token|Bearer ..." (repeatable)' },
+  'no-auth': { kind: 'bool', help: 'accept writes without credentials' },
+  workers: { kind: 'int', help: 'parser worker threads (default: the number of cores)' },
+  'inline-max-bytes': { kind: 'int', help: 'batches up to this size are parsed on the main thread (default 4096)' },
+  'max-body-bytes': { kind: 'int', help: 'largest HTTP body accepted, compressed (default 33554432)' },
+  'max-decompressed-bytes': { kind: 'int', help: 'largest HTTP body after decompression (default 134217728)' },
+  'max-frame-bytes': { kind: 'int', help: 'largest WebSocket frame (default 16777216)' },
+  'max-errors': { kind: 'int', help: 'rejected lines listed in a reply (default 100)' },
+  'vm-concurrency': { kind: 'int', help: 'concurrent remote-write requests per VictoriaMetrics URL (default 8)' },
+  'vm-timeout-ms': { kind: 'int', help: 'timeout of one remote-write request (default 30000)' },
+  'vm-max-retries': { kind: 'int', help: 'retries of a remote-write request on network errors and 5xx (default 8)' },
+  'vm-retry-base-ms': { kind: 'int', help: 'first retry delay; doubles each retry, with full jitter, up to 30 s (default 200)' },
+  'log-level': { kind: 'string', help: 'error | warn | info | debug (default info)' },
+  config: { kind: 'string', help: 'YAML file with any of these settings (keys as the flag names)', flagOnly: true },
+  help: { kind: 'bool', help: 'print this help', short: 'h', flagOnly: true },
+} as const satisfies Record<string, Setting>;
+
+type SettingName = keyof typeof settings;
+
+const hostPort = z.string().transform((s, ctx) => {
+  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: `expected HOST:PORT (e.g. 0.0.0.0:8086), got "${s}"` });
+    return z.NEVER;
+  }
+  const host = m[1]!.replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port };
+});
+
+const remoteWriteUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an http(s) URL such as http://127.0.0.1:8428/api/v1/write' },
+);
+
+const positive = (max: number) => z.number().int().min(1).max(max);
+
+export const configSchema = z
+  .object({
+    listen: hostPort.prefault('0.0.0.0:8086'),
+    'data-dir': z.string().min(1).default('./data'),
+    victoriametrics: z.array(remoteWriteUrl).default([]),
+    replication: positive(64).default(1),
+    sink: z.enum(['auto', 'blackhole']).default('auto'),
+    token: z.array(z.string().min(8, 'tokens must be at least 8 characters')).default([]),
+    'no-auth': z.boolean().default(false),
+    workers: z.number().int().min(0).max(256).default(availableParallelism()),
+    'inline-max-bytes': z.number().int().min(0).default(4096),
+    'max-body-bytes': positive(1 << 30).default(32 << 20),
+    'max-decompressed-bytes': positive(4 << 30).default(128 << 20),
+    'max-frame-bytes': positive(1 << 30).default(16 << 20),
+    'max-errors': z.number().int().min(0).max(100_000).default(100),
+    'vm-concurrency': positive(1024).default(8),
+    'vm-timeout-ms': positive(600_000).default(30_000),
+    'vm-max-retries': z.number().int().min(0).max(100).default(8),
+    'vm-retry-base-ms': positive(60_000).default(200),
+    'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.victoriametrics.length > 0 && c.replication > c.victoriametrics.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replication'],
+        message: `replication ${c.replication} exceeds the ${c.victoriametrics.length} VictoriaMetrics URL(s)`,
+      });
+    }
+  });
+
+type Raw = z.output<typeof configSchema>;
+
+/** The validated configuration, as the rest of the gateway sees it. */
+export interface Config {
+  listen: { host: string; port: number };
+  dataDir: string;
+  victoriametrics: string[];
+  replication: number;
+  sink: 'auto' | 'blackhole';
+  tokens: string[];
+  noAuth: boolean;
+  workers: number;
+  inlineMaxBytes: number;
+  maxBodyBytes: number;
+  maxDecompressedBytes: number;
+  maxFrameBytes: number;
+  maxErrors: number;
+  vm: { concurrency: number; timeoutMs: number; maxRetries: number; retryBaseMs: number };
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function envName(name: string): string {
+  return `SENTIO_${name.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** Converts a string from the environment to the setting's kind; the schema checks the result. */
+function fromEnv(kind: Kind, value: string): unknown {
+  switch (kind) {
+    case 'list':
+      return value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    case 'bool':
+      if (/^(1|true|yes|on)$/i.test(value)) return true;
+      if (/^(0|false|no|off|)$/i.test(value)) return false;
+      return value;
+    case 'int':
+      return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+    default:
+      return value;
+  }
+}
+
+function fromFlag(kind: Kind, value: string | boolean | string[]): unknown {
+  if (kind === 'int' && typeof value === 'string') return fromEnv('int', value);
+  return value;
+}
+
+export interface LoadResult {
+  config: Config;
+  help: boolean;
+  /** Where each setting that was not defaulted came from, for the start-up banner. */
+  sources: Partial<Record<SettingName, 'flag' | 'env' | 'file'>>;
+}
+
+/**
+ * Parses flags (`argv` without the node binary, the script and the command),
+ * `env` and the YAML file they name. Throws ConfigError naming the bad key.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadResult {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const [name, s] of Object.entries(settings) as [SettingName, Setting][]) {
+    options[name] = {
+      type: s.kind === 'bool' ? 'boolean' : 'string',
+      ...(s.kind === 'list' ? { multiple: true } : {}),
+      ...(s.short ? { short: s.short } : {}),
+    };
+  }
+  let flags: Record<string, string | boolean | string[] | undefined>;
+  try {
+    flags = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as typeof flags;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+
+  const merged: Record<string, unknown> = {};
+  const sources: LoadResult['sources'] = {};
+
+  const file = (flags.config as string | undefined) ?? env.SENTIO_CONFIG;
+  if (file !== undefined) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+    if (doc !== null && doc !== undefined) {
+      if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${file}: expected a mapping of settings`);
+      for (const [key, value] of Object.entries(doc as Record<string, unknown>)) {
+        const s = (settings as Record<string, Setting>)[key];
+        if (!s || s.flagOnly) throw new ConfigError(`config file ${file}: unknown key "${key}"`);
+        merged[key] = s.kind === 'list' && !Array.isArray(value) ? [value] : value;
+        sources[key as SettingName] = 'file';
+      }
+    }
+  }
+  for (const [name, s] of Object.entries(settings) as [SettingName, Setting][]) {
+    if (s.flagOnly) continue;
+    const value = env[envName(name)];
+    if (value !== undefined) {
+      merged[name] = fromEnv(s.kind, value);
+      sources[name] = 'env';
+    }
+  }
+  for (const [name, s] of Object.entries(settings) as [SettingName, Setting][]) {
+    const value = flags[name];
+    if (s.flagOnly || value === undefined) continue;
+    merged[name] = fromFlag(s.kind, value);
+    sources[name] = 'flag';
+  }
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      const s = (settings as Record<string, Setting>)[key];
+      const where = s ? `${key} (--${key}, ${envName(key)})` : key || 'config';
+      const unknown = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : issue.message;
+      return `  ${where}: ${unknown}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  return { config: toConfig(parsed.data), help: flags.help === true, sources };
+}
+
+function toConfig(r: Raw): Config {
+  return {
+    listen: r.listen,
+    dataDir: r['data-dir'],
+    victoriametrics: r.victoriametrics,
+    replication: r.replication,
+    sink: r.sink,
+    tokens: r.token,
+    noAuth: r['no-auth'],
+    workers: r.workers,
+    inlineMaxBytes: r['inline-max-bytes'],
+    maxBodyBytes: r['max-body-bytes'],
+    maxDecompressedBytes: r['max-decompressed-bytes'],
+    maxFrameBytes: r['max-frame-bytes'],
+    maxErrors: r['max-errors'],
+    vm: {
+      concurrency: r['vm-concurrency'],
+      timeoutMs: r['vm-timeout-ms'],
+      maxRetries: r['vm-max-retries'],
+      retryBaseMs: r['vm-retry-base-ms'],
+    },
+    logLevel: r['log-level'],
+  };
+}
+
+export function helpText(): string {
+  const rows = (Object.entries(settings) as [SettingName, Setting][]).map(([name, s]) => {
+    const flag = `--${name}${s.kind === 'bool' ? '' : s.kind === 'list' ? ' VALUE...' : ' VALUE'}`;
+    const env = s.flagOnly ? '' : `  [${envName(name)}]`;
+    return `  ${flag.padEnd(34)} ${s.help}${env}`;
+  });
+  return ['Usage: sentio start [options]', '', 'Options (also settable by environment variable or YAML key):', ...rows].join('\n');
+}

@@ -1,0 +1,48 @@
+// Every error a client can see: a stable machine-readable code, an HTTP
+// status and a message. docs/errors.md documents each code; a test checks it.
+
+export const ErrorCodes = {
+  SENTIO_ERR_UNAUTHORIZED: { status: 401, message: 'missing or invalid credentials' },
+  SENTIO_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the configured limit' },
+  SENTIO_ERR_DECOMPRESSED_TOO_LARGE: { status: 413, message: 'decompressed body exceeds the configured limit' },
+  SENTIO_ERR_BAD_ENCODING: { status: 400, message: 'unsupported Content-Encoding or corrupt compressed body' },
+  SENTIO_ERR_BAD_PRECISION: { status: 400, message: 'unsupported precision' },
+  SENTIO_ERR_BAD_REQUEST: { status: 400, message: 'malformed request' },
+  SENTIO_ERR_PARTIAL_WRITE: { status: 400, message: 'some points were rejected; the others were written' },
+  SENTIO_ERR_BAD_BATCH: { status: 400, message: 'malformed msgpack batch' },
+  SENTIO_ERR_FRAME_TOO_LARGE: { status: 413, message: 'WebSocket frame exceeds the configured limit' },
+  SENTIO_ERR_NOT_FOUND: { status: 404, message: 'no such route' },
+  SENTIO_ERR_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed on this route' },
+  SENTIO_ERR_SINK_UNAVAILABLE: { status: 503, message: 'the storage sink did not accept the batch; retry later' },
+  SENTIO_ERR_SINK_REJECTED: { status: 400, message: 'the storage sink rejected the batch' },
+  SENTIO_ERR_NOT_READY: { status: 503, message: 'the gateway is starting or shutting down' },
+  SENTIO_ERR_INTERNAL: { status: 500, message: 'internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class SentioError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Facts about the failed request that the reply should carry (e.g. the batch's seq). */
+  details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message ?? ErrorCodes[code].message, options);
+    this.name = 'SentioError';
+    this.code = code;
+    this.status = ErrorCodes[code].status;
+    this.details = options?.details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Any thrown value as a SentioError (unknown failures become SENTIO_ERR_INTERNAL). */
+export function asSentioError(err: unknown): SentioError {
+  if (err instanceof SentioError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new SentioError('SENTIO_ERR_INTERNAL', message, { cause: err });
+}

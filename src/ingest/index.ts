@@ -1,0 +1,86 @@
+// The ingest stage shared by every front end: count what arrived, parse and
+// encode it (src/pipeline → native core), hand the encoded batch to the
+// sink, count what was accepted, rejected and dropped. Protocol modules
+// (./influx.ts, ./ws.ts) only map a request to bytes plus options.
+
+import { SentioError, asSentioError } from '../errors.js';
+import type { Format, Metrics, Protocol } from '../metrics/index.js';
+import type { IngestResult, Precision } from '../native/types.js';
+import type { Pipeline } from '../pipeline/index.js';
+import type { Sink } from '../sinks/types.js';
+
+export interface BatchOptions {
+  precision?: Precision;
+  db?: string;
+}
+
+export class Ingestor {
+  constructor(
+    private readonly pipeline: Pipeline,
+    private readonly sink: Sink,
+    private readonly metrics: Metrics,
+    private readonly maxErrors: number,
+  ) {}
+
+  /**
+   * Parses `body` and stores its samples. Resolves with the parse result
+   * once the sink has accepted them; rejects with a SentioError when the
+   * sink could not (the parse counts are then on the error's `result`).
+   */
+  async ingest(protocol: Protocol, format: Format, body: Buffer, opts: BatchOptions): Promise<IngestResult> {
+    const counters = this.metrics.ingest(protocol, format);
+    counters.receivedBytes.inc(body.byteLength);
+    this.metrics.inflight.inc();
+    try {
+      const result = await this.pipeline.ingest(body, {
+        format,
+        ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
+        ...(opts.db !== undefined && opts.db !== '' ? { db: opts.db } : {}),
+        nowMs: Date.now(),
+        output: this.sink.output,
+        shards: this.sink.shards,
+        replication: this.sink.replication,
+        maxErrors: this.maxErrors,
+      });
+      counters.receivedPoints.inc(result.lines);
+      if (result.rejected > 0) counters.rejectedPoints.inc(result.rejected);
+      if (result.skippedStrings > 0) counters.skippedStrings.inc(result.skippedStrings);
+      if (result.samples > 0) {
+        try {
+          await this.sink.write(result);
+        } catch (err) {
+          this.metrics.dropped(protocol, result.samples);
+          const e = asSentioError(err);
+          e.details = { ...e.details, lines: result.lines, rejected: result.rejected, ...(result.seq !== undefined ? { seq: result.seq } : {}) };
+          throw e;
+        }
+        counters.acceptedSamples.inc(result.samples);
+      }
+      return result;
+    } catch (err) {
+      if (err instanceof SentioError) throw err;
+      // The native binding throws only on invalid options or a caught panic.
+      throw asSentioError(err);
+    } finally {
+      this.metrics.inflight.dec();
+    }
+  }
+}
+
+const precisions: Record<string, Precision> = {
+  n: 'ns', ns: 'ns', u: 'us', us: 'us', 'µ': 'us', ms: 'ms', s: 's', m: 'm', h: 'h',
+};
+
+/**
+ * The precision named by an InfluxDB `precision` parameter (v1 spells
+ * n/u/ms/s/m/h, v2 ns/us/ms/s); undefined for the protocol's default.
+ */
+export function parsePrecision(value: string | null, allowed: 'v1' | 'v2'): Precision | undefined {
+  if (value === null || value === '') return undefined;
+  const p = precisions[value];
+  if (p === undefined || (allowed === 'v2' && (p === 'm' || p === 'h' || value.length === 1 && p !== 's'))) {
+    const list = allowed === 'v1' ? 'n, u, ms, s, m or h' : 'ns, us, ms or s';
+    throw new SentioError('SENTIO_ERR_BAD_PRECISION', `unsupported precision "${value}" (expected ${list})`);
+  }
+  return p;
+}

@@ -1,0 +1,113 @@
+// InfluxDB-compatible HTTP write API, so Telegraf and the official client
+// libraries can point at Sentio unchanged.
+//
+//   POST /write?db=&precision=n|u|ms|s|m|h   (v1; auth by Basic, ?u=&p=, Token or Bearer)
+//   POST /api/v2/write?org=&bucket=&precision=ns|us|ms|s   (v2; Authorization: Token ...)
+//   Content-Encoding: gzip|deflate|identity; Content-Type application/msgpack
+//   selects the msgpack batch format (docs/protocol.md), anything else is
+//   line protocol.
+//
+// Answers follow InfluxDB: 204 when every line was accepted; 400 with a JSON
+// body listing the rejected lines (capped by --max-errors) when some were
+// not, the good lines still written. As VictoriaMetrics does, `db` becomes
+// a `db` label and the v2 `org` and `bucket` are accepted but not labels,
+// so series are the same as when writing to VictoriaMetrics directly.
+
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { Authenticator } from '../auth/index.js';
+import { SentioError, asSentioError } from '../errors.js';
+import type { Format, Metrics, Protocol } from '../metrics/index.js';
+import { type BodyLimits, decodeBody, readBody } from '../server/body.js';
+import { send, sendError, sendJson, watchAbort } from '../server/http.js';
+import { type Ingestor, parsePrecision } from './index.js';
+
+export interface InfluxDeps {
+  ingestor: Ingestor;
+  auth: Authenticator;
+  metrics: Metrics;
+  limits: BodyLimits;
+  isReady: () => boolean;
+}
+
+function formatOf(contentType: string): Format {
+  return /^application\/(x-)?msgpack\b/i.test(contentType) ? 'msgpack' : 'lp';
+}
+
+export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
+  const protocol: Protocol = version === 'v1' ? 'influx_v1' : 'influx_v2';
+  return function influxWrite(res: HttpResponse, req: HttpRequest): void {
+    const state = watchAbort(res);
+    // Everything from `req` must be read before the first await.
+    const authorization = req.getHeader('authorization');
+    const query = req.getQuery() ?? '';
+    const contentEncoding = req.getHeader('content-encoding');
+    const contentLength = req.getHeader('content-length');
+    const format = formatOf(req.getHeader('content-type'));
+
+    const fail = (err: SentioError, bytes = 0): void => {
+      deps.metrics.rejected(protocol, err.code, bytes);
+      sendError(res, state, err);
+    };
+    if (!deps.isReady()) return fail(new SentioError('SENTIO_ERR_NOT_READY'));
+    if (!deps.auth.check(authorization, query)) return fail(new SentioError('SENTIO_ERR_UNAUTHORIZED'));
+    const params = new URLSearchParams(query);
+    let precision;
+    try {
+      precision = parsePrecision(params.get('precision'), version);
+    } catch (err) {
+      return fail(asSentioError(err));
+    }
+    const db = params.get('db') ?? undefined;
+
+    let received = 0;
+    readBody(res, contentLength, deps.limits.maxBodyBytes)
+      .then((raw) => {
+        received = raw.byteLength;
+        return decodeBody(raw, contentEncoding, deps.limits.maxDecompressedBytes);
+      })
+      .then((body) => deps.ingestor.ingest(protocol, format, body, { precision, db }))
+      .then(
+        (result) => {
+          if (result.rejected === 0) return send(res, state, 204);
+          const message = `partial write: ${result.rejected} of ${result.lines} points rejected`;
+          sendJson(res, state, 400, {
+            code: 'SENTIO_ERR_PARTIAL_WRITE',
+            message,
+            error: message,
+            accepted: result.samples,
+            rejected: result.rejected,
+            errors: result.errors,
+          });
+        },
+        (err: unknown) => fail(asSentioError(err), received),
+      );
+  };
+}
+
+/** GET|HEAD /ping: the health check InfluxDB clients and Telegraf call. */
+export function pingHandler(res: HttpResponse): void {
+  res.cork(() => {
+    res.writeStatus('204 No Content').writeHeader('X-Influxdb-Version', '1.8.10').writeHeader('X-Influxdb-Build', 'OSS').endWithoutBody();
+  });
+}
+
+/**
+ * /query: answers `CREATE DATABASE` as a no-op success, as VictoriaMetrics
+ * does, so Telegraf's start-up succeeds. Other InfluxQL is not supported.
+ */
+export function queryHandler(res: HttpResponse, req: HttpRequest): void {
+  const state = watchAbort(res);
+  const method = req.getMethod();
+  const query = req.getQuery() ?? '';
+  const contentType = req.getHeader('content-type');
+  const answer = (q: string): void => {
+    if (/^\s*create\s+database\b/i.test(q)) return sendJson(res, state, 200, { results: [{ statement_id: 0 }] });
+    sendError(res, state, new SentioError('SENTIO_ERR_BAD_REQUEST', 'only CREATE DATABASE is supported on /query (a no-op); query data with PromQL'));
+  };
+  const fromQuery = new URLSearchParams(query).get('q');
+  if (method !== 'post' || fromQuery !== null || !/x-www-form-urlencoded/i.test(contentType)) return answer(fromQuery ?? '');
+  readBody(res, req.getHeader('content-length'), 1 << 20).then(
+    (body) => answer(new URLSearchParams(body.toString('utf8')).get('q') ?? ''),
+    (err: unknown) => sendError(res, state, asSentioError(err)),
+  );
+}

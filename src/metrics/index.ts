@@ -1,0 +1,128 @@
+// The gateway's Prometheus metrics, served at GET /metrics. Every component
+// counts what it received, accepted, rejected, sent and dropped; the labels
+// are bound once (children) so the hot path only adds numbers.
+
+import client from 'prom-client';
+import type { SinkMetrics } from '../sinks/types.js';
+
+export type Protocol = 'influx_v1' | 'influx_v2' | 'ws';
+export type Format = 'lp' | 'msgpack';
+
+export interface PoolStats {
+  queueDepth: number;
+  threads: number;
+  utilization: number;
+}
+
+export interface IngestCounters {
+  receivedBytes: client.Counter.Internal;
+  receivedPoints: client.Counter.Internal;
+  acceptedSamples: client.Counter.Internal;
+  rejectedPoints: client.Counter.Internal;
+  skippedStrings: client.Counter.Internal;
+}
+
+export class Metrics {
+  readonly registry = new client.Registry();
+
+  private readonly receivedBytes = this.counter('sentio_received_bytes_total', 'Bytes of point data received (after decompression).', ['protocol', 'format']);
+  private readonly receivedPoints = this.counter('sentio_received_points_total', 'Points (lines) received.', ['protocol', 'format']);
+  private readonly acceptedSamples = this.counter('sentio_accepted_samples_total', 'Samples accepted and stored.', ['protocol', 'format']);
+  private readonly rejectedPoints = this.counter('sentio_rejected_points_total', 'Points (lines) rejected as malformed.', ['protocol', 'format']);
+  private readonly skippedStrings = this.counter('sentio_skipped_string_fields_total', 'String field values skipped (not samples).', ['protocol', 'format']);
+  private readonly rejectedRequests = this.counter('sentio_rejected_requests_total', 'Requests or frames refused whole, by error code.', ['protocol', 'code']);
+  private readonly rejectedBytes = this.counter('sentio_rejected_bytes_total', 'Bytes of requests or frames refused whole.', ['protocol']);
+  private readonly droppedSamples = this.counter('sentio_dropped_samples_total', 'Parsed samples that were not stored because the sink failed (the client was told).', ['protocol']);
+  private readonly sinkSentSamples = this.counter('sentio_sink_sent_samples_total', 'Samples a sink accepted.', ['sink', 'shard']);
+  private readonly sinkSentRequests = this.counter('sentio_sink_sent_requests_total', 'Requests (or commits) a sink accepted.', ['sink', 'shard']);
+  private readonly sinkSentBytes = this.counter('sentio_sink_sent_bytes_total', 'Encoded bytes a sink accepted.', ['sink', 'shard']);
+  private readonly sinkFailedSamples = this.counter('sentio_sink_failed_samples_total', 'Samples a sink failed to store for good.', ['sink', 'shard']);
+  private readonly sinkFailedRequests = this.counter('sentio_sink_failed_requests_total', 'Requests a sink failed for good, by reason.', ['sink', 'shard', 'reason']);
+  private readonly sinkRetries = this.counter('sentio_sink_retries_total', 'Requests retried.', ['sink', 'shard']);
+  /** Read at each scrape; the gateway points it at the parser pool. */
+  poolProbe: () => PoolStats = () => ({ queueDepth: 0, threads: 0, utilization: 0 });
+
+  private poolGauge(name: string, help: string, pick: (p: PoolStats) => number): client.Gauge {
+    const probe = () => pick(this.poolProbe());
+    return new client.Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(probe());
+      },
+    });
+  }
+
+  readonly poolQueueDepth = this.poolGauge('sentio_pool_queue_depth', 'Batches waiting for a parser worker.', (p) => p.queueDepth);
+  readonly poolThreads = this.poolGauge('sentio_pool_threads', 'Parser worker threads.', (p) => p.threads);
+  readonly poolUtilization = this.poolGauge('sentio_pool_utilization', 'Parser worker pool utilization (0..1).', (p) => p.utilization);
+  readonly inflight = new client.Gauge({ name: 'sentio_inflight_batches', help: 'Batches being parsed or written.', registers: [this.registry] });
+
+  private readonly ingestCache = new Map<string, IngestCounters>();
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'sentio_process_' });
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: L[]): client.Counter<L> {
+    return new client.Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  ingest(protocol: Protocol, format: Format): IngestCounters {
+    const key = `${protocol}/${format}`;
+    let c = this.ingestCache.get(key);
+    if (!c) {
+      const labels = { protocol, format };
+      c = {
+        receivedBytes: this.receivedBytes.labels(labels),
+        receivedPoints: this.receivedPoints.labels(labels),
+        acceptedSamples: this.acceptedSamples.labels(labels),
+        rejectedPoints: this.rejectedPoints.labels(labels),
+        skippedStrings: this.skippedStrings.labels(labels),
+      };
+      this.ingestCache.set(key, c);
+    }
+    return c;
+  }
+
+  rejected(protocol: Protocol, code: string, bytes: number): void {
+    this.rejectedRequests.inc({ protocol, code });
+    if (bytes > 0) this.rejectedBytes.inc({ protocol }, bytes);
+  }
+
+  dropped(protocol: Protocol, samples: number): void {
+    if (samples > 0) this.droppedSamples.inc({ protocol }, samples);
+  }
+
+  sink(name: string): SinkMetrics {
+    const sentSamples = this.sinkSentSamples;
+    const sentRequests = this.sinkSentRequests;
+    const sentBytes = this.sinkSentBytes;
+    const failedSamples = this.sinkFailedSamples;
+    const failedRequests = this.sinkFailedRequests;
+    const retries = this.sinkRetries;
+    return {
+      sent(shard, samples, bytes) {
+        sentRequests.inc({ sink: name, shard });
+        sentSamples.inc({ sink: name, shard }, samples);
+        sentBytes.inc({ sink: name, shard }, bytes);
+      },
+      failed(shard, samples, reason) {
+        failedRequests.inc({ sink: name, shard, reason });
+        failedSamples.inc({ sink: name, shard }, samples);
+      },
+      retried(shard) {
+        retries.inc({ sink: name, shard });
+      },
+    };
+  }
+
+  async exposition(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
