@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { EmbeddedSink, type ExportedSeries } from './index.js';
-import { buildBatch, canonicalJson, recordingMetrics, type FixtureSeries, type RecordedMetrics } from './fixture.js';
+import { buildBatch, canonicalJson, recordingMetrics, seriesId, type FixtureSeries, type RecordedMetrics } from './fixture.js';
 
 let dir: string;
 let metrics: RecordedMetrics;
@@ -202,6 +202,33 @@ describe('EmbeddedSink', () => {
     const again = await open();
     assert.deepEqual(await again.stats(), { series: 10, samples: 10 });
     await again.close();
+  });
+
+  it('fails a whole group when its commit fails, stores none of it, and recovers', async () => {
+    const sink = await open();
+    const clash = { __name__: 'clash' };
+    // A series row the sink does not know about (as if written behind its back):
+    // appending the same id then violates the primary key.
+    const reader = (sink as unknown as { reader: { run(sql: string, values: unknown[]): Promise<unknown> } }).reader;
+    await reader.run(`INSERT INTO series VALUES ($1, 'clash', $2, 0)`, [seriesId(clash), canonicalJson(clash)]);
+    const doomed = [
+      sink.write(buildBatch([{ labels: clash, samples: [{ timestamp: T0, value: 1 }] }])),
+      sink.write(buildBatch([{ labels: { __name__: 'bystander' }, samples: [{ timestamp: T0, value: 2 }] }])),
+    ];
+    const results = await Promise.allSettled(doomed);
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.match((r as PromiseRejectedResult).reason.message, /embedded: commit of 2 batches \(2 samples\) to .*sentio\.duckdb failed: .*[Dd]uplicate key/);
+    }
+    assert.deepEqual(metrics.failures, ['commit', 'commit']);
+    assert.equal((await sink.health()).ok, false);
+    assert.deepEqual(await sink.stats(), { series: 1, samples: 0 });
+
+    // The next group works, including the bystander series the failed group had seen first.
+    await sink.write(buildBatch([{ labels: { __name__: 'bystander' }, samples: [{ timestamp: T0, value: 3 }] }]));
+    assert.deepEqual(await sink.health(), { ok: true });
+    assert.deepEqual(await sink.exportSeries({ metric: 'bystander' }), [{ labels: { __name__: 'bystander' }, samples: [{ timestamp: T0, value: 3 }] }]);
+    await sink.close();
   });
 
   it('treats an empty batch as done without touching the file', async () => {
