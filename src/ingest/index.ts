@@ -50,7 +50,8 @@ export class Ingestor {
           await this.sink.write(result);
         } catch (err) {
           this.metrics.dropped(protocol, result.samples);
-          const e = asSentioError(err);
+          // A sink failure the sink did not classify means: not stored, try again.
+          const e = err instanceof SentioError ? err : new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', `${this.sink.name}: ${(err as Error).message}`, { cause: err });
           e.details = { ...e.details, lines: result.lines, rejected: result.rejected, ...(result.seq !== undefined ? { seq: result.seq } : {}) };
           throw e;
         }

@@ -1,0 +1,58 @@
+// `sentio start` as an operator runs it: banner, refusal of bad settings,
+// generated token, clean stop on SIGTERM.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exit, out: () => stdout, err: () => stderr };
+}
+
+test('a bad setting stops start-up with exit code 2 and names the key', async () => {
+  const p = run(['start', '--listen', 'localhost'], { SENTIO_REPLICATION: 'zero' });
+  assert.equal(await p.exit, 2);
+  assert.match(p.err(), /listen \(--listen, SENTIO_LISTEN\): expected HOST:PORT/);
+  assert.match(p.err(), /replication \(--replication, SENTIO_REPLICATION\)/);
+});
+
+test('start prints where it listens, the mode and the data directory; generates a token; stops on SIGTERM', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sentio-cli-'));
+  try {
+    const p = run(['start', '--listen', '127.0.0.1:0', '--data-dir', dataDir]);
+    const banner = await new Promise<string>((resolve, reject) => {
+      p.child.stdout.on('data', () => {
+        if (p.out().includes('parser workers')) resolve(p.out());
+      });
+      p.exit.then((code) => reject(new Error(`exited ${code}: ${p.err()}`)));
+    });
+    const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(banner)?.[1]);
+    assert.ok(port > 0, banner);
+    assert.match(banner, /mode: embedded \(DuckDB under /);
+    assert.ok(banner.includes(`data directory: ${dataDir}`));
+    const token = (await readFile(join(dataDir, 'ingest-token'), 'utf8')).trim();
+    assert.ok(banner.includes(token), 'the generated token is printed');
+
+    const denied = await fetch(`http://127.0.0.1:${port}/write`, { method: 'POST', body: 'x v=1' });
+    assert.equal(denied.status, 401);
+    const ok = await fetch(`http://127.0.0.1:${port}/write`, { method: 'POST', body: 'x v=1', headers: { authorization: `Token ${token}` } });
+    assert.equal(ok.status, 204);
+
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exit, 0);
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
