@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, helpText, loadConfig } from './index.js';
+import { ConfigError, helpText, loadConfig, settings } from './index.js';
 
 test('defaults: embedded mode on 0.0.0.0:8086 with auth on', () => {
   const { config } = loadConfig([], {});
@@ -78,4 +78,12 @@ test('help lists every flag with its environment variable', () => {
   const text = helpText();
   assert.match(text, /--victoriametrics VALUE\.\.\..*SENTIO_VICTORIAMETRICS/);
   assert.match(text, /--no-auth .*SENTIO_NO_AUTH/);
+});
+
+test('every setting is documented in docs/configuration.md', () => {
+  const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  for (const [name, s] of Object.entries(settings)) {
+    if ('flagOnly' in s && s.flagOnly) continue;
+    assert.ok(doc.includes(`| \`${name}\` |`), `${name} is missing from docs/configuration.md`);
+  }
 });
