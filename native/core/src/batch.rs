@@ -1,0 +1,321 @@
+//! Mapping of points to samples (as VictoriaMetrics maps line protocol) and
+//! the per-batch builder that produces the requested output in one pass.
+//!
+//! Mapping of one point:
+//! * metric name `{measurement}_{field}`, or `{field}` when the measurement is empty;
+//! * every tag becomes a label; a tag named `__name__` is dropped; when a tag
+//!   name repeats, the last value wins;
+//! * `db` (the `db` option) is added as a label when the point has no `db` tag;
+//! * numeric and boolean fields are samples; string fields are skipped.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::remote_write::encode_series;
+use crate::series::{hash_canonical, push_json, push_label, NAME_LABEL, SEP};
+use crate::shard::Sharding;
+use crate::types::{FieldValue, PointRef};
+
+/// The output a batch produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Counts only.
+    None,
+    /// Columns for the embedded store.
+    Columns,
+    /// Snappy-compressed remote-write payloads, one per shard.
+    RemoteWrite(Sharding),
+}
+
+/// Remote-write output.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RemoteWriteOutput {
+    /// One snappy-compressed `WriteRequest` per shard (empty when the shard has no series).
+    pub shards: Vec<Vec<u8>>,
+    pub shard_samples: Vec<u64>,
+    pub shard_series: Vec<u64>,
+}
+
+/// Column output, all little endian.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ColumnsOutput {
+    /// i64 series id per sample.
+    pub series_ids: Vec<u8>,
+    /// i64 Unix-ms timestamp per sample.
+    pub timestamps: Vec<u8>,
+    /// f64 value per sample.
+    pub values: Vec<u8>,
+    /// i64 per distinct series, first-seen order.
+    pub distinct_ids: Vec<u8>,
+    /// JSON object per distinct series, concatenated.
+    pub series_defs: Vec<u8>,
+    /// u32 start offset of each definition plus the end offset.
+    pub series_def_offsets: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputData {
+    None,
+    Columns(ColumnsOutput),
+    RemoteWrite(RemoteWriteOutput),
+}
+
+/// Hasher for keys that already are hashes.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("IdHasher only hashes u64")
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
+
+struct SeriesEntry {
+    hash: u64,
+    start: u32,
+    end: u32,
+}
+
+/// Maps points to samples and accumulates a batch. Reusable across batches.
+#[derive(Default)]
+pub struct BatchBuilder {
+    // mapping scratch
+    order: Vec<usize>,
+    labels: Vec<u8>,
+    canon: Vec<u8>,
+    // series table
+    map: IdMap,
+    series: Vec<SeriesEntry>,
+    arena: Vec<u8>,
+    // per-sample data: columns output, or remote-write staging
+    sample_series: Vec<u32>,
+    sample_ts: Vec<i64>,
+    sample_val: Vec<f64>,
+    // remote-write scratch
+    counts: Vec<u32>,
+    sorted: Vec<u32>,
+    shard_lists: Vec<Vec<u32>>,
+    raw: Vec<u8>,
+    snappy: Option<Box<snap::raw::Encoder>>,
+    // counters
+    output: Option<Output>,
+    samples: u64,
+    skipped_strings: u64,
+}
+
+impl BatchBuilder {
+    pub fn new() -> BatchBuilder {
+        BatchBuilder::default()
+    }
+
+    /// Starts a batch.
+    pub fn begin(&mut self, output: Output) {
+        self.output = Some(output);
+        self.map.clear();
+        self.series.clear();
+        self.arena.clear();
+        self.sample_series.clear();
+        self.sample_ts.clear();
+        self.sample_val.clear();
+        self.samples = 0;
+        self.skipped_strings = 0;
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+    pub fn skipped_strings(&self) -> u64 {
+        self.skipped_strings
+    }
+
+    /// Maps one point into samples. `db` is the `db` label for points without
+    /// a `db` tag (empty: none).
+    pub fn add_point(&mut self, p: &PointRef<'_>, db: &[u8]) {
+        // Canonical label part (without __name__), shared by all fields.
+        self.order.clear();
+        self.order.extend((0..p.tags.len()).filter(|&i| p.tag(i).0 != NAME_LABEL));
+        self.order.sort_by(|&a, &b| p.tag(a).0.cmp(p.tag(b).0));
+        self.labels.clear();
+        let add_db = !db.is_empty() && !self.order.iter().any(|&i| p.tag(i).0 == b"db");
+        let mut db_done = !add_db;
+        let n = self.order.len();
+        for j in 0..n {
+            let (k, v) = p.tag(self.order[j]);
+            if j + 1 < n && p.tag(self.order[j + 1]).0 == k {
+                continue; // repeated name: last wins (stable sort keeps input order)
+            }
+            if !db_done && k > b"db".as_slice() {
+                push_label(&mut self.labels, b"db", db);
+                db_done = true;
+            }
+            push_label(&mut self.labels, k, v);
+        }
+        if !db_done {
+            push_label(&mut self.labels, b"db", db);
+        }
+
+        let meas = p.measurement();
+        for (i, (_, value)) in p.fields.iter().enumerate() {
+            let FieldValue::Num(value) = *value else {
+                self.skipped_strings += 1;
+                continue;
+            };
+            self.canon.clear();
+            self.canon.extend_from_slice(NAME_LABEL);
+            self.canon.push(SEP);
+            if !meas.is_empty() {
+                self.canon.extend_from_slice(meas);
+                self.canon.push(b'_');
+            }
+            self.canon.extend_from_slice(p.field_key(i));
+            self.canon.push(SEP);
+            self.canon.extend_from_slice(&self.labels);
+            self.push_sample(p.timestamp_ms, value);
+        }
+    }
+
+    /// Adds a sample of the series in `self.canon`.
+    #[inline]
+    fn push_sample(&mut self, ts: i64, value: f64) {
+        self.samples += 1;
+        if self.output == Some(Output::None) {
+            return;
+        }
+        let hash = hash_canonical(&self.canon);
+        let idx = self.series_index(hash);
+        self.sample_series.push(idx);
+        self.sample_ts.push(ts);
+        self.sample_val.push(value);
+    }
+
+    fn series_index(&mut self, hash: u64) -> u32 {
+        if let Some(&idx) = self.map.get(&hash) {
+            let e = &self.series[idx as usize];
+            if self.arena[e.start as usize..e.end as usize] == self.canon[..] {
+                return idx;
+            }
+            // 64-bit collision: keep the series apart (not grouped further).
+            if let Some(i) = self
+                .series
+                .iter()
+                .position(|e| self.arena[e.start as usize..e.end as usize] == self.canon[..])
+            {
+                return i as u32;
+            }
+            return self.new_series(hash);
+        }
+        let idx = self.new_series(hash);
+        self.map.insert(hash, idx);
+        idx
+    }
+
+    fn new_series(&mut self, hash: u64) -> u32 {
+        let start = self.arena.len() as u32;
+        self.arena.extend_from_slice(&self.canon);
+        self.series.push(SeriesEntry { hash, start, end: self.arena.len() as u32 });
+        (self.series.len() - 1) as u32
+    }
+
+    fn canonical(&self, idx: u32) -> &[u8] {
+        let e = &self.series[idx as usize];
+        &self.arena[e.start as usize..e.end as usize]
+    }
+
+    /// Finishes the batch and produces its output.
+    pub fn finish(&mut self) -> OutputData {
+        match self.output.take().unwrap_or(Output::None) {
+            Output::None => OutputData::None,
+            Output::Columns => OutputData::Columns(self.finish_columns()),
+            Output::RemoteWrite(sh) => OutputData::RemoteWrite(self.finish_remote_write(sh)),
+        }
+    }
+
+    fn finish_columns(&mut self) -> ColumnsOutput {
+        let n = self.sample_series.len();
+        let mut c = ColumnsOutput {
+            series_ids: Vec::with_capacity(n * 8),
+            timestamps: Vec::with_capacity(n * 8),
+            values: Vec::with_capacity(n * 8),
+            distinct_ids: Vec::with_capacity(self.series.len() * 8),
+            series_defs: Vec::with_capacity(self.arena.len() + self.series.len() * 16),
+            series_def_offsets: Vec::with_capacity((self.series.len() + 1) * 4),
+        };
+        for i in 0..n {
+            let hash = self.series[self.sample_series[i] as usize].hash;
+            c.series_ids.extend_from_slice(&(hash as i64).to_le_bytes());
+            c.timestamps.extend_from_slice(&self.sample_ts[i].to_le_bytes());
+            c.values.extend_from_slice(&self.sample_val[i].to_le_bytes());
+        }
+        for idx in 0..self.series.len() {
+            c.distinct_ids.extend_from_slice(&(self.series[idx].hash as i64).to_le_bytes());
+            c.series_def_offsets.extend_from_slice(&(c.series_defs.len() as u32).to_le_bytes());
+            push_json(&mut c.series_defs, self.canonical(idx as u32));
+        }
+        c.series_def_offsets.extend_from_slice(&(c.series_defs.len() as u32).to_le_bytes());
+        c
+    }
+
+    fn finish_remote_write(&mut self, sh: Sharding) -> RemoteWriteOutput {
+        let nshards = sh.shards() as usize;
+        let nseries = self.series.len();
+        // Group sample indexes by series (counting sort, input order kept).
+        self.counts.clear();
+        self.counts.resize(nseries + 1, 0);
+        for &s in &self.sample_series {
+            self.counts[s as usize + 1] += 1;
+        }
+        for i in 1..=nseries {
+            self.counts[i] += self.counts[i - 1];
+        }
+        self.sorted.clear();
+        self.sorted.resize(self.sample_series.len(), 0);
+        {
+            let mut next: Vec<u32> = self.counts[..nseries].to_vec();
+            for (i, &s) in self.sample_series.iter().enumerate() {
+                self.sorted[next[s as usize] as usize] = i as u32;
+                next[s as usize] += 1;
+            }
+        }
+        // Assign series to shards.
+        self.shard_lists.resize_with(nshards.max(self.shard_lists.len()), Vec::new);
+        for l in &mut self.shard_lists {
+            l.clear();
+        }
+        for (idx, e) in self.series.iter().enumerate() {
+            for s in sh.shards_for(e.hash) {
+                self.shard_lists[s as usize].push(idx as u32);
+            }
+        }
+        let mut out = RemoteWriteOutput {
+            shards: Vec::with_capacity(nshards),
+            shard_samples: vec![0; nshards],
+            shard_series: vec![0; nshards],
+        };
+        let encoder = self.snappy.get_or_insert_with(|| Box::new(snap::raw::Encoder::new()));
+        for s in 0..nshards {
+            self.raw.clear();
+            for &idx in &self.shard_lists[s] {
+                let e = &self.series[idx as usize];
+                let canon = &self.arena[e.start as usize..e.end as usize];
+                let (a, b) = (self.counts[idx as usize] as usize, self.counts[idx as usize + 1] as usize);
+                let ids = &self.sorted[a..b];
+                let (ts, vals) = (&self.sample_ts, &self.sample_val);
+                encode_series(&mut self.raw, canon, ids.iter().map(|&i| (ts[i as usize], vals[i as usize])));
+                out.shard_samples[s] += (b - a) as u64;
+                out.shard_series[s] += 1;
+            }
+            if self.raw.is_empty() {
+                out.shards.push(Vec::new());
+            } else {
+                out.shards.push(encoder.compress_vec(&self.raw).expect("snappy input within limits"));
+            }
+        }
+        out
+    }
+}

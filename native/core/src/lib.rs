@@ -1,0 +1,151 @@
+//! Sentio native core: parsers (InfluxDB line protocol, msgpack batches),
+//! mapping to samples exactly as VictoriaMetrics 1.79.5 maps line protocol,
+//! series hashing, consistent sharding, and encoders (Prometheus remote write,
+//! columns for the embedded store). Plain Rust, no JS types.
+
+pub mod batch;
+pub mod lp;
+pub mod msgpack;
+pub mod number;
+pub mod remote_write;
+pub mod series;
+pub mod shard;
+pub mod types;
+
+pub use batch::{ColumnsOutput, Output, OutputData, RemoteWriteOutput};
+pub use remote_write::{decode_remote_write, DecodedSeries};
+pub use series::series_hash;
+pub use shard::{jump_hash, Sharding};
+pub use types::{LineError, Precision, TimeUnit};
+
+use batch::BatchBuilder;
+use lp::LpParser;
+use msgpack::MsgpackDecoder;
+
+/// Input format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    LineProtocol,
+    Msgpack,
+}
+
+/// Options of one [`Ingestor::ingest`] call.
+#[derive(Clone, Debug)]
+pub struct IngestOptions<'a> {
+    pub format: Format,
+    /// Line protocol: `None` guesses the unit per timestamp like VictoriaMetrics
+    /// does without `?precision=`. msgpack: overrides the batch's `precision`
+    /// (which defaults to ms).
+    pub precision: Option<Precision>,
+    /// `db` label for points without a `db` tag.
+    pub db: Option<&'a str>,
+    /// Timestamp given to points without one.
+    pub now_ms: i64,
+    pub output: Output,
+    /// Cap on returned errors (all are counted).
+    pub max_errors: usize,
+}
+
+/// Result of one batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngestResult {
+    pub lines: u32,
+    pub rejected: u32,
+    pub samples: u64,
+    pub skipped_strings: u64,
+    pub errors: Vec<LineError>,
+    pub seq: Option<u64>,
+    pub data: OutputData,
+}
+
+/// Parse-only statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseStats {
+    pub lines: u32,
+    pub rejected: u32,
+    pub fields: u64,
+    pub bytes: u64,
+}
+
+/// A reusable ingest pipeline (keeps its buffers between batches; one per thread).
+#[derive(Default)]
+pub struct Ingestor {
+    lp: LpParser,
+    mp: MsgpackDecoder,
+    batch: BatchBuilder,
+}
+
+struct Errors<'e> {
+    list: &'e mut Vec<LineError>,
+    max: usize,
+    rejected: u32,
+}
+
+impl Errors<'_> {
+    fn push(&mut self, line: u32, reason: String) {
+        self.rejected += 1;
+        if self.list.len() < self.max {
+            self.list.push(LineError { line, reason });
+        }
+    }
+}
+
+impl Ingestor {
+    pub fn new() -> Ingestor {
+        Ingestor::default()
+    }
+
+    /// Parses, maps and encodes one batch.
+    pub fn ingest(&mut self, input: &[u8], o: &IngestOptions<'_>) -> IngestResult {
+        let mut errors = Vec::new();
+        let mut err = Errors { list: &mut errors, max: o.max_errors, rejected: 0 };
+        let batch = &mut self.batch;
+        batch.begin(o.output);
+        let (lines, seq) = match o.format {
+            Format::LineProtocol => {
+                let db = o.db.unwrap_or("").as_bytes();
+                let unit = o.precision.map_or(TimeUnit::Auto, TimeUnit::Fixed);
+                let s = self.lp.parse(input, unit, o.now_ms, |p| batch.add_point(p, db), |l, r| err.push(l, r));
+                (s.lines, None)
+            }
+            Format::Msgpack => match msgpack::read_envelope(input) {
+                Err(reason) => {
+                    err.list.push(LineError { line: 0, reason: format!("malformed msgpack batch: {reason}") });
+                    (0, None)
+                }
+                Ok(env) => {
+                    let precision = o.precision.or(env.precision).unwrap_or(Precision::Ms);
+                    // An explicit `db` option wins over the batch's own.
+                    let db = o.db.or(env.db).unwrap_or("").as_bytes();
+                    self.mp.decode(input, &env, precision, o.now_ms, |p| batch.add_point(p, db), |l, r| err.push(l, r));
+                    (env.points, env.seq)
+                }
+            },
+        };
+        let rejected = err.rejected;
+        let data = batch.finish();
+        IngestResult {
+            lines,
+            rejected,
+            samples: batch.samples(),
+            skipped_strings: batch.skipped_strings(),
+            errors,
+            seq,
+            data,
+        }
+    }
+}
+
+/// Parses line protocol without mapping or encoding (for benchmarks).
+pub fn parse_line_protocol(input: &[u8], precision: Option<Precision>) -> ParseStats {
+    thread_local! {
+        static PARSER: std::cell::RefCell<LpParser> = std::cell::RefCell::new(LpParser::new());
+    }
+    PARSER.with(|p| {
+        let mut p = p.borrow_mut();
+        let mut fields = 0u64;
+        let unit = precision.map_or(TimeUnit::Auto, TimeUnit::Fixed);
+        let s = p.parse(input, unit, 0, |pt| fields += pt.fields.len() as u64, |_, _| {});
+        ParseStats { lines: s.lines, rejected: s.rejected, fields, bytes: input.len() as u64 }
+    })
+}

@@ -1,0 +1,198 @@
+//! Prometheus remote-write: `WriteRequest` protobuf, snappy block compressed.
+//!
+//! ```text
+//! WriteRequest { repeated TimeSeries timeseries = 1; }
+//! TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2; }
+//! Label        { string name = 1; string value = 2; }
+//! Sample       { double value = 1; int64 timestamp = 2; }
+//! ```
+//!
+//! Encoding is done by hand: sizes are computed first so each message is
+//! written once, straight into the output buffer.
+
+use crate::series::iter_labels;
+
+#[inline]
+pub(crate) fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+#[inline]
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline]
+fn label_len(name: &[u8], value: &[u8]) -> usize {
+    1 + varint_len(name.len() as u64) + name.len() + 1 + varint_len(value.len() as u64) + value.len()
+}
+
+#[inline]
+fn sample_len(ts: i64) -> usize {
+    9 + 1 + varint_len(ts as u64)
+}
+
+/// Appends one `WriteRequest.timeseries` entry (field 1) for a series given by
+/// its canonical label bytes and its samples `(timestamp_ms, value)`.
+pub fn encode_series<I>(out: &mut Vec<u8>, canonical: &[u8], samples: I)
+where
+    I: Iterator<Item = (i64, f64)> + Clone,
+{
+    let mut len = 0usize;
+    for (k, v) in iter_labels(canonical) {
+        let l = label_len(k, v);
+        len += 1 + varint_len(l as u64) + l;
+    }
+    for (ts, _) in samples.clone() {
+        let l = sample_len(ts);
+        len += 1 + varint_len(l as u64) + l;
+    }
+    out.push(0x0a);
+    put_varint(out, len as u64);
+    for (k, v) in iter_labels(canonical) {
+        out.push(0x0a);
+        put_varint(out, label_len(k, v) as u64);
+        out.push(0x0a);
+        put_varint(out, k.len() as u64);
+        out.extend_from_slice(k);
+        out.push(0x12);
+        put_varint(out, v.len() as u64);
+        out.extend_from_slice(v);
+    }
+    for (ts, value) in samples {
+        out.push(0x12);
+        put_varint(out, sample_len(ts) as u64);
+        out.push(0x09);
+        out.extend_from_slice(&value.to_le_bytes());
+        out.push(0x10);
+        put_varint(out, ts as u64);
+    }
+}
+
+/// A decoded series (for tests and the binding's test helper).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodedSeries {
+    pub labels: Vec<(String, String)>,
+    /// `(timestamp_ms, value)`
+    pub samples: Vec<(i64, f64)>,
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let Some(&c) = self.b.get(self.pos) else {
+                return Err("truncated varint".into());
+            };
+            self.pos += 1;
+            v |= u64::from(c & 0x7f) << shift;
+            if c < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err("varint too long".into())
+    }
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("truncated message")?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn done(&self) -> bool {
+        self.pos >= self.b.len()
+    }
+    /// Reads a key; returns (field, wire type).
+    fn key(&mut self) -> Result<(u64, u8), String> {
+        let k = self.varint()?;
+        Ok((k >> 3, (k & 7) as u8))
+    }
+    fn len_delimited(&mut self) -> Result<&'a [u8], String> {
+        let n = self.varint()? as usize;
+        self.bytes(n)
+    }
+    fn skip(&mut self, wire: u8) -> Result<(), String> {
+        match wire {
+            0 => self.varint().map(|_| ()),
+            1 => self.bytes(8).map(|_| ()),
+            2 => self.len_delimited().map(|_| ()),
+            5 => self.bytes(4).map(|_| ()),
+            w => Err(format!("unsupported wire type {w}")),
+        }
+    }
+}
+
+fn utf8(b: &[u8]) -> Result<String, String> {
+    String::from_utf8(b.to_vec()).map_err(|_| "invalid UTF-8 in label".to_string())
+}
+
+/// Decodes an uncompressed `WriteRequest`.
+pub fn decode_write_request(raw: &[u8]) -> Result<Vec<DecodedSeries>, String> {
+    let mut out = Vec::new();
+    let mut r = Reader { b: raw, pos: 0 };
+    while !r.done() {
+        let (field, wire) = r.key()?;
+        if field != 1 || wire != 2 {
+            r.skip(wire)?;
+            continue;
+        }
+        let mut ts = Reader { b: r.len_delimited()?, pos: 0 };
+        let mut series = DecodedSeries { labels: Vec::new(), samples: Vec::new() };
+        while !ts.done() {
+            let (field, wire) = ts.key()?;
+            match (field, wire) {
+                (1, 2) => {
+                    let mut l = Reader { b: ts.len_delimited()?, pos: 0 };
+                    let (mut name, mut value) = (String::new(), String::new());
+                    while !l.done() {
+                        match l.key()? {
+                            (1, 2) => name = utf8(l.len_delimited()?)?,
+                            (2, 2) => value = utf8(l.len_delimited()?)?,
+                            (_, w) => l.skip(w)?,
+                        }
+                    }
+                    series.labels.push((name, value));
+                }
+                (2, 2) => {
+                    let mut s = Reader { b: ts.len_delimited()?, pos: 0 };
+                    let (mut value, mut t) = (0.0f64, 0i64);
+                    while !s.done() {
+                        match s.key()? {
+                            (1, 1) => value = f64::from_le_bytes(s.bytes(8)?.try_into().expect("8 bytes")),
+                            (2, 0) => t = s.varint()? as i64,
+                            (_, w) => s.skip(w)?,
+                        }
+                    }
+                    series.samples.push((t, value));
+                }
+                (_, w) => ts.skip(w)?,
+            }
+        }
+        out.push(series);
+    }
+    Ok(out)
+}
+
+/// Decodes a snappy (block format) compressed `WriteRequest`.
+pub fn decode_remote_write(payload: &[u8]) -> Result<Vec<DecodedSeries>, String> {
+    if payload.is_empty() {
+        return Ok(Vec::new());
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(payload)
+        .map_err(|e| format!("invalid snappy payload: {e}"))?;
+    decode_write_request(&raw)
+}

@@ -1,0 +1,237 @@
+//! Thin napi binding of sentio-core: converts JS options into core types in
+//! one function ([`to_core_options`]), calls the core, converts the result.
+//! A panic in the core never crosses into Node: it becomes a JS Error.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use napi::bindgen_prelude::{BigInt, Buffer};
+use napi::{Error, Result};
+use napi_derive::napi;
+use sentio_core as core;
+
+#[napi(object)]
+pub struct IngestOptions {
+    pub format: String,
+    pub precision: Option<String>,
+    pub db: Option<String>,
+    pub now_ms: f64,
+    pub output: String,
+    pub shards: Option<f64>,
+    pub replication: Option<f64>,
+    pub max_errors: Option<f64>,
+}
+
+#[napi(object)]
+pub struct LineError {
+    pub line: u32,
+    pub reason: String,
+}
+
+#[napi(object)]
+pub struct IngestResult {
+    pub lines: u32,
+    pub rejected: u32,
+    pub samples: f64,
+    pub skipped_strings: f64,
+    pub errors: Vec<LineError>,
+    pub seq: Option<f64>,
+    pub shards: Option<Vec<Buffer>>,
+    pub shard_samples: Option<Vec<f64>>,
+    pub shard_series: Option<Vec<f64>>,
+    pub series_ids: Option<Buffer>,
+    pub timestamps: Option<Buffer>,
+    pub values: Option<Buffer>,
+    pub distinct_ids: Option<Buffer>,
+    pub series_defs: Option<Buffer>,
+    pub series_def_offsets: Option<Buffer>,
+}
+
+#[napi(object)]
+pub struct ParseStats {
+    pub lines: u32,
+    pub rejected: u32,
+    pub fields: f64,
+    pub bytes: f64,
+}
+
+#[napi(object)]
+pub struct RemoteWriteSample {
+    pub value: f64,
+    pub timestamp: f64,
+}
+
+#[napi(object)]
+pub struct RemoteWriteSeries {
+    pub labels: HashMap<String, String>,
+    pub samples: Vec<RemoteWriteSample>,
+}
+
+fn invalid(msg: String) -> Error {
+    Error::new(napi::Status::InvalidArg, msg)
+}
+
+/// Runs `f`, turning a panic into a JS Error.
+fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::from_reason(format!("sentio native {what} panicked: {msg}")))
+    })
+}
+
+fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<u32> {
+    if !(v.fract() == 0.0 && v >= min && v <= max) {
+        return Err(invalid(format!("{name} must be an integer in {min}..={max}, got {v}")));
+    }
+    Ok(v as u32)
+}
+
+fn parse_precision(p: Option<&str>) -> Result<Option<core::Precision>> {
+    p.map(|s| core::Precision::parse(s).ok_or_else(|| invalid(format!("unknown precision {s:?} (expected ns, us, ms, s, m or h)"))))
+        .transpose()
+}
+
+/// The one place where JS options become core options.
+fn to_core_options(o: &IngestOptions) -> Result<core::IngestOptions<'_>> {
+    let format = match o.format.as_str() {
+        "lp" => core::Format::LineProtocol,
+        "msgpack" => core::Format::Msgpack,
+        f => return Err(invalid(format!("unknown format {f:?} (expected lp or msgpack)"))),
+    };
+    let shards = o.shards.map(|v| whole("shards", v, 1.0, 65_536.0)).transpose()?.unwrap_or(1);
+    let replication = o
+        .replication
+        .map(|v| whole("replication", v, 1.0, f64::from(shards)))
+        .transpose()?
+        .unwrap_or(1);
+    let output = match o.output.as_str() {
+        "remote_write" => core::Output::RemoteWrite(core::Sharding::new(shards, replication).map_err(invalid)?),
+        "columns" => core::Output::Columns,
+        "none" => core::Output::None,
+        x => return Err(invalid(format!("unknown output {x:?} (expected remote_write, columns or none)"))),
+    };
+    if !o.now_ms.is_finite() || o.now_ms.abs() > 9.0e15 {
+        return Err(invalid(format!("nowMs must be a finite Unix-ms timestamp, got {}", o.now_ms)));
+    }
+    let max_errors = o.max_errors.map(|v| whole("maxErrors", v, 0.0, f64::from(u32::MAX))).transpose()?.unwrap_or(100);
+    Ok(core::IngestOptions {
+        format,
+        precision: parse_precision(o.precision.as_deref())?,
+        db: o.db.as_deref(),
+        now_ms: o.now_ms as i64,
+        output,
+        max_errors: max_errors as usize,
+    })
+}
+
+thread_local! {
+    static INGESTOR: RefCell<core::Ingestor> = RefCell::new(core::Ingestor::new());
+}
+
+#[napi]
+pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
+    let opts = to_core_options(&options)?;
+    guard("ingest", || {
+        let r = INGESTOR.with(|i| i.borrow_mut().ingest(&input, &opts));
+        let mut out = IngestResult {
+            lines: r.lines,
+            rejected: r.rejected,
+            samples: r.samples as f64,
+            skipped_strings: r.skipped_strings as f64,
+            errors: r.errors.into_iter().map(|e| LineError { line: e.line, reason: e.reason }).collect(),
+            seq: r.seq.map(|s| s as f64),
+            shards: None,
+            shard_samples: None,
+            shard_series: None,
+            series_ids: None,
+            timestamps: None,
+            values: None,
+            distinct_ids: None,
+            series_defs: None,
+            series_def_offsets: None,
+        };
+        match r.data {
+            core::OutputData::None => {}
+            core::OutputData::RemoteWrite(rw) => {
+                out.shards = Some(rw.shards.into_iter().map(Buffer::from).collect());
+                out.shard_samples = Some(rw.shard_samples.into_iter().map(|v| v as f64).collect());
+                out.shard_series = Some(rw.shard_series.into_iter().map(|v| v as f64).collect());
+            }
+            core::OutputData::Columns(c) => {
+                out.series_ids = Some(c.series_ids.into());
+                out.timestamps = Some(c.timestamps.into());
+                out.values = Some(c.values.into());
+                out.distinct_ids = Some(c.distinct_ids.into());
+                out.series_defs = Some(c.series_defs.into());
+                out.series_def_offsets = Some(c.series_def_offsets.into());
+            }
+        }
+        Ok(out)
+    })
+}
+
+#[napi]
+pub fn parse_line_protocol(input: Buffer, precision: Option<String>) -> Result<ParseStats> {
+    let p = parse_precision(precision.as_deref())?;
+    guard("parseLineProtocol", || {
+        let s = core::parse_line_protocol(&input, p);
+        Ok(ParseStats { lines: s.lines, rejected: s.rejected, fields: s.fields as f64, bytes: s.bytes as f64 })
+    })
+}
+
+#[napi]
+pub fn series_hash(labels: HashMap<String, String>) -> Result<BigInt> {
+    guard("seriesHash", || {
+        let h = core::series_hash(labels.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())));
+        Ok(BigInt::from(h as i64))
+    })
+}
+
+/// A BigInt in i64 or u64 range, as the u64 hash bits.
+fn hash_bits(h: &BigInt) -> Result<u64> {
+    let too_big = || invalid("hash must be a 64-bit integer (i64 or u64 range)".to_string());
+    if h.words.iter().skip(1).any(|&w| w != 0) {
+        return Err(too_big());
+    }
+    let mag = h.words.first().copied().unwrap_or(0);
+    if h.sign_bit {
+        if mag > 1u64 << 63 {
+            return Err(too_big());
+        }
+        Ok(mag.wrapping_neg())
+    } else {
+        Ok(mag)
+    }
+}
+
+#[napi]
+pub fn shards_for(hash: BigInt, shards: f64, replication: f64) -> Result<Vec<u32>> {
+    let shards = whole("shards", shards, 1.0, 65_536.0)?;
+    let replication = whole("replication", replication, 1.0, f64::from(shards))?;
+    let sh = core::Sharding::new(shards, replication).map_err(invalid)?;
+    let bits = hash_bits(&hash)?;
+    guard("shardsFor", || Ok(sh.shards_for(bits).collect()))
+}
+
+#[napi]
+pub fn decode_remote_write(payload: Buffer) -> Result<Vec<RemoteWriteSeries>> {
+    guard("decodeRemoteWrite", || {
+        let series = core::decode_remote_write(&payload).map_err(Error::from_reason)?;
+        Ok(series
+            .into_iter()
+            .map(|s| RemoteWriteSeries {
+                labels: s.labels.into_iter().collect(),
+                samples: s
+                    .samples
+                    .into_iter()
+                    .map(|(t, v)| RemoteWriteSample { value: v, timestamp: t as f64 })
+                    .collect(),
+            })
+            .collect())
+    })
+}
