@@ -205,7 +205,17 @@ impl LpParser {
             self.scratch.clear();
             self.tags.clear();
             self.fields.clear();
-            let res = self.parse_line(input, start, end, esc).and_then(|raw| {
+            let fast = if esc { None } else { self.parse_line_fast(input, start, end) };
+            let parsed = match fast {
+                Some(raw) => Ok(raw),
+                None => {
+                    self.scratch.clear();
+                    self.tags.clear();
+                    self.fields.clear();
+                    self.parse_line(input, start, end, esc)
+                }
+            };
+            let res = parsed.and_then(|raw| {
                 unit.resolve(raw, now_ms).ok_or_else(|| "timestamp out of range".to_string())
             });
             match res {
@@ -226,6 +236,84 @@ impl LpParser {
             }
         }
         sum
+    }
+
+    /// Fast path for a line without backslashes: one forward scan. Returns
+    /// `None` on anything unusual (quotes in the field section, any error), and
+    /// the caller then runs the exact general path.
+    #[inline]
+    fn parse_line_fast(&mut self, b: &[u8], ls: usize, le: usize) -> Option<Option<i64>> {
+        let mut i = ls;
+        // measurement
+        while i < le && b[i] != b',' && b[i] != b' ' {
+            i += 1;
+        }
+        if i >= le {
+            return None;
+        }
+        self.measurement = Span::input(ls, i);
+        // tags
+        while b[i] == b',' {
+            let ks = i + 1;
+            i = ks;
+            while i < le && !matches!(b[i], b'=' | b',' | b' ') {
+                i += 1;
+            }
+            if i >= le || b[i] != b'=' {
+                return None;
+            }
+            let ke = i;
+            i += 1;
+            let vs = i;
+            while i < le && b[i] != b',' && b[i] != b' ' {
+                i += 1;
+            }
+            if i >= le {
+                return None;
+            }
+            if ke > ks && i > vs {
+                self.tags.push((Span::input(ks, ke), Span::input(vs, i)));
+            }
+        }
+        // b[i] == b' '
+        while i < le && b[i] == b' ' {
+            i += 1;
+        }
+        // fields
+        loop {
+            let ks = i;
+            while i < le && !matches!(b[i], b'=' | b',' | b' ' | b'"') {
+                i += 1;
+            }
+            if i >= le || b[i] != b'=' || i == ks {
+                return None;
+            }
+            let ke = i;
+            i += 1;
+            let vs = i;
+            while i < le && !matches!(b[i], b',' | b' ' | b'"') {
+                i += 1;
+            }
+            if i < le && b[i] == b'"' {
+                return None;
+            }
+            let v = parse_value(&b[vs..i]).ok()?;
+            self.fields.push((Span::input(ks, ke), v));
+            if i >= le {
+                return Some(None);
+            }
+            if b[i] == b' ' {
+                break;
+            }
+            i += 1;
+        }
+        while i < le && b[i] == b' ' {
+            i += 1;
+        }
+        if memchr(b'"', &b[i..le]).is_some() {
+            return None;
+        }
+        parse_i64(&b[i..le]).map(Some)
     }
 
     /// Parses one line into the parser's buffers; returns the raw timestamp.

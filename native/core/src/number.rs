@@ -180,16 +180,16 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
             return None;
         }
     }
-    let mut d: i64 = 0;
+    let mut d: u64 = 0;
     let j = i;
     while i < len {
         let c = s[i];
         if c.is_ascii_digit() {
-            d = d * 10 + i64::from(c - b'0');
+            d = d * 10 + u64::from(c - b'0');
             i += 1;
             if i > 18 {
-                // strconv.ParseInt(s, 10, 64): sign and digits only, range-checked.
-                return std::str::from_utf8(s).ok()?.parse::<i64>().ok();
+                // strconv.ParseInt(s, 10, 64): the rest must be digits, range-checked.
+                return parse_i64_slow(d, &s[i..], minus);
             }
             continue;
         }
@@ -198,7 +198,26 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if i <= j || i < len {
         return None;
     }
+    let d = d as i64; // at most 18 digits
     Some(if minus { -d } else { d })
+}
+
+fn parse_i64_slow(d: u64, rest: &[u8], minus: bool) -> Option<i64> {
+    let mut d = d;
+    for &c in rest {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        d = d.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if minus {
+        if d > 1u64 << 63 {
+            return None;
+        }
+        Some((d as i64).wrapping_neg())
+    } else {
+        i64::try_from(d).ok()
+    }
 }
 
 /// fastfloat `ParseUint64` (strict): `[0-9]+`, range-checked.
@@ -215,7 +234,12 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
             d = d * 10 + u64::from(c - b'0');
             i += 1;
             if i > 18 {
-                return std::str::from_utf8(s).ok()?.parse::<u64>().ok();
+                return s[i..].iter().try_fold(d, |a, &c| {
+                    if !c.is_ascii_digit() {
+                        return None;
+                    }
+                    a.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+                });
             }
             continue;
         }
