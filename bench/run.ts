@@ -1,0 +1,541 @@
+// `npm run bench`: Sentio's throughput beside its peers, all measured in
+// one run on this machine, printed as one table.
+//
+//   parse     native.parseLineProtocol vs a plain-TypeScript parser
+//             (bench/ts-parser.ts) over the corpus, single thread; native
+//             parse + encode (remote write, 2 shards)
+//   pipeline  Pipeline.ingest inline (main thread) vs in the worker pool,
+//             batch sizes 1..10,000 lines, a few concurrency levels:
+//             the measurement behind --inline-max-bytes
+//   http      /write samples/s: Sentio (blackhole), Sentio → VictoriaMetrics,
+//             vmagent → the same VictoriaMetrics, VictoriaMetrics directly
+//   ws        WebSocket frames with acks: Sentio blackhole and → VictoriaMetrics
+//
+// Options: --duration S (HTTP/WS runs, default 10), --only parse,pipeline,http,ws,
+// --quick (2 s runs, short parse and pipeline cells), --connections N (HTTP,
+// default 8), --ws-connections N (default 8), --ws-window W (default 4).
+// The HTTP and WS sections need `npm run build` (dist/ and the addon) and
+// the Debian package victoria-metrics (victoria-metrics, vmagent).
+//
+// The machine is noisy and the load generator shares it with the servers:
+// read the ratios of runs made back to back, not the absolute figures.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { type Corpus, batchOfLines, makeCorpus, ownedCopy } from '../load-tests/corpus.js';
+import { type HttpLoadResult, runHttpLoad } from '../load-tests/http.js';
+import {
+  type Server,
+  onPath,
+  repoRoot,
+  sentioBuilt,
+  startSentio,
+  startVictoriaMetrics,
+  startVmagent,
+  vmForceFlush,
+  vmQueryScalar,
+  vmRowsInserted,
+} from '../load-tests/servers.js';
+import { type WsLoadResult, runWsLoad, wsProblems } from '../load-tests/ws.js';
+import { native } from '../src/native/index.js';
+import type { IngestOptions } from '../src/native/types.js';
+import { Pipeline } from '../src/pipeline/index.js';
+import { LpBatch, tsParseLineProtocol } from './ts-parser.js';
+
+interface Row {
+  section: string;
+  case: string;
+  ours: string;
+  peer: string;
+  ratio: string;
+  target: string;
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+const live = new Set<Server>();
+
+function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+function row(r: Partial<Row> & { section: string; case: string }): void {
+  rows.push({ ours: '', peer: '', ratio: '', target: '', ...r });
+}
+
+const fmtM = (n: number): string => `${(n / 1e6).toFixed(2)} M`;
+const fmtRatio = (a: number, b: number): string => (b > 0 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : 'n/a');
+const met = (ok: boolean): string => (ok ? 'met' : 'MISSED');
+
+async function track(p: Promise<Server>): Promise<Server> {
+  const s = await p;
+  live.add(s);
+  return s;
+}
+
+async function stop(s: Server | undefined): Promise<void> {
+  if (!s) return;
+  live.delete(s);
+  await s.stop();
+}
+
+// ---------------------------------------------------------------- parse
+
+/** Runs `fn` over the corpus bodies for `ms`, returns bytes/s and lines/s. */
+function timeLoop(corpus: Corpus, ms: number, fn: (b: Buffer) => number): { bytesPerSec: number; linesPerSec: number; check: number } {
+  let i = 0;
+  let bytes = 0;
+  let lines = 0;
+  let check = 0;
+  // warm-up
+  for (let k = 0; k < 20; k++) check += fn(corpus.bodies[k % corpus.bodies.length]!);
+  const t0 = performance.now();
+  let t = t0;
+  while (t - t0 < ms) {
+    for (let k = 0; k < 8; k++) {
+      const b = corpus.bodies[i++ % corpus.bodies.length]!;
+      check += fn(b);
+      bytes += b.byteLength;
+      lines += corpus.linesPerBody;
+    }
+    t = performance.now();
+  }
+  const s = (t - t0) / 1000;
+  return { bytesPerSec: bytes / s, linesPerSec: lines / s, check };
+}
+
+function benchParse(corpus: Corpus, quick: boolean): void {
+  const per = quick ? 500 : 1000;
+  const rounds = 2; // alternate native and TypeScript, ~2 s each in all
+  // Both must agree on the corpus before their speeds are compared.
+  const n = native.parseLineProtocol(corpus.bodies[0]!);
+  const t = tsParseLineProtocol(corpus.bodies[0]!);
+  if (n.lines !== t.lines || n.fields !== t.fields || n.rejected !== t.rejected) {
+    notes.push(`parsers disagree on the corpus: native ${JSON.stringify(n)} vs TypeScript ${JSON.stringify(t)}`);
+  }
+  const batch = new LpBatch();
+  const acc = { native: [] as number[], ts: [] as number[], nativeLines: [] as number[], tsLines: [] as number[] };
+  for (let r = 0; r < rounds; r++) {
+    const a = timeLoop(corpus, per, (b) => native.parseLineProtocol(b).fields);
+    const b = timeLoop(corpus, per, (x) => tsParseLineProtocol(x, 'ns', batch).fields);
+    acc.native.push(a.bytesPerSec);
+    acc.nativeLines.push(a.linesPerSec);
+    acc.ts.push(b.bytesPerSec);
+    acc.tsLines.push(b.linesPerSec);
+  }
+  const mean = (xs: number[]): number => xs.reduce((x, y) => x + y, 0) / xs.length;
+  const nb = mean(acc.native);
+  const tb = mean(acc.ts);
+  row({
+    section: 'parse',
+    case: 'line protocol parse, 1 thread (native vs TypeScript)',
+    ours: `${(nb / 1e6).toFixed(0)} MB/s, ${fmtM(mean(acc.nativeLines))} lines/s`,
+    peer: `${(tb / 1e6).toFixed(0)} MB/s, ${fmtM(mean(acc.tsLines))} lines/s`,
+    ratio: fmtRatio(nb, tb),
+    target: `≥ 750 MB/s per core: ${met(nb >= 750e6)}`,
+  });
+  const opts: IngestOptions = { format: 'lp', nowMs: Date.now(), output: 'remote_write', shards: 2 };
+  const enc = timeLoop(corpus, per * rounds, (b) => native.ingest(b, opts).samples);
+  row({
+    section: 'parse',
+    case: 'native parse + encode (remote write, 2 shards), 1 thread',
+    ours: `${(enc.bytesPerSec / 1e6).toFixed(0)} MB/s, ${fmtM(enc.linesPerSec * corpus.fieldsPerLine)} samples/s`,
+    peer: `parse only ${(nb / 1e6).toFixed(0)} MB/s`,
+    ratio: fmtRatio(enc.bytesPerSec, nb),
+  });
+}
+
+// ---------------------------------------------------------------- pipeline
+
+interface Cell {
+  linesPerSec: number;
+  meanMs: number;
+}
+
+async function pipelineCell(p: Pipeline, template: Buffer, lines: number, concurrency: number, ms: number): Promise<Cell> {
+  const opts: IngestOptions = { format: 'lp', nowMs: Date.now(), output: 'remote_write', shards: 1 };
+  // warm-up: every worker has loaded the addon
+  await Promise.all(Array.from({ length: Math.max(4, concurrency) }, () => p.ingest(ownedCopy(template), opts)));
+  let done = 0;
+  let latency = 0;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        // A body the pipeline may move to a worker, as the server's reader makes.
+        const buf = ownedCopy(template);
+        const s = performance.now();
+        await p.ingest(buf, opts);
+        latency += performance.now() - s;
+        done++;
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  return { linesPerSec: (done * lines) / secs, meanMs: latency / done };
+}
+
+async function benchPipeline(corpus: Corpus, quick: boolean): Promise<void> {
+  const cores = availableParallelism();
+  const sizes = [1, 10, 100, 1000, 10000];
+  const levels = [1, cores * 2, 16];
+  const ms = quick ? 250 : 1000;
+  const inline = new Pipeline({ workers: 0, inlineMaxBytes: 0 });
+  const pool = new Pipeline({ workers: cores, inlineMaxBytes: 0 });
+  const inlineWins: Array<{ bytes: number; all: boolean; none: boolean }> = [];
+  try {
+    for (const lines of sizes) {
+      const template = batchOfLines(corpus, lines);
+      let wins = 0;
+      for (const c of levels) {
+        const a = await pipelineCell(inline, template, lines, c, ms);
+        const b = await pipelineCell(pool, template, lines, c, ms);
+        if (a.linesPerSec >= b.linesPerSec) wins++;
+        row({
+          section: 'pipeline',
+          case: `${lines} line(s) = ${template.byteLength} B, concurrency ${c} (inline vs pool of ${cores})`,
+          ours: `inline ${fmtM(a.linesPerSec)} lines/s, mean ${a.meanMs.toFixed(3)} ms`,
+          peer: `pool ${fmtM(b.linesPerSec)} lines/s, mean ${b.meanMs.toFixed(3)} ms`,
+          ratio: fmtRatio(a.linesPerSec, b.linesPerSec),
+        });
+      }
+      inlineWins.push({ bytes: template.byteLength, all: wins === levels.length, none: wins === 0 });
+    }
+  } finally {
+    await Promise.all([inline.close(), pool.close()]);
+  }
+  // The largest size at which inline is at least as fast at every
+  // concurrency, and the smallest from which the pool wins at all of them.
+  let lastInline = 0;
+  for (const w of inlineWins) {
+    if (w.all) lastInline = w.bytes;
+    else break;
+  }
+  const firstPool = inlineWins.find((w) => w.none)?.bytes;
+  const pow2 = lastInline > 0 ? 2 ** Math.floor(Math.log2(lastInline)) : 0;
+  row({
+    section: 'pipeline',
+    case: 'recommended --inline-max-bytes (current default 4096)',
+    ours: `${pow2 === 0 ? 0 : pow2} B`,
+    peer: `inline ≥ pool up to ${lastInline} B; pool wins everywhere from ${firstPool ?? '(never)'} B`,
+  });
+  notes.push(
+    'pipeline: measured in-process with nothing else on the main thread; in the server the main thread also runs uWS I/O, ' +
+      'so inline parsing costs more there than here: round the recommendation down, not up.',
+  );
+}
+
+// ---------------------------------------------------------------- http / ws
+
+const TOKEN = 'bench-token-0123456789';
+
+function httpCell(r: HttpLoadResult): string {
+  const bad = r.non2xx + r.errors + r.timeouts;
+  return `${fmtM(r.samplesPerSec)} samples/s (${r.requestsPerSec.toFixed(0)} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms${bad ? `, non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}` : ''})`;
+}
+
+function wsCell(r: WsLoadResult): string {
+  return `${fmtM(r.samplesPerSec)} samples/s (${r.framesPerSec.toFixed(0)} frames/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms)`;
+}
+
+/** Waits until VictoriaMetrics' counter of `type` rows reaches `base + expected`, or stops growing. */
+async function awaitRows(vm: Server, type: string, base: number, expected: number, maxMs = 60_000): Promise<number> {
+  const deadline = Date.now() + maxMs;
+  let last = -1;
+  let stableSince = Date.now();
+  for (;;) {
+    const got = (await vmRowsInserted(vm.base, type)) - base;
+    if (got >= expected) return got;
+    if (got !== last) {
+      last = got;
+      stableSince = Date.now();
+    } else if (Date.now() - stableSince > 5000) return got;
+    if (Date.now() > deadline) return got;
+    await sleep(250);
+  }
+}
+
+/** VictoriaMetrics' rows counter of `type` once it has not moved for a second (what was in flight has landed). */
+async function settledRows(vm: Server, type: string, maxMs = 30_000): Promise<number> {
+  const deadline = Date.now() + maxMs;
+  let last = await vmRowsInserted(vm.base, type);
+  for (;;) {
+    await sleep(1000);
+    const now = await vmRowsInserted(vm.base, type);
+    if (now === last || Date.now() > deadline) return now;
+    last = now;
+  }
+}
+
+async function seriesIn(vm: Server, db: string): Promise<number> {
+  await vmForceFlush(vm.base);
+  const n = await vmQueryScalar(vm.base, `count(last_over_time({db="${db}"}[1d]))`);
+  return Number.isNaN(n) ? 0 : n;
+}
+
+interface E2eOptions {
+  corpus: Corpus;
+  duration: number;
+  /** Seconds of unmeasured load before each measured run. */
+  warmup: number;
+  connections: number;
+  wsConnections: number;
+  wsWindow: number;
+}
+
+async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
+  // Every target first gets the same unmeasured warm-up (JIT, connections,
+  // series creation), then the measured run.
+  // `rows` names VictoriaMetrics' rows counter to snapshot once the warm-up
+  // has been delivered; the result carries its growth during the run.
+  const load = async (url: string, token: string | undefined, rows: string): Promise<HttpLoadResult & { base: number }> => {
+    await runHttpLoad({ url, token, connections: o.connections, duration: o.warmup, corpus: o.corpus });
+    const base = await settledRows(vm, rows);
+    const r = await runHttpLoad({ url, token, connections: o.connections, duration: o.duration, corpus: o.corpus });
+    return { ...r, base };
+  };
+
+  // 1. VictoriaMetrics directly: the ceiling.
+  log('http: VictoriaMetrics /write directly');
+  const direct = await load(`${vm.base}/write?db=vm_direct`, undefined, 'influx');
+  const directRows = (await vmRowsInserted(vm.base, 'influx')) - direct.base;
+  row({ section: 'http', case: `VictoriaMetrics /write directly (ceiling), c=${o.connections}`, ours: httpCell(direct), peer: `VM counted ${fmtM(directRows)} rows` });
+
+  // 2. vmagent → VictoriaMetrics.
+  let viaAgent: HttpLoadResult | undefined;
+  if (onPath('vmagent')) {
+    log('http: vmagent → VictoriaMetrics');
+    const agent = await track(startVmagent(`${vm.base}/api/v1/write`));
+    try {
+      const r = await load(`${agent.base}/write?db=vmagent`, undefined, 'promremotewrite');
+      viaAgent = r;
+      const expected = r.ok * o.corpus.samplesPerBody;
+      const got = await awaitRows(vm, 'promremotewrite', r.base, expected);
+      row({
+        section: 'http',
+        case: `vmagent /write → VictoriaMetrics, c=${o.connections}`,
+        ours: httpCell(viaAgent),
+        peer: `VM received ${fmtM(got)} of ${fmtM(expected)} samples`,
+        ratio: `${fmtRatio(viaAgent.samplesPerSec, direct.samplesPerSec)} of VM direct`,
+      });
+    } finally {
+      await stop(agent);
+    }
+  } else notes.push('vmagent is not installed: no vmagent → VictoriaMetrics row');
+
+  // 3. Sentio → VictoriaMetrics.
+  if (!sentioBuilt()) {
+    notes.push('dist/cli.js or the native addon is missing (run npm run build): no Sentio HTTP rows');
+    return;
+  }
+  log('http: Sentio → VictoriaMetrics');
+  const sentioVm = await track(startSentio({ token: TOKEN, sink: { victoriametrics: `${vm.base}/api/v1/write` } }));
+  try {
+    const r = await load(`${sentioVm.base}/write?db=sentio_vm`, TOKEN, 'promremotewrite');
+    const acked = r.ok * o.corpus.samplesPerBody;
+    const got = await awaitRows(vm, 'promremotewrite', r.base, acked, 10_000);
+    const series = await seriesIn(vm, 'sentio_vm');
+    row({
+      section: 'http',
+      case: `Sentio /write → VictoriaMetrics, c=${o.connections}`,
+      ours: httpCell(r),
+      peer: viaAgent ? `vmagent → VM ${fmtM(viaAgent.samplesPerSec)} samples/s` : 'no vmagent',
+      ratio: viaAgent ? fmtRatio(r.samplesPerSec, viaAgent.samplesPerSec) : 'n/a',
+      target: viaAgent ? `≥ 1.2× vmagent: ${met(r.samplesPerSec >= 1.2 * viaAgent.samplesPerSec)}` : '≥ 1.2× vmagent',
+    });
+    row({
+      section: 'http',
+      case: 'VictoriaMetrics received from Sentio (rows counter; series after force_flush)',
+      ours: `${fmtM(got)} samples, ${series} series`,
+      peer: `Sentio acked ${fmtM(acked)} samples (expected series ${100 * o.corpus.fieldsPerLine})`,
+      ratio: fmtRatio(got, acked),
+    });
+  } finally {
+    await stop(sentioVm);
+  }
+
+  // 4. Sentio, blackhole sink.
+  log('http: Sentio blackhole');
+  const hole = await track(startSentio({ token: TOKEN, sink: 'blackhole' }));
+  try {
+    const r = await load(`${hole.base}/write?db=sentio_blackhole`, TOKEN, 'promremotewrite');
+    row({
+      section: 'http',
+      case: `Sentio /write, blackhole sink, c=${o.connections}`,
+      ours: httpCell(r),
+      peer: `VM direct ${fmtM(direct.samplesPerSec)} samples/s`,
+      ratio: fmtRatio(r.samplesPerSec, direct.samplesPerSec),
+      target: `≥ 1.0× VM direct: ${met(r.samplesPerSec >= direct.samplesPerSec)}`,
+    });
+  } finally {
+    await stop(hole);
+  }
+}
+
+async function benchWs(o: E2eOptions, vm: Server | undefined): Promise<void> {
+  if (!sentioBuilt()) {
+    notes.push('dist/cli.js or the native addon is missing (run npm run build): no WebSocket rows');
+    return;
+  }
+  const run = async (label: string, sink: 'blackhole' | { victoriametrics: string }, db: string): Promise<WsLoadResult & { base: number }> => {
+    log(`ws: Sentio ${label}`);
+    const s = await track(startSentio({ token: TOKEN, sink }));
+    try {
+      const url = `${s.base.replace(/^http/, 'ws')}/ws?db=${db}`;
+      const opts = { url, token: TOKEN, connections: o.wsConnections, window: o.wsWindow, corpus: o.corpus };
+      await runWsLoad({ ...opts, duration: o.warmup });
+      const base = vm ? await settledRows(vm, 'promremotewrite') : 0;
+      const r = await runWsLoad({ ...opts, duration: o.duration });
+      const problems = wsProblems(r);
+      row({
+        section: 'ws',
+        case: `Sentio /ws with acks, ${label}, ${o.wsConnections} conn × window ${o.wsWindow}`,
+        ours: wsCell(r),
+        peer: problems.length === 0 ? `every frame (${r.framesSent}) got one full ack` : `PROBLEMS: ${problems.join('; ')}`,
+        ratio: `${(r.samplesPerSec / 2e6).toFixed(2)}× target`,
+        target: `≥ 2 M samples/s: ${met(r.samplesPerSec >= 2e6)}`,
+      });
+      return { ...r, base };
+    } finally {
+      await stop(s);
+    }
+  };
+  await run('blackhole', 'blackhole', 'ws_blackhole');
+  if (vm) {
+    const r = await run('→ VictoriaMetrics', { victoriametrics: `${vm.base}/api/v1/write` }, 'ws_vm');
+    const got = await awaitRows(vm, 'promremotewrite', r.base, r.acceptedSamples, 10_000);
+    const series = await seriesIn(vm, 'ws_vm');
+    row({
+      section: 'ws',
+      case: 'VictoriaMetrics received from Sentio /ws (rows counter; series)',
+      ours: `${fmtM(got)} samples, ${series} series`,
+      peer: `Sentio acked ${fmtM(r.acceptedSamples)} samples`,
+      ratio: fmtRatio(got, r.acceptedSamples),
+    });
+  }
+}
+
+// ---------------------------------------------------------------- main
+
+function machine(): string[] {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  let vmVersion = 'not installed';
+  try {
+    const v = spawnSync('victoria-metrics', ['-version'], { encoding: 'utf8' });
+    vmVersion = `${v.stdout}${v.stderr}`.trim().split('\n')[0] || 'victoria-metrics (version unknown)';
+  } catch {
+    // absent
+  }
+  return [
+    `date:     ${new Date().toString()}`,
+    `machine:  ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, ${cpu}`,
+    `software: Node ${process.version}, sentio ${commit}, ${vmVersion}`,
+  ];
+}
+
+function table(): string {
+  const head: Row = { section: 'section', case: 'case', ours: 'Sentio / ours', peer: 'peer / baseline / check', ratio: 'ratio', target: 'target' };
+  const all = [head, ...rows];
+  const keys = Object.keys(head) as Array<keyof Row>;
+  const width = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
+  const line = (r: Row): string => `| ${keys.map((k, i) => r[k].padEnd(width[i]!)).join(' | ')} |`;
+  return [line(head), `|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '10' },
+      only: { type: 'string', default: 'parse,pipeline,http,ws' },
+      quick: { type: 'boolean', default: false },
+      connections: { type: 'string', default: '8' },
+      'ws-connections': { type: 'string', default: '8' },
+      'ws-window': { type: 'string', default: '4' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write('usage: npm run bench -- [--duration S] [--only parse,pipeline,http,ws] [--quick] [--connections N] [--ws-connections N] [--ws-window W]\n');
+    return 0;
+  }
+  const only = new Set(values.only.split(',').map((s) => s.trim()).filter(Boolean));
+  for (const s of only) if (!['parse', 'pipeline', 'http', 'ws'].includes(s)) throw new Error(`--only: unknown section "${s}"`);
+  const quick = values.quick;
+  const duration = quick ? 2 : Number(values.duration);
+  const corpus = makeCorpus();
+  const e2e: E2eOptions = {
+    corpus,
+    duration,
+    warmup: quick ? 1 : 2,
+    connections: Number(values.connections),
+    wsConnections: Number(values['ws-connections']),
+    wsWindow: Number(values['ws-window']),
+  };
+  const header = machine();
+  const section = async (name: string, fn: () => Promise<void> | void): Promise<void> => {
+    if (!only.has(name)) return;
+    try {
+      await fn();
+    } catch (err) {
+      row({ section: name, case: 'FAILED', ours: (err as Error).message.split('\n')[0]!.slice(0, 200) });
+      log(`${name} failed: ${(err as Error).stack ?? String(err)}`);
+    }
+  };
+
+  process.once('SIGINT', () => {
+    void Promise.allSettled([...live].map((s) => s.stop())).then(() => process.exit(130));
+  });
+
+  log(`corpus: ${corpus.bodies.length} bodies × ${corpus.linesPerBody} lines, ${(corpus.meanBodyBytes / 1000).toFixed(1)} kB, ${corpus.samplesPerBody} samples each`);
+  await section('parse', () => {
+    log('parse');
+    benchParse(corpus, quick);
+  });
+  await section('pipeline', async () => {
+    log('pipeline');
+    await benchPipeline(corpus, quick);
+  });
+  let vm: Server | undefined;
+  try {
+    if ((only.has('http') || only.has('ws')) && onPath('victoria-metrics')) vm = await track(startVictoriaMetrics());
+    else if (only.has('http') || only.has('ws')) notes.push('victoria-metrics is not installed (apt-get install victoria-metrics): no VictoriaMetrics rows');
+    await section('http', async () => {
+      if (!vm) throw new Error('VictoriaMetrics is needed for the HTTP comparison');
+      await benchHttp(e2e, vm);
+    });
+    await section('ws', () => benchWs(e2e, vm));
+  } finally {
+    await stop(vm);
+  }
+
+  const out = [
+    ...header,
+    `run:      npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
+    `corpus:   ${corpus.linesPerBody} lines/request, ${(corpus.meanBodyBytes / corpus.linesPerBody).toFixed(0)} B/line, ${corpus.fieldsPerLine} samples/line, ${corpus.bodies.length} distinct bodies; HTTP/WS runs ${duration} s each`,
+    '',
+    table(),
+    '',
+    ...notes.map((n) => `note: ${n}`),
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    await Promise.allSettled([...live].map((s) => s.stop()));
+    process.exit(1);
+  },
+);
