@@ -5,12 +5,15 @@ use common::{ingest_series, opts, value, NOW};
 use rmp::encode as e;
 use sentio_core::{Format, Precision};
 
+/// Writes one msgpack value.
+type Enc<'a> = &'a dyn Fn(&mut Vec<u8>);
+
 fn s(b: &mut Vec<u8>, v: &str) {
     e::write_str(b, v).unwrap();
 }
 
 /// `[measurement, tags, fields, ts]` with tags/fields as (key, encoder) lists.
-fn point(b: &mut Vec<u8>, meas: &str, tags: Option<&[(&str, &str)]>, fields: &[(&str, &dyn Fn(&mut Vec<u8>))], ts: Option<&dyn Fn(&mut Vec<u8>)>) {
+fn point(b: &mut Vec<u8>, meas: &str, tags: Option<&[(&str, &str)]>, fields: &[(&str, Enc<'_>)], ts: Option<Enc<'_>>) {
     e::write_array_len(b, if ts.is_some() { 4 } else { 3 }).unwrap();
     s(b, meas);
     match tags {
@@ -33,7 +36,7 @@ fn point(b: &mut Vec<u8>, meas: &str, tags: Option<&[(&str, &str)]>, fields: &[(
     }
 }
 
-fn envelope(extra: &[(&str, &dyn Fn(&mut Vec<u8>))], points: &[Vec<u8>]) -> Vec<u8> {
+fn envelope(extra: &[(&str, Enc<'_>)], points: &[Vec<u8>]) -> Vec<u8> {
     let mut b = Vec::new();
     e::write_map_len(&mut b, extra.len() as u32 + 1).unwrap();
     for (k, f) in extra {
