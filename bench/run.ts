@@ -431,8 +431,9 @@ function machine(): string[] {
   }
   let vmVersion = 'not installed';
   try {
-    const v = spawnSync('victoria-metrics', ['-version'], { encoding: 'utf8' });
-    vmVersion = `${v.stdout}${v.stderr}`.trim().split('\n')[0] || 'victoria-metrics (version unknown)';
+    // This build prints no -version; Debian's package version names it.
+    const v = spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'victoria-metrics'], { encoding: 'utf8' });
+    vmVersion = v.status === 0 ? `victoria-metrics ${v.stdout.trim()}` : 'victoria-metrics (version unknown)';
   } catch {
     // absent
   }
