@@ -8,7 +8,11 @@ export type Precision = 'ns' | 'us' | 'ms' | 's' | 'm' | 'h';
 export interface IngestOptions {
   /** 'lp': InfluxDB line protocol; 'msgpack': the batch format of docs/protocol.md. */
   format: 'lp' | 'msgpack';
-  /** Timestamp precision. Line protocol defaults to 'ns'; msgpack to the batch's own `precision`, else 'ms'. */
+  /**
+   * Timestamp precision. Line protocol without it: the unit is guessed per timestamp exactly as
+   * VictoriaMetrics does when `/write` has no `precision` (>= 1e17 ns, >= 1e14 us, >= 1e11 ms, else s),
+   * so pass it only when the request names one. msgpack: overrides the batch's own `precision`, else 'ms'.
+   */
   precision?: Precision;
   /** Value of the `db` label added to points that have no `db` tag (InfluxDB `?db=` / v2 `bucket`). */
   db?: string;
@@ -37,7 +41,7 @@ export interface IngestResult {
   rejected: number;
   /** Samples accepted (one per numeric/bool field of an accepted point). */
   samples: number;
-  /** String field values skipped (not samples, as in VictoriaMetrics). */
+  /** String field values skipped (not samples; VictoriaMetrics 1.79.5 would store them best-effort as numbers, see docs/vm-line-protocol.md). */
   skippedStrings: number;
   errors: LineError[];
   /** msgpack only: the batch's `seq`, when present. */
