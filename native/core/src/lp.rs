@@ -41,6 +41,7 @@ pub struct LpParser {
     measurement: Span,
     tags: Vec<(Span, Span)>,
     fields: Vec<(Span, FieldValue)>,
+    general_only: bool,
 }
 
 fn snippet(b: &[u8]) -> String {
@@ -171,6 +172,12 @@ impl LpParser {
         LpParser::default()
     }
 
+    /// Disables the fast path (tests check that both paths agree).
+    #[doc(hidden)]
+    pub fn set_general_only(&mut self, on: bool) {
+        self.general_only = on;
+    }
+
     /// Parses `input`, calling `on_point` for each good line and `on_error`
     /// (1-based line number, reason) for each bad one.
     pub fn parse<P, E>(&mut self, input: &[u8], unit: TimeUnit, now_ms: i64, mut on_point: P, mut on_error: E) -> LpSummary
@@ -205,7 +212,7 @@ impl LpParser {
             self.scratch.clear();
             self.tags.clear();
             self.fields.clear();
-            let fast = if esc { None } else { self.parse_line_fast(input, start, end) };
+            let fast = if esc || self.general_only { None } else { self.parse_line_fast(input, start, end) };
             let parsed = match fast {
                 Some(raw) => Ok(raw),
                 None => {

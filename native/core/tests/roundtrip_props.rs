@@ -149,3 +149,65 @@ proptest! {
         }
     }
 }
+
+/// One parse, rendered: accepted points and rejected line numbers.
+fn parse_all(input: &[u8], general_only: bool) -> (Vec<String>, Vec<u32>) {
+    let mut parser = LpParser::new();
+    parser.set_general_only(general_only);
+    let mut points = Vec::new();
+    let mut errors = Vec::new();
+    parser.parse(input, TimeUnit::Auto, NOW, |p| {
+        let tags: Vec<_> = (0..p.tags.len()).map(|i| p.tag(i)).collect();
+        let fields: Vec<_> = p.fields.iter().enumerate().map(|(i, (_, v))| (p.field_key(i), *v)).collect();
+        points.push(format!("{:?} {:?} {:?} {}", p.measurement(), tags, fields, p.timestamp_ms));
+    }, |l, _| errors.push(l));
+    (points, errors)
+}
+
+const SOUP: &[&str] = &["m", "x", ",", "=", " ", "  ", "\"", "1", "-", ".", "5", "e", "i", "u", "t", "true", "F", "#", "\\", "é", "1700000000000000000"];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+    /// The fast path agrees with the general path (which mirrors VictoriaMetrics' parser) on arbitrary lines.
+    #[test]
+    fn fast_path_agrees_with_general_path(lines in prop::collection::vec(prop::collection::vec(prop::sample::select(SOUP), 0..24), 1..8)) {
+        let text: String = lines.iter().map(|l| l.concat() + "\n").collect();
+        prop_assert_eq!(parse_all(text.as_bytes(), false), parse_all(text.as_bytes(), true), "{:?}", text);
+    }
+}
+
+fn piece() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(SOUP), 0..3).prop_map(|v| v.concat())
+}
+
+fn near_valid_line() -> impl Strategy<Value = String> {
+    (
+        piece(),
+        prop::collection::vec((piece(), piece()), 0..3),
+        prop::collection::vec((piece(), piece()), 1..4),
+        prop::option::of(piece()),
+    )
+        .prop_map(|(m, tags, fields, ts)| {
+            let mut s = m;
+            for (k, v) in tags {
+                s += &format!(",{k}={v}");
+            }
+            s.push(' ');
+            let f: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            s += &f.join(",");
+            if let Some(ts) = ts {
+                s += &format!(" {ts}");
+            }
+            s
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+    #[test]
+    fn fast_path_agrees_on_near_valid_lines(lines in prop::collection::vec(near_valid_line(), 1..8)) {
+        let text: String = lines.iter().map(|l| l.clone() + "\n").collect();
+        let general = parse_all(text.as_bytes(), true);
+        prop_assert_eq!(parse_all(text.as_bytes(), false), general, "{:?}", text);
+    }
+}
