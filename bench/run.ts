@@ -29,6 +29,7 @@ import { type Corpus, batchOfLines, makeCorpus, ownedCopy } from '../load-tests/
 import { type HttpLoadResult, runHttpLoad } from '../load-tests/http.js';
 import {
   type Server,
+  cpuSeconds,
   onPath,
   repoRoot,
   sentioBuilt,
@@ -52,6 +53,8 @@ interface Row {
   peer: string;
   ratio: string;
   target: string;
+  /** CPU seconds per million samples of each process during the run. */
+  cpu: string;
 }
 
 const rows: Row[] = [];
@@ -63,7 +66,7 @@ function log(msg: string): void {
 }
 
 function row(r: Partial<Row> & { section: string; case: string }): void {
-  rows.push({ ours: '', peer: '', ratio: '', target: '', ...r });
+  rows.push({ ours: '', peer: '', ratio: '', target: '', cpu: '', ...r });
 }
 
 const fmtM = (n: number): string => `${(n / 1e6).toFixed(2)} M`;
@@ -242,6 +245,21 @@ function wsCell(r: WsLoadResult): string {
   return `${fmtM(r.samplesPerSec)} samples/s (${r.framesPerSec.toFixed(0)} frames/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms)`;
 }
 
+/** CPU used by the given processes (and this one, the load generator) between start() and the returned function's call. */
+function cpuMeter(procs: Array<{ name: string; pid: number }>): () => (samples: number) => string {
+  const before = procs.map((p) => cpuSeconds(p.pid));
+  const self = process.cpuUsage();
+  return () => {
+    const used = procs.map((p, i) => cpuSeconds(p.pid) - before[i]!);
+    const d = process.cpuUsage(self);
+    const gen = (d.user + d.system) / 1e6;
+    return (samples: number) => {
+      const per = (sec: number): string => (samples > 0 && Number.isFinite(sec) ? (sec / (samples / 1e6)).toFixed(3) : 'n/a');
+      return [...procs.map((p, i) => `${p.name} ${per(used[i]!)}`), `loadgen ${per(gen)}`].join(', ');
+    };
+  };
+}
+
 /** Waits until VictoriaMetrics' counter of `type` rows reaches `base + expected`, or stops growing. */
 async function awaitRows(vm: Server, type: string, base: number, expected: number, maxMs = 60_000): Promise<number> {
   const deadline = Date.now() + maxMs;
@@ -292,18 +310,21 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
   // series creation), then the measured run.
   // `rows` names VictoriaMetrics' rows counter to snapshot once the warm-up
   // has been delivered; the result carries its growth during the run.
-  const load = async (url: string, token: string | undefined, rows: string): Promise<HttpLoadResult & { base: number }> => {
+  // `procs` are the servers whose CPU use is reported per sample.
+  const load = async (url: string, token: string | undefined, rows: string, procs: Server[]): Promise<HttpLoadResult & { base: number; cpu: string }> => {
     await runHttpLoad({ url, token, connections: o.connections, duration: o.warmup, corpus: o.corpus });
     const base = await settledRows(vm, rows);
+    const meter = cpuMeter(procs);
     const r = await runHttpLoad({ url, token, connections: o.connections, duration: o.duration, corpus: o.corpus });
-    return { ...r, base };
+    const cpu = meter()(r.ok * o.corpus.samplesPerBody);
+    return { ...r, base, cpu };
   };
 
   // 1. VictoriaMetrics directly: the ceiling.
   log('http: VictoriaMetrics /write directly');
-  const direct = await load(`${vm.base}/write?db=vm_direct`, undefined, 'influx');
+  const direct = await load(`${vm.base}/write?db=vm_direct`, undefined, 'influx', [vm]);
   const directRows = (await vmRowsInserted(vm.base, 'influx')) - direct.base;
-  row({ section: 'http', case: `VictoriaMetrics /write directly (ceiling), c=${o.connections}`, ours: httpCell(direct), peer: `VM counted ${fmtM(directRows)} rows` });
+  row({ section: 'http', case: `VictoriaMetrics /write directly (ceiling), c=${o.connections}`, ours: httpCell(direct), peer: `VM counted ${fmtM(directRows)} rows`, cpu: direct.cpu });
 
   // 2. vmagent → VictoriaMetrics.
   let viaAgent: HttpLoadResult | undefined;
@@ -311,7 +332,7 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
     log('http: vmagent → VictoriaMetrics');
     const agent = await track(startVmagent(`${vm.base}/api/v1/write`));
     try {
-      const r = await load(`${agent.base}/write?db=vmagent`, undefined, 'promremotewrite');
+      const r = await load(`${agent.base}/write?db=vmagent`, undefined, 'promremotewrite', [agent, vm]);
       viaAgent = r;
       const expected = r.ok * o.corpus.samplesPerBody;
       const got = await awaitRows(vm, 'promremotewrite', r.base, expected);
@@ -319,6 +340,7 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
         section: 'http',
         case: `vmagent /write → VictoriaMetrics, c=${o.connections}`,
         ours: httpCell(viaAgent),
+        cpu: r.cpu,
         peer: `VM received ${fmtM(got)} of ${fmtM(expected)} samples`,
         ratio: `${fmtRatio(viaAgent.samplesPerSec, direct.samplesPerSec)} of VM direct`,
       });
@@ -335,7 +357,7 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
   log('http: Sentio → VictoriaMetrics');
   const sentioVm = await track(startSentio({ token: TOKEN, sink: { victoriametrics: `${vm.base}/api/v1/write` } }));
   try {
-    const r = await load(`${sentioVm.base}/write?db=sentio_vm`, TOKEN, 'promremotewrite');
+    const r = await load(`${sentioVm.base}/write?db=sentio_vm`, TOKEN, 'promremotewrite', [sentioVm, vm]);
     const acked = r.ok * o.corpus.samplesPerBody;
     const got = await awaitRows(vm, 'promremotewrite', r.base, acked, 10_000);
     const series = await seriesIn(vm, 'sentio_vm');
@@ -343,6 +365,7 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
       section: 'http',
       case: `Sentio /write → VictoriaMetrics, c=${o.connections}`,
       ours: httpCell(r),
+      cpu: r.cpu,
       peer: viaAgent ? `vmagent → VM ${fmtM(viaAgent.samplesPerSec)} samples/s` : 'no vmagent',
       ratio: viaAgent ? fmtRatio(r.samplesPerSec, viaAgent.samplesPerSec) : 'n/a',
       target: viaAgent ? `≥ 1.2× vmagent: ${met(r.samplesPerSec >= 1.2 * viaAgent.samplesPerSec)}` : '≥ 1.2× vmagent',
@@ -362,11 +385,12 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
   log('http: Sentio blackhole');
   const hole = await track(startSentio({ token: TOKEN, sink: 'blackhole' }));
   try {
-    const r = await load(`${hole.base}/write?db=sentio_blackhole`, TOKEN, 'promremotewrite');
+    const r = await load(`${hole.base}/write?db=sentio_blackhole`, TOKEN, 'promremotewrite', [hole]);
     row({
       section: 'http',
       case: `Sentio /write, blackhole sink, c=${o.connections}`,
       ours: httpCell(r),
+      cpu: r.cpu,
       peer: `VM direct ${fmtM(direct.samplesPerSec)} samples/s`,
       ratio: fmtRatio(r.samplesPerSec, direct.samplesPerSec),
       target: `≥ 1.0× VM direct: ${met(r.samplesPerSec >= direct.samplesPerSec)}`,
@@ -389,12 +413,15 @@ async function benchWs(o: E2eOptions, vm: Server | undefined): Promise<void> {
       const opts = { url, token: TOKEN, connections: o.wsConnections, window: o.wsWindow, corpus: o.corpus };
       await runWsLoad({ ...opts, duration: o.warmup });
       const base = vm ? await settledRows(vm, 'promremotewrite') : 0;
+      const meter = cpuMeter(typeof sink === 'string' || !vm ? [s] : [s, vm]);
       const r = await runWsLoad({ ...opts, duration: o.duration });
+      const cpu = meter()(r.acceptedSamples);
       const problems = wsProblems(r);
       row({
         section: 'ws',
         case: `Sentio /ws with acks, ${label}, ${o.wsConnections} conn × window ${o.wsWindow}`,
         ours: wsCell(r),
+        cpu,
         peer: problems.length === 0 ? `every frame (${r.framesSent}) got one full ack` : `PROBLEMS: ${problems.join('; ')}`,
         ratio: `${(r.samplesPerSec / 2e6).toFixed(2)}× target`,
         target: `≥ 2 M samples/s: ${met(r.samplesPerSec >= 2e6)}`,
@@ -445,7 +472,7 @@ function machine(): string[] {
 }
 
 function table(): string {
-  const head: Row = { section: 'section', case: 'case', ours: 'Sentio / ours', peer: 'peer / baseline / check', ratio: 'ratio', target: 'target' };
+  const head: Row = { section: 'section', case: 'case', ours: 'Sentio / ours', peer: 'peer / baseline / check', ratio: 'ratio', target: 'target', cpu: 'CPU s per M samples' };
   const all = [head, ...rows];
   const keys = Object.keys(head) as Array<keyof Row>;
   const width = keys.map((k) => Math.max(...all.map((r) => r[k].length)));

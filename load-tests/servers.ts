@@ -3,7 +3,7 @@
 // (dist/cli.js). Used by bench/run.ts; also handy from a REPL.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -170,3 +170,18 @@ export async function vmQueryScalar(vmBase: string, query: string): Promise<numb
   const v = body.data?.result?.[0]?.value?.[1];
   return v === undefined ? Number.NaN : Number(v);
 }
+
+/** CPU time (user + system, all threads) a process has used so far, in seconds; NaN when unreadable (not Linux). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the parenthesised command name: utime is the 14th field, stime the 15th.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS = 100;
