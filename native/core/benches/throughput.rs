@@ -48,6 +48,12 @@ fn corpus() -> Vec<Vec<u8>> {
 }
 
 fn run(name: &str, corpus: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> u64) {
+    // `cargo bench --bench throughput -- <filter>` runs the matching cases only.
+    if let Some(filter) = std::env::args().skip(1).find(|a| !a.starts_with('-')) {
+        if !name.contains(&filter) {
+            return;
+        }
+    }
     let bytes: usize = corpus.iter().map(Vec::len).sum();
     let lines = corpus.len() * LINES_PER_BATCH;
     // warm up

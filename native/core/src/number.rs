@@ -166,89 +166,40 @@ pub fn parse_float(s: &[u8]) -> Option<f64> {
     None
 }
 
-/// fastfloat `ParseInt64` (strict): `-?[0-9]+`, range-checked.
-pub fn parse_i64(s: &[u8]) -> Option<i64> {
-    let len = s.len();
-    if len == 0 {
+/// `[0-9]+` as u64, range-checked: fastfloat's strict integer parsing, which
+/// accumulates 18 digits and leaves longer inputs to `strconv.ParseUint`/`ParseInt`.
+#[inline]
+fn digits_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() {
         return None;
-    }
-    let mut i = 0usize;
-    let minus = s[0] == b'-';
-    if minus {
-        i += 1;
-        if i >= len {
-            return None;
-        }
     }
     let mut d: u64 = 0;
-    let j = i;
-    while i < len {
-        let c = s[i];
-        if c.is_ascii_digit() {
-            d = d * 10 + u64::from(c - b'0');
-            i += 1;
-            if i > 18 {
-                // strconv.ParseInt(s, 10, 64): the rest must be digits, range-checked.
-                return parse_i64_slow(d, &s[i..], minus);
-            }
-            continue;
-        }
-        break;
-    }
-    if i <= j || i < len {
-        return None;
-    }
-    let d = d as i64; // at most 18 digits
-    Some(if minus { -d } else { d })
-}
-
-fn parse_i64_slow(d: u64, rest: &[u8], minus: bool) -> Option<i64> {
-    let mut d = d;
-    for &c in rest {
+    for (i, &c) in s.iter().enumerate() {
         if !c.is_ascii_digit() {
             return None;
         }
-        d = d.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+        let x = u64::from(c - b'0');
+        d = if i < 18 { d * 10 + x } else { d.checked_mul(10)?.checked_add(x)? };
     }
-    if minus {
-        if d > 1u64 << 63 {
-            return None;
+    Some(d)
+}
+
+/// fastfloat `ParseInt64` (strict): `-?[0-9]+`, range-checked.
+#[inline]
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    match s.split_first() {
+        Some((b'-', digits)) => {
+            let d = digits_u64(digits)?;
+            (d <= 1u64 << 63).then(|| (d as i64).wrapping_neg())
         }
-        Some((d as i64).wrapping_neg())
-    } else {
-        i64::try_from(d).ok()
+        _ => i64::try_from(digits_u64(s)?).ok(),
     }
 }
 
 /// fastfloat `ParseUint64` (strict): `[0-9]+`, range-checked.
+#[inline]
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
-    let len = s.len();
-    if len == 0 {
-        return None;
-    }
-    let mut i = 0usize;
-    let mut d: u64 = 0;
-    while i < len {
-        let c = s[i];
-        if c.is_ascii_digit() {
-            d = d * 10 + u64::from(c - b'0');
-            i += 1;
-            if i > 18 {
-                return s[i..].iter().try_fold(d, |a, &c| {
-                    if !c.is_ascii_digit() {
-                        return None;
-                    }
-                    a.checked_mul(10)?.checked_add(u64::from(c - b'0'))
-                });
-            }
-            continue;
-        }
-        break;
-    }
-    if i == 0 || i < len {
-        return None;
-    }
-    Some(d)
+    digits_u64(s)
 }
 
 #[cfg(test)]
@@ -270,5 +221,10 @@ mod tests {
         assert_eq!(parse_i64(b"9223372036854775808"), None);
         assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_u64(b"-1"), None);
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"-9223372036854775809"), None);
+        assert_eq!(parse_i64(b"0000000000000000000000001"), Some(1));
+        assert_eq!(parse_i64(b"-"), None);
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
     }
 }
