@@ -60,6 +60,10 @@ pub enum OutputData {
     RemoteWrite(RemoteWriteOutput),
 }
 
+fn offset_u32(n: usize) -> [u8; 4] {
+    u32::try_from(n).expect("series definitions of one batch exceed 4 GiB").to_le_bytes()
+}
+
 /// Hasher for keys that already are hashes.
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
@@ -78,8 +82,8 @@ type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 
 struct SeriesEntry {
     hash: u64,
-    start: u32,
-    end: u32,
+    start: usize,
+    end: usize,
 }
 
 /// Maps points to samples and accumulates a batch. Reusable across batches.
@@ -197,14 +201,14 @@ impl BatchBuilder {
     fn series_index(&mut self, hash: u64) -> u32 {
         if let Some(&idx) = self.map.get(&hash) {
             let e = &self.series[idx as usize];
-            if self.arena[e.start as usize..e.end as usize] == self.canon[..] {
+            if self.arena[e.start..e.end] == self.canon[..] {
                 return idx;
             }
             // 64-bit collision: keep the series apart (not grouped further).
             if let Some(i) = self
                 .series
                 .iter()
-                .position(|e| self.arena[e.start as usize..e.end as usize] == self.canon[..])
+                .position(|e| self.arena[e.start..e.end] == self.canon[..])
             {
                 return i as u32;
             }
@@ -216,15 +220,15 @@ impl BatchBuilder {
     }
 
     fn new_series(&mut self, hash: u64) -> u32 {
-        let start = self.arena.len() as u32;
+        let start = self.arena.len();
         self.arena.extend_from_slice(&self.canon);
-        self.series.push(SeriesEntry { hash, start, end: self.arena.len() as u32 });
+        self.series.push(SeriesEntry { hash, start, end: self.arena.len() });
         (self.series.len() - 1) as u32
     }
 
     fn canonical(&self, idx: u32) -> &[u8] {
         let e = &self.series[idx as usize];
-        &self.arena[e.start as usize..e.end as usize]
+        &self.arena[e.start..e.end]
     }
 
     /// Finishes the batch and produces its output.
@@ -254,10 +258,10 @@ impl BatchBuilder {
         }
         for idx in 0..self.series.len() {
             c.distinct_ids.extend_from_slice(&(self.series[idx].hash as i64).to_le_bytes());
-            c.series_def_offsets.extend_from_slice(&(c.series_defs.len() as u32).to_le_bytes());
+            c.series_def_offsets.extend_from_slice(&offset_u32(c.series_defs.len()));
             push_json(&mut c.series_defs, self.canonical(idx as u32));
         }
-        c.series_def_offsets.extend_from_slice(&(c.series_defs.len() as u32).to_le_bytes());
+        c.series_def_offsets.extend_from_slice(&offset_u32(c.series_defs.len()));
         c
     }
 
@@ -302,7 +306,7 @@ impl BatchBuilder {
             self.raw.clear();
             for &idx in &self.shard_lists[s] {
                 let e = &self.series[idx as usize];
-                let canon = &self.arena[e.start as usize..e.end as usize];
+                let canon = &self.arena[e.start..e.end];
                 let (a, b) = (self.counts[idx as usize] as usize, self.counts[idx as usize + 1] as usize);
                 let ids = &self.sorted[a..b];
                 let (ts, vals) = (&self.sample_ts, &self.sample_val);
