@@ -182,6 +182,36 @@ async function pipelineCell(p: Pipeline, template: Buffer, lines: number, concur
   return { linesPerSec: (done * lines) / secs, meanMs: latency / done };
 }
 
+/** Per micro-benchmarked batch size: whether inline was at least as fast at all / none of the concurrency levels. */
+let microWins: Array<{ bytes: number; all: boolean; none: boolean }> = [];
+/** Per end-to-end frame size: whether inline was at least as fast. */
+const e2eWins: Array<{ bytes: number; inline: boolean }> = [];
+
+/**
+ * The largest measured batch size at which inline parsing was at least as
+ * fast in every measurement (in-process at every concurrency, and end to
+ * end), rounded down to a power of two.
+ */
+function recommendInlineMax(): void {
+  const sizes = [...new Set([...microWins.map((w) => w.bytes), ...e2eWins.map((w) => w.bytes)])].sort((a, b) => a - b);
+  let lastInline = 0;
+  let firstPool: number | undefined;
+  for (const bytes of sizes) {
+    const micro = microWins.filter((w) => Math.abs(w.bytes - bytes) <= 16);
+    const e2e = e2eWins.filter((w) => Math.abs(w.bytes - bytes) <= 16);
+    const inlineEverywhere = micro.every((w) => w.all) && e2e.every((w) => w.inline);
+    if (inlineEverywhere && firstPool === undefined) lastInline = bytes;
+    else firstPool ??= bytes;
+  }
+  const pow2 = lastInline > 0 ? 2 ** Math.floor(Math.log2(lastInline)) : 0;
+  row({
+    section: 'pipeline',
+    case: 'recommended --inline-max-bytes (current default 4096)',
+    ours: `${pow2} B`,
+    peer: `inline ≥ pool in every measurement up to ${lastInline} B${firstPool !== undefined ? `; not at ${firstPool} B` : ''}`,
+  });
+}
+
 async function benchPipeline(corpus: Corpus, quick: boolean): Promise<void> {
   const cores = availableParallelism();
   const sizes = [1, 10, 100, 1000, 10000];
@@ -211,25 +241,46 @@ async function benchPipeline(corpus: Corpus, quick: boolean): Promise<void> {
   } finally {
     await Promise.all([inline.close(), pool.close()]);
   }
-  // The largest size at which inline is at least as fast at every
-  // concurrency, and the smallest from which the pool wins at all of them.
-  let lastInline = 0;
-  for (const w of inlineWins) {
-    if (w.all) lastInline = w.bytes;
-    else break;
-  }
-  const firstPool = inlineWins.find((w) => w.none)?.bytes;
-  const pow2 = lastInline > 0 ? 2 ** Math.floor(Math.log2(lastInline)) : 0;
-  row({
-    section: 'pipeline',
-    case: 'recommended --inline-max-bytes (current default 4096)',
-    ours: `${pow2 === 0 ? 0 : pow2} B`,
-    peer: `inline ≥ pool up to ${lastInline} B; pool wins everywhere from ${firstPool ?? '(never)'} B`,
-  });
+  microWins = inlineWins;
   notes.push(
     'pipeline: measured in-process with nothing else on the main thread; in the server the main thread also runs uWS I/O, ' +
       'so inline parsing costs more there than here: round the recommendation down, not up.',
   );
+}
+
+/**
+ * The same choice end to end: Sentio (blackhole) fed WebSocket frames of a
+ * given size, with every frame parsed inline vs every frame sent to the pool.
+ */
+async function benchPipelineE2e(quick: boolean): Promise<void> {
+  if (!sentioBuilt()) {
+    notes.push('dist/cli.js or the native addon is missing (run npm run build): no end-to-end pipeline rows');
+    return;
+  }
+  const seconds = quick ? 1 : 3;
+  for (const lines of [10, 100, 1000]) {
+    const corpus = makeCorpus({ linesPerBody: lines, bodies: 16 });
+    const results: WsLoadResult[] = [];
+    for (const inlineMaxBytes of [1 << 30, 0]) {
+      const s = await track(startSentio({ token: TOKEN, sink: 'blackhole', inlineMaxBytes }));
+      try {
+        const opts = { url: `${s.base.replace(/^http/, 'ws')}/ws`, token: TOKEN, connections: 8, window: 4, corpus };
+        await runWsLoad({ ...opts, duration: 1 });
+        results.push(await runWsLoad({ ...opts, duration: seconds }));
+      } finally {
+        await stop(s);
+      }
+    }
+    const [a, b] = results as [WsLoadResult, WsLoadResult];
+    e2eWins.push({ bytes: Math.round(corpus.meanBodyBytes), inline: a.samplesPerSec >= b.samplesPerSec });
+    row({
+      section: 'pipeline',
+      case: `end to end: Sentio /ws blackhole, ${lines}-line frames (${Math.round(corpus.meanBodyBytes)} B), inline vs pool`,
+      ours: `inline ${fmtM(a.samplesPerSec / corpus.fieldsPerLine)} lines/s, p99 ${a.p99Ms.toFixed(1)} ms`,
+      peer: `pool ${fmtM(b.samplesPerSec / corpus.fieldsPerLine)} lines/s, p99 ${b.p99Ms.toFixed(1)} ms`,
+      ratio: fmtRatio(a.samplesPerSec, b.samplesPerSec),
+    });
+  }
 }
 
 // ---------------------------------------------------------------- http / ws
@@ -532,6 +583,8 @@ async function main(): Promise<number> {
   await section('pipeline', async () => {
     log('pipeline');
     await benchPipeline(corpus, quick);
+    await benchPipelineE2e(quick);
+    recommendInlineMax();
   });
   let vm: Server | undefined;
   try {
