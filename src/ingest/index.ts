@@ -42,6 +42,11 @@ export class Ingestor {
         replication: this.sink.replication,
         maxErrors: this.maxErrors,
       });
+      const envelope = result.errors[0];
+      if (envelope !== undefined && envelope.line === 0) {
+        // A msgpack batch whose envelope could not be decoded: nothing in it was read.
+        throw new SentioError('SENTIO_ERR_BAD_BATCH', `malformed msgpack batch: ${envelope.reason}`);
+      }
       counters.receivedPoints.inc(result.lines);
       if (result.rejected > 0) counters.rejectedPoints.inc(result.rejected);
       if (result.skippedStrings > 0) counters.skippedStrings.inc(result.skippedStrings);

@@ -8,8 +8,8 @@
 // - Every frame gets exactly one JSON text reply: {"type":"ack",...} or
 //   {"type":"error",...}, carrying the frame's sequence. Frames are parsed
 //   concurrently, so replies may come out of order; match them by `seq`.
-// - A frame larger than --max-frame-bytes closes the connection with 1009,
-//   the WebSocket protocol's own answer to it.
+// - A frame larger than --max-frame-bytes closes the connection (uWS drops
+//   it unread).
 
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Authenticator } from '../auth/index.js';
