@@ -5,7 +5,7 @@
 //    exact command and stops.
 // 2. Builds the native addon if it is missing.
 // 3. Runs the Rust core's tests (cargo test), then every TypeScript test
-//    (*.test.ts under src/ and test/) with Node's built-in test runner.
+//    (*.test.ts under src/, test/ and bench/) with Node's built-in test runner.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -59,5 +59,5 @@ function findTests(dir) {
     return e.name.endsWith('.test.ts') ? [relative(root, p)] : [];
   });
 }
-const files = [...findTests(join(root, 'src')), ...findTests(join(root, 'test'))].sort();
+const files = [...findTests(join(root, 'src')), ...findTests(join(root, 'test')), ...findTests(join(root, 'bench'))].sort();
 process.exit(run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files]));

@@ -130,7 +130,9 @@ export async function startVictoriaMetrics(existing?: { dir: string; port: numbe
     },
     async export(match = '{__name__=~".+"}') {
       await vm.flush();
-      const res = await fetch(`${svc.url}/api/v1/export?${new URLSearchParams({ 'match[]': match })}`);
+      // An explicit range: samples stamped "now" by the server are otherwise at the edge of export's default end.
+      const end = String(Math.ceil(Date.now() / 1000) + 3600);
+      const res = await fetch(`${svc.url}/api/v1/export?${new URLSearchParams({ 'match[]': match, start: '0', end })}`);
       if (!res.ok) throw new Error(`export: HTTP ${res.status}: ${await res.text()}`);
       const text = await res.text();
       const series = text
