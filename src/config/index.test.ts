@@ -78,6 +78,8 @@ test('help lists every flag with its environment variable', () => {
   const text = helpText();
   assert.match(text, /--victoriametrics VALUE\.\.\..*SENTIO_VICTORIAMETRICS/);
   assert.match(text, /--no-auth .*SENTIO_NO_AUTH/);
+  assert.match(text, /--listen VALUE .*\(default 0\.0\.0\.0:8086\)/, 'defaults are shown from the schema');
+  assert.match(text, /--inline-max-bytes VALUE .*\(default 8192\)/);
 });
 
 test('every setting is documented in docs/configuration.md', () => {

@@ -25,27 +25,27 @@ interface Setting {
 
 /** Every setting, by its flag name. The order is the order of `--help`. */
 export const settings = {
-  listen: { kind: 'string', help: 'HOST:PORT to listen on (default 0.0.0.0:8086, the InfluxDB port)' },
-  'data-dir': { kind: 'string', help: 'directory for the embedded store and generated secrets (default ./data)' },
+  listen: { kind: 'string', help: 'HOST:PORT to listen on; 8086 is the InfluxDB port' },
+  'data-dir': { kind: 'string', help: 'directory for the embedded store and generated secrets' },
   victoriametrics: {
     kind: 'list',
     help: 'VictoriaMetrics remote-write URL, e.g. http://127.0.0.1:8428/api/v1/write; repeat for one URL per shard',
   },
-  replication: { kind: 'int', help: 'copies of each series over the VictoriaMetrics shards (default 1)' },
+  replication: { kind: 'int', help: 'copies of each series over the VictoriaMetrics shards' },
   sink: { kind: 'string', help: 'auto (default: victoriametrics when URLs are given, else embedded) | blackhole (discard, for benchmarks)' },
   token: { kind: 'list', help: 'ingest token accepted as "Authorization: Token|Bearer ..." (repeatable)' },
   'no-auth': { kind: 'bool', help: 'accept writes without credentials' },
   workers: { kind: 'int', help: 'parser worker threads (default: the number of cores)' },
-  'inline-max-bytes': { kind: 'int', help: 'batches up to this size are parsed on the main thread (default 8192)' },
-  'max-body-bytes': { kind: 'int', help: 'largest HTTP body accepted, compressed (default 33554432)' },
-  'max-decompressed-bytes': { kind: 'int', help: 'largest HTTP body after decompression (default 134217728)' },
-  'max-frame-bytes': { kind: 'int', help: 'largest WebSocket frame (default 16777216)' },
-  'max-errors': { kind: 'int', help: 'rejected lines listed in a reply (default 100)' },
-  'vm-concurrency': { kind: 'int', help: 'concurrent remote-write requests per VictoriaMetrics URL (default 8)' },
-  'vm-timeout-ms': { kind: 'int', help: 'timeout of one remote-write request (default 30000)' },
-  'vm-max-retries': { kind: 'int', help: 'retries of a remote-write request on network errors and 5xx (default 8)' },
-  'vm-retry-base-ms': { kind: 'int', help: 'first retry delay; doubles each retry, with full jitter, up to 30 s (default 200)' },
-  'log-level': { kind: 'string', help: 'error | warn | info | debug (default info)' },
+  'inline-max-bytes': { kind: 'int', help: 'batches up to this size are parsed on the main thread' },
+  'max-body-bytes': { kind: 'int', help: 'largest HTTP body accepted, compressed' },
+  'max-decompressed-bytes': { kind: 'int', help: 'largest HTTP body after decompression' },
+  'max-frame-bytes': { kind: 'int', help: 'largest WebSocket frame' },
+  'max-errors': { kind: 'int', help: 'rejected lines listed in a reply' },
+  'vm-concurrency': { kind: 'int', help: 'concurrent remote-write requests per VictoriaMetrics URL' },
+  'vm-timeout-ms': { kind: 'int', help: 'timeout of one remote-write request' },
+  'vm-max-retries': { kind: 'int', help: 'retries of a remote-write request on network errors and 5xx' },
+  'vm-retry-base-ms': { kind: 'int', help: 'first retry delay; doubles each retry, with full jitter, up to 30 s' },
+  'log-level': { kind: 'string', help: 'error | warn | info | debug' },
   config: { kind: 'string', help: 'YAML file with any of these settings (keys as the flag names)', flagOnly: true },
   help: { kind: 'bool', help: 'print this help', short: 'h', flagOnly: true },
 } as const satisfies Record<string, Setting>;
@@ -265,10 +265,18 @@ function toConfig(r: Raw): Config {
 }
 
 export function helpText(): string {
+  // Defaults come from the schema itself, so the help cannot drift from them.
+  const defaults = configSchema.parse({}) as Record<string, unknown>;
+  const shown = (v: unknown): string | undefined => {
+    if (typeof v === 'number' || typeof v === 'string') return String(v);
+    if (v !== null && typeof v === 'object' && 'port' in v) return `${(v as Raw['listen']).host}:${(v as Raw['listen']).port}`;
+    return undefined;
+  };
   const rows = (Object.entries(settings) as [SettingName, Setting][]).map(([name, s]) => {
     const flag = `--${name}${s.kind === 'bool' ? '' : s.kind === 'list' ? ' VALUE...' : ' VALUE'}`;
     const env = s.flagOnly ? '' : `  [${envName(name)}]`;
-    return `  ${flag.padEnd(34)} ${s.help}${env}`;
+    const def = s.help.includes('default') ? undefined : shown(defaults[name]);
+    return `  ${flag.padEnd(34)} ${s.help}${def === undefined ? '' : ` (default ${def})`}${env}`;
   });
   return ['Usage: sentio start [options]', '', 'Options (also settable by environment variable or YAML key):', ...rows].join('\n');
 }

@@ -64,7 +64,6 @@ export class Ingestor {
       }
       return result;
     } catch (err) {
-      if (err instanceof SentioError) throw err;
       // The native binding throws only on invalid options or a caught panic.
       throw asSentioError(err);
     } finally {

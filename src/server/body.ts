@@ -23,8 +23,11 @@ export interface BodyLimits {
  */
 export function readBody(res: HttpResponse, contentLength: string, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // A claimed length sizes the first buffer, up to 1 MiB: a client that
+    // lies cannot make us reserve more than it actually sends.
     const hinted = Number(contentLength);
-    let buf = Buffer.allocUnsafeSlow(Number.isSafeInteger(hinted) && hinted > 0 && hinted <= maxBytes ? hinted : 64 * 1024);
+    const first = Number.isSafeInteger(hinted) && hinted > 0 ? Math.min(hinted, maxBytes, 1 << 20) : 64 * 1024;
+    let buf = Buffer.allocUnsafeSlow(first);
     let length = 0;
     let failed = false;
     res.onData(function onBodyChunk(chunk: ArrayBuffer, isLast: boolean) {
