@@ -6,7 +6,9 @@
 //             parse + encode (remote write, 2 shards)
 //   pipeline  Pipeline.ingest inline (main thread) vs in the worker pool,
 //             batch sizes 1..10,000 lines, a few concurrency levels:
-//             the measurement behind --inline-max-bytes
+//             the measurement behind --inline-max-bytes; end to end, HTTP
+//             /write with --inline-max-load 0, 0.9 and 1 (blackhole and →
+//             VictoriaMetrics): the measurement behind --inline-max-load
 //   http      /write samples/s: Sentio (blackhole), Sentio → VictoriaMetrics,
 //             vmagent → the same VictoriaMetrics, VictoriaMetrics directly
 //   ws        WebSocket frames with acks: Sentio blackhole and → VictoriaMetrics
@@ -206,7 +208,7 @@ function recommendInlineMax(): void {
   const pow2 = lastInline > 0 ? 2 ** Math.floor(Math.log2(lastInline)) : 0;
   row({
     section: 'pipeline',
-    case: 'recommended --inline-max-bytes (current default 4096)',
+    case: 'recommended --inline-max-bytes (current default 8192)',
     ours: `${pow2} B`,
     peer: `inline ≥ pool in every measurement up to ${lastInline} B${firstPool !== undefined ? `; not at ${firstPool} B` : ''}`,
   });
@@ -217,8 +219,8 @@ async function benchPipeline(corpus: Corpus, quick: boolean): Promise<void> {
   const sizes = [1, 10, 100, 1000, 10000];
   const levels = [1, cores * 2, 16];
   const ms = quick ? 250 : 1000;
-  const inline = new Pipeline({ workers: 0, inlineMaxBytes: 0 });
-  const pool = new Pipeline({ workers: cores, inlineMaxBytes: 0 });
+  const inline = new Pipeline({ workers: 0, inlineMaxBytes: 0, inlineMaxLoad: 0 });
+  const pool = new Pipeline({ workers: cores, inlineMaxBytes: 0, inlineMaxLoad: 0 });
   const inlineWins: Array<{ bytes: number; all: boolean; none: boolean }> = [];
   try {
     for (const lines of sizes) {
@@ -261,8 +263,9 @@ async function benchPipelineE2e(quick: boolean): Promise<void> {
   for (const lines of [10, 100, 1000]) {
     const corpus = makeCorpus({ linesPerBody: lines, bodies: 16 });
     const results: WsLoadResult[] = [];
-    for (const inlineMaxBytes of [1 << 30, 0]) {
-      const s = await track(startSentio({ token: TOKEN, sink: 'blackhole', inlineMaxBytes }));
+    // All inline, then every frame to the pool.
+    for (const [inlineMaxBytes, inlineMaxLoad] of [[2 ** 30, 1], [0, 0]] as const) {
+      const s = await track(startSentio({ token: TOKEN, sink: 'blackhole', inlineMaxBytes, inlineMaxLoad }));
       try {
         const opts = { url: `${s.base.replace(/^http/, 'ws')}/ws`, token: TOKEN, connections: 8, window: 4, corpus };
         await runWsLoad({ ...opts, duration: 1 });
@@ -356,20 +359,64 @@ interface E2eOptions {
   wsWindow: number;
 }
 
+type HttpRun = HttpLoadResult & { base: number; cpu: string };
+
+/**
+ * One HTTP /write measurement: an unmeasured warm-up (JIT, connections,
+ * series creation), then the measured run. `rows` names VictoriaMetrics'
+ * rows counter to snapshot once the warm-up has been delivered (`base`);
+ * `procs` are the servers whose CPU use is reported per sample.
+ */
+async function httpRun(o: E2eOptions, vm: Server | undefined, url: string, token: string | undefined, rows: string, procs: Server[]): Promise<HttpRun> {
+  await runHttpLoad({ url, token, connections: o.connections, duration: o.warmup, corpus: o.corpus });
+  const base = vm ? await settledRows(vm, rows) : 0;
+  const meter = cpuMeter(procs);
+  const r = await runHttpLoad({ url, token, connections: o.connections, duration: o.duration, corpus: o.corpus });
+  const cpu = meter()(r.ok * o.corpus.samplesPerBody);
+  return { ...r, base, cpu };
+}
+
+/**
+ * Where large batches are parsed, end to end: HTTP /write of the corpus
+ * (124 kB bodies, over --inline-max-bytes) with --inline-max-load 0 (every
+ * one to the pool), the default 0.9, and 1 (the pool only when the main
+ * thread is fully busy), into the blackhole and into VictoriaMetrics.
+ */
+async function benchDispatch(o: E2eOptions, vm: Server | undefined): Promise<void> {
+  if (!sentioBuilt()) {
+    notes.push('dist/cli.js or the native addon is missing (run npm run build): no --inline-max-load rows');
+    return;
+  }
+  const sinks: Array<['blackhole' | { victoriametrics: string }, string]> = [['blackhole', 'blackhole']];
+  if (vm) sinks.push([{ victoriametrics: `${vm.base}/api/v1/write` }, 'VictoriaMetrics']);
+  for (const [sink, label] of sinks) {
+    const runs: Array<[number, HttpRun]> = [];
+    for (const inlineMaxLoad of [0, 0.9, 1]) {
+      log(`pipeline: HTTP → ${label}, --inline-max-load ${inlineMaxLoad}`);
+      const s = await track(startSentio({ token: TOKEN, sink, inlineMaxLoad }));
+      try {
+        const procs = sink === 'blackhole' || !vm ? [s] : [s, vm];
+        runs.push([inlineMaxLoad, await httpRun(o, sink === 'blackhole' ? undefined : vm, `${s.base}/write?db=dispatch`, TOKEN, 'promremotewrite', procs)]);
+      } finally {
+        await stop(s);
+      }
+    }
+    const byDefault = runs.find(([l]) => l === 0.9)![1];
+    for (const [inlineMaxLoad, r] of runs) {
+      row({
+        section: 'pipeline',
+        case: `end to end: HTTP /write → ${label}, c=${o.connections}, --inline-max-load ${inlineMaxLoad}${inlineMaxLoad === 0.9 ? ' (default)' : ''}`,
+        ours: httpCell(r),
+        cpu: r.cpu,
+        peer: inlineMaxLoad === 0.9 ? '' : `default ${fmtM(byDefault.samplesPerSec)} samples/s`,
+        ratio: inlineMaxLoad === 0.9 ? '' : fmtRatio(r.samplesPerSec, byDefault.samplesPerSec),
+      });
+    }
+  }
+}
+
 async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
-  // Every target first gets the same unmeasured warm-up (JIT, connections,
-  // series creation), then the measured run.
-  // `rows` names VictoriaMetrics' rows counter to snapshot once the warm-up
-  // has been delivered; the result carries its growth during the run.
-  // `procs` are the servers whose CPU use is reported per sample.
-  const load = async (url: string, token: string | undefined, rows: string, procs: Server[]): Promise<HttpLoadResult & { base: number; cpu: string }> => {
-    await runHttpLoad({ url, token, connections: o.connections, duration: o.warmup, corpus: o.corpus });
-    const base = await settledRows(vm, rows);
-    const meter = cpuMeter(procs);
-    const r = await runHttpLoad({ url, token, connections: o.connections, duration: o.duration, corpus: o.corpus });
-    const cpu = meter()(r.ok * o.corpus.samplesPerBody);
-    return { ...r, base, cpu };
-  };
+  const load = (url: string, token: string | undefined, rows: string, procs: Server[]): Promise<HttpRun> => httpRun(o, vm, url, token, rows, procs);
 
   // 1. VictoriaMetrics directly: the ceiling.
   log('http: VictoriaMetrics /write directly');
@@ -580,16 +627,18 @@ async function main(): Promise<number> {
     log('parse');
     benchParse(corpus, quick);
   });
-  await section('pipeline', async () => {
-    log('pipeline');
-    await benchPipeline(corpus, quick);
-    await benchPipelineE2e(quick);
-    recommendInlineMax();
-  });
   let vm: Server | undefined;
   try {
-    if ((only.has('http') || only.has('ws')) && onPath('victoria-metrics')) vm = await track(startVictoriaMetrics());
-    else if (only.has('http') || only.has('ws')) notes.push('victoria-metrics is not installed (apt-get install victoria-metrics): no VictoriaMetrics rows');
+    const needVm = only.has('pipeline') || only.has('http') || only.has('ws');
+    if (needVm && onPath('victoria-metrics')) vm = await track(startVictoriaMetrics());
+    else if (needVm) notes.push('victoria-metrics is not installed (apt-get install victoria-metrics): no VictoriaMetrics rows');
+    await section('pipeline', async () => {
+      log('pipeline');
+      await benchPipeline(corpus, quick);
+      await benchPipelineE2e(quick);
+      recommendInlineMax();
+      await benchDispatch(e2e, vm);
+    });
     await section('http', async () => {
       if (!vm) throw new Error('VictoriaMetrics is needed for the HTTP comparison');
       await benchHttp(e2e, vm);

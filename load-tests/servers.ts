@@ -109,6 +109,7 @@ export interface SentioOptions {
   sink: 'blackhole' | { victoriametrics: string };
   workers?: number;
   inlineMaxBytes?: number;
+  inlineMaxLoad?: number;
 }
 
 export function sentioBuilt(): boolean {
@@ -123,6 +124,7 @@ export function startSentio(opts: SentioOptions): Promise<Server> {
     else args.push('--victoriametrics', opts.sink.victoriametrics);
     if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
     if (opts.inlineMaxBytes !== undefined) args.push('--inline-max-bytes', String(opts.inlineMaxBytes));
+    if (opts.inlineMaxLoad !== undefined) args.push('--inline-max-load', String(opts.inlineMaxLoad));
     return args;
   }, '/healthz', (out) => out.includes('sentio listening on'));
 }

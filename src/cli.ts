@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
       `mode: ${gateway.mode}`,
       `data directory: ${resolve(config.dataDir)}`,
       `ingest auth: ${tokenNote}`,
-      `parser workers: ${config.workers} (batches <= ${config.inlineMaxBytes} bytes parsed inline)`,
+      `parser workers: ${config.workers} (batches <= ${config.inlineMaxBytes} bytes parsed inline, larger ones too while main-thread load < ${config.inlineMaxLoad})`,
       '',
     ].join('\n'),
   );

@@ -50,8 +50,15 @@ async function createSink(config: Config, metrics: Metrics, log: Logger): Promis
 export async function startGateway(config: Config, log: Logger, tokens: readonly string[] = config.tokens): Promise<Gateway> {
   const metrics = new Metrics();
   const { sink, mode } = await createSink(config, metrics, log);
-  const pipeline = new Pipeline({ workers: config.workers, inlineMaxBytes: config.inlineMaxBytes });
-  metrics.poolProbe = () => ({ queueDepth: pipeline.queueDepth, threads: pipeline.threads, utilization: pipeline.utilization });
+  const pipeline = new Pipeline({ workers: config.workers, inlineMaxBytes: config.inlineMaxBytes, inlineMaxLoad: config.inlineMaxLoad });
+  metrics.poolProbe = () => ({
+    queueDepth: pipeline.queueDepth,
+    threads: pipeline.threads,
+    utilization: pipeline.utilization,
+    inline: pipeline.inlineCount,
+    pooled: pipeline.pooledCount,
+    mainLoad: pipeline.mainLoad,
+  });
   const ingestor = new Ingestor(pipeline, sink, metrics, config.maxErrors);
   let ready = false;
   const app = createApp({

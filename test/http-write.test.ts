@@ -8,7 +8,7 @@ import type { EmbeddedSink } from '../src/sinks/embedded/index.js';
 
 let gw: TestGateway;
 before(async () => {
-  gw = await startTestGateway(['--max-body-bytes', '65536', '--max-decompressed-bytes', '262144', '--max-errors', '3']);
+  gw = await startTestGateway(['--inline-max-load', '0', '--max-body-bytes', '65536', '--max-decompressed-bytes', '262144', '--max-errors', '3']);
 });
 after(async () => gw.close());
 
@@ -120,6 +120,8 @@ test('/metrics counts received, accepted and rejected per protocol, and sink sen
   assert.equal(delta('sentio_received_bytes_total', v1), 'm1 a=1,b=2,s="x"\nbroken\n'.length);
   assert.equal(delta('sentio_sink_sent_samples_total', { sink: 'embedded' }), 2);
   assert.match(after, /sentio_pool_queue_depth \d+/);
+  assert.match(after, /sentio_main_thread_load [\d.e-]+/);
+  assert.ok(metricValue(after, 'sentio_parsed_batches_total', { path: 'inline' }) > metricValue(before, 'sentio_parsed_batches_total', { path: 'inline' }), 'a small batch is parsed inline and counted');
   assert.match(after, /sentio_rejected_requests_total\{protocol="influx_v1",code="SENTIO_ERR_UNAUTHORIZED"\} [1-9]/);
 });
 
@@ -130,5 +132,6 @@ test('large batches go through the worker pool and are stored whole', async () =
   const series = await store().exportSeries({ metric: 'big_a' });
   assert.equal(series.length, 50);
   assert.equal(series.reduce((n, s) => n + s.samples.length, 0), 1000);
-  assert.ok(gw.gateway.pipeline.pooledCount > 0, 'a 1000-line body (over --inline-max-bytes) is parsed in the pool');
+  assert.ok(gw.gateway.pipeline.pooledCount > 0, 'a 1000-line body (over --inline-max-bytes, --inline-max-load 0) is parsed in the pool');
+  assert.ok(metricValue(await scrape(gw.url), 'sentio_parsed_batches_total', { path: 'pool' }) > 0);
 });

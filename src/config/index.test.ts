@@ -48,6 +48,8 @@ test('a bad value stops start-up with a message naming the key', () => {
     [['--token', 'short'], {}, /token .*at least 8 characters/],
     [['--bogus'], {}, /Unknown option '--bogus'/],
     [['--sink', 'tape'], {}, /sink/],
+    [['--inline-max-load', '1.5'], {}, /inline-max-load \(--inline-max-load, SENTIO_INLINE_MAX_LOAD\)/],
+    [[], { SENTIO_INLINE_MAX_LOAD: 'half' }, /inline-max-load/],
   ];
   for (const [argv, env, message] of bad) {
     assert.throws(() => loadConfig(argv, env), (e: unknown) => e instanceof ConfigError && message.test(e.message), `${argv.join(' ')} ${JSON.stringify(env)}`);
@@ -66,6 +68,13 @@ test('the YAML file rejects unknown keys and bad documents', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('fractional numbers from flags and the environment', () => {
+  assert.equal(loadConfig([], {}).config.inlineMaxLoad, 0.9);
+  assert.equal(loadConfig(['--inline-max-load', '0.25'], {}).config.inlineMaxLoad, 0.25);
+  assert.equal(loadConfig([], { SENTIO_INLINE_MAX_LOAD: '.5' }).config.inlineMaxLoad, 0.5);
+  assert.equal(loadConfig([], { SENTIO_INLINE_MAX_LOAD: '1' }).config.inlineMaxLoad, 1);
 });
 
 test('booleans from the environment', () => {

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-type Kind = 'string' | 'int' | 'bool' | 'list';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
 interface Setting {
   kind: Kind;
@@ -36,7 +36,11 @@ export const settings = {
   token: { kind: 'list', help: 'ingest token accepted as "Authorization: Token|Bearer ..." (repeatable)' },
   'no-auth': { kind: 'bool', help: 'accept writes without credentials' },
   workers: { kind: 'int', help: 'parser worker threads (default: the number of cores)' },
-  'inline-max-bytes': { kind: 'int', help: 'batches up to this size are parsed on the main thread' },
+  'inline-max-bytes': { kind: 'int', help: 'batches up to this size are always parsed on the main thread' },
+  'inline-max-load': {
+    kind: 'number',
+    help: 'larger batches are parsed on the main thread too while its event-loop utilization (0..1) is below this; 0: always in the pool',
+  },
   'max-body-bytes': { kind: 'int', help: 'largest HTTP body accepted, compressed' },
   'max-decompressed-bytes': { kind: 'int', help: 'largest HTTP body after decompression' },
   'max-frame-bytes': { kind: 'int', help: 'largest WebSocket frame' },
@@ -88,6 +92,7 @@ export const configSchema = z
     'no-auth': z.boolean().default(false),
     workers: z.number().int().min(0).max(256).default(availableParallelism()),
     'inline-max-bytes': z.number().int().min(0).default(8192),
+    'inline-max-load': z.number().min(0).max(1).default(0.9),
     'max-body-bytes': positive(2 ** 30).default(32 << 20),
     'max-decompressed-bytes': positive(4 * 2 ** 30).default(128 << 20),
     'max-frame-bytes': positive(2 ** 30).default(16 << 20),
@@ -122,6 +127,7 @@ export interface Config {
   noAuth: boolean;
   workers: number;
   inlineMaxBytes: number;
+  inlineMaxLoad: number;
   maxBodyBytes: number;
   maxDecompressedBytes: number;
   maxFrameBytes: number;
@@ -152,13 +158,15 @@ function fromEnv(kind: Kind, value: string): unknown {
       return value;
     case 'int':
       return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+    case 'number':
+      return /^-?(\d+\.?\d*|\.\d+)$/.test(value.trim()) ? Number(value) : value;
     default:
       return value;
   }
 }
 
 function fromFlag(kind: Kind, value: string | boolean | string[]): unknown {
-  if (kind === 'int' && typeof value === 'string') return fromEnv('int', value);
+  if ((kind === 'int' || kind === 'number') && typeof value === 'string') return fromEnv(kind, value);
   return value;
 }
 
@@ -250,6 +258,7 @@ function toConfig(r: Raw): Config {
     noAuth: r['no-auth'],
     workers: r.workers,
     inlineMaxBytes: r['inline-max-bytes'],
+    inlineMaxLoad: r['inline-max-load'],
     maxBodyBytes: r['max-body-bytes'],
     maxDecompressedBytes: r['max-decompressed-bytes'],
     maxFrameBytes: r['max-frame-bytes'],

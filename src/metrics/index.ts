@@ -12,6 +12,11 @@ export interface PoolStats {
   queueDepth: number;
   threads: number;
   utilization: number;
+  /** Batches parsed on the main thread / in the pool, since start. */
+  inline: number;
+  pooled: number;
+  /** The main thread's smoothed event-loop utilization (0..1). */
+  mainLoad: number;
 }
 
 export interface IngestCounters {
@@ -40,7 +45,7 @@ export class Metrics {
   private readonly sinkFailedRequests = this.counter('sentio_sink_failed_requests_total', 'Requests a sink failed for good, by reason.', ['sink', 'shard', 'reason']);
   private readonly sinkRetries = this.counter('sentio_sink_retries_total', 'Requests retried.', ['sink', 'shard']);
   /** Read at each scrape; the gateway points it at the parser pool. */
-  poolProbe: () => PoolStats = () => ({ queueDepth: 0, threads: 0, utilization: 0 });
+  poolProbe: () => PoolStats = () => ({ queueDepth: 0, threads: 0, utilization: 0, inline: 0, pooled: 0, mainLoad: 0 });
 
   private poolGauge(name: string, help: string, pick: (p: PoolStats) => number): client.Gauge {
     const probe = () => pick(this.poolProbe());
@@ -57,6 +62,24 @@ export class Metrics {
   readonly poolQueueDepth = this.poolGauge('sentio_pool_queue_depth', 'Batches waiting for a parser worker.', (p) => p.queueDepth);
   readonly poolThreads = this.poolGauge('sentio_pool_threads', 'Parser worker threads.', (p) => p.threads);
   readonly poolUtilization = this.poolGauge('sentio_pool_utilization', 'Parser worker pool utilization (0..1).', (p) => p.utilization);
+  readonly mainLoad = this.poolGauge('sentio_main_thread_load', "The main thread's event-loop utilization (0..1, smoothed), which decides where large batches are parsed.", (p) => p.mainLoad);
+  readonly parsedBatches = (() => {
+    const probe = () => this.poolProbe();
+    const seen = { inline: 0, pool: 0 };
+    return new client.Counter({
+      name: 'sentio_parsed_batches_total',
+      help: 'Batches parsed, by where: inline (main thread) or pool (worker threads).',
+      labelNames: ['path'],
+      registers: [this.registry],
+      collect() {
+        const p = probe();
+        this.inc({ path: 'inline' }, p.inline - seen.inline);
+        this.inc({ path: 'pool' }, p.pooled - seen.pool);
+        seen.inline = p.inline;
+        seen.pool = p.pooled;
+      },
+    });
+  })();
   readonly inflight = new client.Gauge({ name: 'sentio_inflight_batches', help: 'Batches being parsed or written.', registers: [this.registry] });
 
   private readonly ingestCache = new Map<string, IngestCounters>();

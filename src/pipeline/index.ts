@@ -1,9 +1,16 @@
-// The parse/encode stage: batches go to a piscina pool of worker threads
-// running the native core, their buffers moved rather than copied. Batches
-// up to `inlineMaxBytes` are parsed on the main thread instead, where the
-// round trip to a worker would cost more than the parse (see
-// bench/RESULTS.md for the measurement behind the default).
+// The parse/encode stage: the native core runs either on the main thread
+// (inline) or in a piscina pool of worker threads, the batch's buffer moved
+// rather than copied. Where a batch goes:
+// - up to `inlineMaxBytes`: inline, always; a worker round trip would cost
+//   more than the parse;
+// - larger: inline while the main thread's recent event-loop utilization is
+//   below `inlineMaxLoad`, else to the pool. A pooled batch costs about twice
+//   the CPU of an inline one (message passing, thread wake-ups, a second
+//   isolate's GC), so the pool is used for what it is good at: the load the
+//   main thread cannot carry alone.
+// bench/RESULTS.md has the measurements behind both defaults.
 
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native } from '../native/index.js';
@@ -13,7 +20,29 @@ import type { WorkerTask } from './worker.js';
 export interface PipelineOptions {
   /** Worker threads; 0 parses everything on the main thread. */
   workers: number;
+  /** Batches up to this size are always parsed inline. */
   inlineMaxBytes: number;
+  /** Larger batches are parsed inline while the main thread's load (0..1) is below this. */
+  inlineMaxLoad: number;
+}
+
+/**
+ * The main thread's event-loop utilization, smoothed: sampled every
+ * `SAMPLE_MS`, each sample weighing half of the estimate.
+ */
+class LoopLoad {
+  static readonly SAMPLE_MS = 100;
+  value = 0;
+  private last = performance.eventLoopUtilization();
+  private readonly timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    this.value = 0.5 * this.value + 0.5 * performance.eventLoopUtilization(now, this.last).utilization;
+    this.last = now;
+  }, LoopLoad.SAMPLE_MS).unref();
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
 }
 
 /** Buffers that crossed a thread boundary arrive as Uint8Array: give them back their Buffer type. */
@@ -36,12 +65,17 @@ function revive(r: IngestResult): IngestResult {
 export class Pipeline {
   private readonly pool: Piscina | undefined;
   private readonly inlineMaxBytes: number;
+  private readonly inlineMaxLoad: number;
+  private readonly load: LoopLoad | undefined;
+  /** Batches parsed on the main thread / in the pool. */
   inlineCount = 0;
   pooledCount = 0;
 
   constructor(opts: PipelineOptions) {
     this.inlineMaxBytes = opts.workers === 0 ? Number.POSITIVE_INFINITY : opts.inlineMaxBytes;
+    this.inlineMaxLoad = opts.inlineMaxLoad;
     if (opts.workers > 0) {
+      if (opts.inlineMaxLoad > 0) this.load = new LoopLoad();
       // Under tsx (tests, benches) this file is .ts and so is its worker.
       const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
       this.pool = new Piscina({
@@ -61,7 +95,7 @@ export class Pipeline {
    * to a worker its ArrayBuffer is transferred and unusable afterwards.
    */
   async ingest(input: Buffer, options: IngestOptions): Promise<IngestResult> {
-    if (this.pool === undefined || input.byteLength <= this.inlineMaxBytes) {
+    if (this.pool === undefined || input.byteLength <= this.inlineMaxBytes || (this.load !== undefined && this.load.value < this.inlineMaxLoad)) {
       this.inlineCount++;
       return native.ingest(input, options);
     }
@@ -73,6 +107,11 @@ export class Pipeline {
     const transferList = owned ? [input.buffer as ArrayBuffer] : [];
     const result = (await this.pool.run(task, { transferList })) as IngestResult;
     return revive(result);
+  }
+
+  /** The main thread's smoothed event-loop utilization (0..1); 0 when not measured. */
+  get mainLoad(): number {
+    return this.load?.value ?? 0;
   }
 
   get queueDepth(): number {
@@ -88,6 +127,7 @@ export class Pipeline {
   }
 
   async close(): Promise<void> {
+    this.load?.stop();
     await this.pool?.destroy();
   }
 }

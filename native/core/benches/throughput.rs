@@ -1,5 +1,6 @@
-//! Throughput of the line-protocol parser alone and of parse + map + hash +
-//! shard + remote-write encode (2 shards), on a generated realistic corpus:
+//! Throughput of the line-protocol parser alone, of parse + sample counting,
+//! and of parse + map + hash + shard + encode (remote write with 2 shards;
+//! columns), on a generated realistic corpus:
 //! 100 devices, 4 fields per line (~124 B/line), 1000-line batches.
 //!
 //! `cargo bench -p sentio-core --bench throughput` prints MB/s and lines/s.
@@ -86,7 +87,7 @@ fn main() {
     run("parse only", &corpus, |b| parse_line_protocol(b, Some(Precision::Ns)).fields);
     let mut ing = Ingestor::new();
     for (name, output) in [
-        ("parse+map (counts only)", Output::None),
+        ("parse + count samples (no mapping)", Output::None),
         ("parse+encode remote_write 2 shards", Output::RemoteWrite(Sharding::new(2, 1).unwrap())),
         ("parse+encode columns", Output::Columns),
     ] {

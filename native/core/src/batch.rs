@@ -7,6 +7,14 @@
 //!   name repeats, the last value wins;
 //! * `db` (the `db` option) is added as a label when the point has no `db` tag;
 //! * numeric and boolean fields are samples; string fields are skipped.
+//!
+//! Devices repeat their measurement-and-tags section line after line, so the
+//! builder caches, per batch, the raw bytes of that section (as the line
+//! protocol parser hands them over) and, under it, each field's series:
+//! a repeated line costs one hash of its raw key and a few short compares
+//! instead of sorting tags, building and hashing a canonical label set per
+//! field. `tests/series_cache.rs` checks that a batch maps exactly as its
+//! lines do one by one.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -15,6 +23,7 @@ use crate::remote_write::encode_series;
 use crate::series::{hash_canonical, push_json, push_label, NAME_LABEL, SEP};
 use crate::shard::Sharding;
 use crate::types::{FieldValue, PointRef};
+use xxhash_rust::xxh3::xxh3_64;
 
 /// The output a batch produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +73,11 @@ fn offset_u32(n: usize) -> [u8; 4] {
     u32::try_from(n).expect("series definitions of one batch exceed 4 GiB").to_le_bytes()
 }
 
+/// An offset into the series-key arena (which holds at most the batch's input).
+fn key_offset(n: usize) -> u32 {
+    u32::try_from(n).expect("series keys of one batch exceed 4 GiB")
+}
+
 /// Hasher for keys that already are hashes.
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
@@ -80,6 +94,25 @@ impl Hasher for IdHasher {
 }
 type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 
+/// "No entry" in the linked lists below.
+const NONE: u32 = u32::MAX;
+
+/// A raw line-protocol series key seen in the batch (bytes in `key_arena`).
+struct KeyEntry {
+    start: u32,
+    end: u32,
+    /// Head of its list of fields in `key_fields`.
+    first: u32,
+}
+
+/// A field under a raw key, and the series it maps to.
+struct KeyField {
+    start: u32,
+    end: u32,
+    series: u32,
+    next: u32,
+}
+
 struct SeriesEntry {
     hash: u64,
     start: usize,
@@ -93,6 +126,11 @@ pub struct BatchBuilder {
     order: Vec<usize>,
     labels: Vec<u8>,
     canon: Vec<u8>,
+    // raw series key cache
+    key_map: IdMap,
+    keys: Vec<KeyEntry>,
+    key_fields: Vec<KeyField>,
+    key_arena: Vec<u8>,
     // series table
     map: IdMap,
     series: Vec<SeriesEntry>,
@@ -107,6 +145,7 @@ pub struct BatchBuilder {
     shard_lists: Vec<Vec<u32>>,
     raw: Vec<u8>,
     snappy: Option<Box<snap::raw::Encoder>>,
+    compressed: Vec<u8>,
     // counters
     output: Option<Output>,
     samples: u64,
@@ -121,6 +160,10 @@ impl BatchBuilder {
     /// Starts a batch.
     pub fn begin(&mut self, output: Output) {
         self.output = Some(output);
+        self.key_map.clear();
+        self.keys.clear();
+        self.key_fields.clear();
+        self.key_arena.clear();
         self.map.clear();
         self.series.clear();
         self.arena.clear();
@@ -141,7 +184,51 @@ impl BatchBuilder {
     /// Maps one point into samples. `db` is the `db` label for points without
     /// a `db` tag (empty: none).
     pub fn add_point(&mut self, p: &PointRef<'_>, db: &[u8]) {
-        // Canonical label part (without __name__), shared by all fields.
+        if self.output == Some(Output::None) {
+            for (_, v) in p.fields {
+                match v {
+                    FieldValue::Num(_) => self.samples += 1,
+                    FieldValue::Str => self.skipped_strings += 1,
+                }
+            }
+            return;
+        }
+        // Lines repeating a measurement-and-tags section seen earlier in the
+        // batch reuse its series: no sorting, canonical encoding or hashing.
+        let key = if p.series_key.is_empty() { None } else { self.key_entry(p.series_key) };
+        let mut labels_built = false;
+        for (i, (_, value)) in p.fields.iter().enumerate() {
+            let FieldValue::Num(value) = *value else {
+                self.skipped_strings += 1;
+                continue;
+            };
+            let field = p.field_key(i);
+            let cached = key.and_then(|k| self.cached_series(k, field));
+            let idx = match cached {
+                Some(idx) => idx,
+                None => {
+                    if !labels_built {
+                        self.build_labels(p, db);
+                        labels_built = true;
+                    }
+                    self.build_canonical(p.measurement(), field);
+                    let idx = self.series_index(hash_canonical(&self.canon));
+                    if let Some(k) = key {
+                        self.cache_series(k, field, idx);
+                    }
+                    idx
+                }
+            };
+            self.samples += 1;
+            self.sample_series.push(idx);
+            self.sample_ts.push(p.timestamp_ms);
+            self.sample_val.push(value);
+        }
+    }
+
+    /// The label part of a point's canonical encoding (without `__name__`),
+    /// shared by all its fields, into `self.labels`.
+    fn build_labels(&mut self, p: &PointRef<'_>, db: &[u8]) {
         self.order.clear();
         self.order.extend((0..p.tags.len()).filter(|&i| p.tag(i).0 != NAME_LABEL));
         self.order.sort_by(|&a, &b| p.tag(a).0.cmp(p.tag(b).0));
@@ -163,39 +250,60 @@ impl BatchBuilder {
         if !db_done {
             push_label(&mut self.labels, b"db", db);
         }
-
-        let meas = p.measurement();
-        for (i, (_, value)) in p.fields.iter().enumerate() {
-            let FieldValue::Num(value) = *value else {
-                self.skipped_strings += 1;
-                continue;
-            };
-            self.canon.clear();
-            self.canon.extend_from_slice(NAME_LABEL);
-            self.canon.push(SEP);
-            if !meas.is_empty() {
-                self.canon.extend_from_slice(meas);
-                self.canon.push(b'_');
-            }
-            self.canon.extend_from_slice(p.field_key(i));
-            self.canon.push(SEP);
-            self.canon.extend_from_slice(&self.labels);
-            self.push_sample(p.timestamp_ms, value);
-        }
     }
 
-    /// Adds a sample of the series in `self.canon`.
-    #[inline]
-    fn push_sample(&mut self, ts: i64, value: f64) {
-        self.samples += 1;
-        if self.output == Some(Output::None) {
-            return;
+    /// The canonical encoding of series `{measurement}_{field}` with `self.labels`, into `self.canon`.
+    fn build_canonical(&mut self, measurement: &[u8], field: &[u8]) {
+        self.canon.clear();
+        self.canon.extend_from_slice(NAME_LABEL);
+        self.canon.push(SEP);
+        if !measurement.is_empty() {
+            self.canon.extend_from_slice(measurement);
+            self.canon.push(b'_');
         }
-        let hash = hash_canonical(&self.canon);
-        let idx = self.series_index(hash);
-        self.sample_series.push(idx);
-        self.sample_ts.push(ts);
-        self.sample_val.push(value);
+        self.canon.extend_from_slice(field);
+        self.canon.push(SEP);
+        self.canon.extend_from_slice(&self.labels);
+    }
+
+    /// The batch's entry for a raw series key, created when new; `None` when
+    /// another key has the same 64-bit hash (that line is then mapped uncached).
+    #[inline]
+    fn key_entry(&mut self, raw: &[u8]) -> Option<u32> {
+        let hash = xxh3_64(raw);
+        if let Some(&k) = self.key_map.get(&hash) {
+            let e = &self.keys[k as usize];
+            return (&self.key_arena[e.start as usize..e.end as usize] == raw).then_some(k);
+        }
+        let k = self.keys.len() as u32;
+        let start = key_offset(self.key_arena.len());
+        self.key_arena.extend_from_slice(raw);
+        self.keys.push(KeyEntry { start, end: key_offset(self.key_arena.len()), first: NONE });
+        self.key_map.insert(hash, k);
+        Some(k)
+    }
+
+    /// The series of `field` under raw key `k`, when mapped before in this batch.
+    #[inline]
+    fn cached_series(&self, k: u32, field: &[u8]) -> Option<u32> {
+        let mut at = self.keys[k as usize].first;
+        while at != NONE {
+            let f = &self.key_fields[at as usize];
+            if &self.key_arena[f.start as usize..f.end as usize] == field {
+                return Some(f.series);
+            }
+            at = f.next;
+        }
+        None
+    }
+
+    fn cache_series(&mut self, k: u32, field: &[u8], series: u32) {
+        let start = key_offset(self.key_arena.len());
+        self.key_arena.extend_from_slice(field);
+        let end = key_offset(self.key_arena.len());
+        let entry = &mut self.keys[k as usize];
+        self.key_fields.push(KeyField { start, end, series, next: entry.first });
+        entry.first = (self.key_fields.len() - 1) as u32;
     }
 
     fn series_index(&mut self, hash: u64) -> u32 {
@@ -317,7 +425,11 @@ impl BatchBuilder {
             if self.raw.is_empty() {
                 out.shards.push(Vec::new());
             } else {
-                out.shards.push(encoder.compress_vec(&self.raw).expect("snappy input within limits"));
+                // Compress into reused scratch, then copy out exactly: cheaper
+                // than a fresh zero-filled worst-case buffer per payload.
+                self.compressed.resize(snap::raw::max_compress_len(self.raw.len()), 0);
+                let n = encoder.compress(&self.raw, &mut self.compressed).expect("snappy input within limits");
+                out.shards.push(self.compressed[..n].to_vec());
             }
         }
         out

@@ -41,6 +41,8 @@ pub struct LpParser {
     measurement: Span,
     tags: Vec<(Span, Span)>,
     fields: Vec<(Span, FieldValue)>,
+    /// End of the line's measurement-and-tags section (its first unescaped space).
+    key_end: usize,
     general_only: bool,
 }
 
@@ -234,6 +236,7 @@ impl LpParser {
                         tags: &self.tags,
                         fields: &self.fields,
                         timestamp_ms: ts,
+                        series_key: &input[start..self.key_end],
                     });
                 }
                 Err(reason) => {
@@ -283,6 +286,7 @@ impl LpParser {
             }
         }
         // b[i] == b' '
+        self.key_end = i;
         while i < le && b[i] == b' ' {
             i += 1;
         }
@@ -328,6 +332,7 @@ impl LpParser {
         let Some(sp) = find_unescaped(b, ls, le, b' ', esc) else {
             return Err(format!("missing fields (no space after measurement) in {:?}", snippet(&b[ls..le])));
         };
+        self.key_end = sp;
         let rest = skip_spaces(b, sp + 1, le);
         // measurement and tags
         let meas_end = match find_unescaped(b, ls, sp, b',', esc) {

@@ -238,6 +238,7 @@ impl MsgpackDecoder {
                     tags: &self.tags,
                     fields: &self.fields,
                     timestamp_ms: ts,
+                    series_key: &[],
                 }),
                 Err(reason) => on_error(i + 1, reason),
             }

@@ -12,23 +12,31 @@
 
 use crate::series::iter_labels;
 
+/// Bytes of `v` as a protobuf varint (1..=10), without branches.
 #[inline]
-pub(crate) fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
+pub(crate) fn varint_len(v: u64) -> usize {
+    ((70 - (v | 1).leading_zeros()) / 7) as usize
 }
 
+/// Writes `v` as a varint at `buf[at..]`; returns the position after it.
 #[inline]
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+fn write_varint(buf: &mut [u8], mut at: usize, mut v: u64) -> usize {
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        buf[at] = (v as u8) | 0x80;
         v >>= 7;
+        at += 1;
     }
-    out.push(v as u8);
+    buf[at] = v as u8;
+    at + 1
+}
+
+/// Writes a length-delimited field: key byte, length, bytes.
+#[inline]
+fn write_bytes(buf: &mut [u8], at: usize, key: u8, bytes: &[u8]) -> usize {
+    buf[at] = key;
+    let at = write_varint(buf, at + 1, bytes.len() as u64);
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+    at + bytes.len()
 }
 
 #[inline]
@@ -36,9 +44,11 @@ fn label_len(name: &[u8], value: &[u8]) -> usize {
     1 + varint_len(name.len() as u64) + name.len() + 1 + varint_len(value.len() as u64) + value.len()
 }
 
+/// Size of a `Sample` message: `value` (fixed64) and `timestamp` (varint).
+/// At most 20, so its own length prefix is always one byte.
 #[inline]
 fn sample_len(ts: i64) -> usize {
-    9 + 1 + varint_len(ts as u64)
+    1 + 8 + 1 + varint_len(ts as u64)
 }
 
 /// Appends one `WriteRequest.timeseries` entry (field 1) for a series given by
@@ -53,29 +63,29 @@ where
         len += 1 + varint_len(l as u64) + l;
     }
     for (ts, _) in samples.clone() {
-        let l = sample_len(ts);
-        len += 1 + varint_len(l as u64) + l;
+        len += 2 + sample_len(ts);
     }
-    out.push(0x0a);
-    put_varint(out, len as u64);
+    // Write into the zero-extended tail: sizes are known, so no capacity checks per byte.
+    let base = out.len();
+    out.resize(base + 1 + varint_len(len as u64) + len, 0);
+    let buf = &mut out[base..];
+    buf[0] = 0x0a;
+    let mut at = write_varint(buf, 1, len as u64);
     for (k, v) in iter_labels(canonical) {
-        out.push(0x0a);
-        put_varint(out, label_len(k, v) as u64);
-        out.push(0x0a);
-        put_varint(out, k.len() as u64);
-        out.extend_from_slice(k);
-        out.push(0x12);
-        put_varint(out, v.len() as u64);
-        out.extend_from_slice(v);
+        buf[at] = 0x0a;
+        at = write_varint(buf, at + 1, label_len(k, v) as u64);
+        at = write_bytes(buf, at, 0x0a, k);
+        at = write_bytes(buf, at, 0x12, v);
     }
     for (ts, value) in samples {
-        out.push(0x12);
-        put_varint(out, sample_len(ts) as u64);
-        out.push(0x09);
-        out.extend_from_slice(&value.to_le_bytes());
-        out.push(0x10);
-        put_varint(out, ts as u64);
+        buf[at] = 0x12;
+        buf[at + 1] = sample_len(ts) as u8;
+        buf[at + 2] = 0x09;
+        buf[at + 3..at + 11].copy_from_slice(&value.to_le_bytes());
+        buf[at + 11] = 0x10;
+        at = write_varint(buf, at + 12, ts as u64);
     }
+    debug_assert_eq!(at, buf.len());
 }
 
 /// A decoded series (for tests and the binding's test helper).
@@ -195,4 +205,22 @@ pub fn decode_remote_write(payload: &[u8]) -> Result<Vec<DecodedSeries>, String>
         .decompress_vec(payload)
         .map_err(|e| format!("invalid snappy payload: {e}"))?;
     decode_write_request(&raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_matches_the_encoding_at_every_boundary() {
+        let mut cases = vec![0u64, 1, u64::MAX, i64::MIN as u64, (-1i64) as u64];
+        for bits in 1..64 {
+            let edge = 1u64 << bits;
+            cases.extend([edge - 1, edge, edge + 1]);
+        }
+        for v in cases {
+            let mut buf = [0u8; 10];
+            assert_eq!(varint_len(v), write_varint(&mut buf, 0, v), "{v}");
+        }
+    }
 }

@@ -67,11 +67,13 @@ where
 
 /// Iterates `(name, value)` over canonical bytes.
 pub fn iter_labels(canonical: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    let mut parts = canonical.split(|&b| b == SEP);
+    let mut rest = canonical;
     std::iter::from_fn(move || {
-        let name = parts.next()?;
-        let value = parts.next()?;
-        Some((name, value))
+        let n = memchr::memchr(SEP, rest)?;
+        let v = n + 1 + memchr::memchr(SEP, &rest[n + 1..])?;
+        let pair = (&rest[..n], &rest[n + 1..v]);
+        rest = &rest[v + 1..];
+        Some(pair)
     })
 }
 

@@ -133,6 +133,10 @@ pub struct PointRef<'a> {
     pub fields: &'a [(Span, FieldValue)],
     /// Unix milliseconds.
     pub timestamp_ms: i64,
+    /// The raw measurement-and-tags bytes of a line-protocol line, as sent:
+    /// equal bytes mean equal measurement and tags, so the mapping may cache
+    /// on them. Empty when the format has no such section (msgpack).
+    pub series_key: &'a [u8],
 }
 
 impl PointRef<'_> {
