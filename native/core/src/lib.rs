@@ -1,12 +1,14 @@
 //! Sentio native core: parsers (InfluxDB line protocol, msgpack batches),
 //! mapping to samples exactly as VictoriaMetrics 1.79.5 maps line protocol,
 //! series hashing, consistent sharding, and encoders (Prometheus remote write,
-//! columns for the embedded store). Plain Rust, no JS types.
+//! columns for the embedded store), and the durable queue's record framing
+//! and segment scanning ([`queue`]). Plain Rust, no JS types.
 
 pub mod batch;
 pub mod lp;
 pub mod msgpack;
 pub mod number;
+pub mod queue;
 pub mod remote_write;
 pub mod series;
 pub mod shard;
