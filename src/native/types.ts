@@ -73,6 +73,38 @@ export interface ParseStats {
   bytes: number;
 }
 
+/** An intact record of a durable-queue segment (see native/core/src/queue.rs for the format). */
+export interface QueueRecord {
+  /** Offset of the record's 24-byte header in the segment; the payload follows it. */
+  offset: number;
+  payloadLength: number;
+  /** Samples in the payload, as given to queueRecordHeader. */
+  samples: number;
+  /** Enqueue time, Unix ms, as given to queueRecordHeader. */
+  enqueuedMs: number;
+}
+
+/** A damaged byte range of a queue segment: no intact record starts inside it. */
+export interface QueueDamage {
+  offset: number;
+  length: number;
+  /**
+   * Why the record expected at `offset` is not intact: 'bad magic', 'zero-filled',
+   * 'length N exceeds max record bytes M', 'torn record: N of M bytes',
+   * 'torn record: N of 24 header bytes' or 'crc mismatch: stored 0x..., computed 0x...'.
+   */
+  reason: string;
+}
+
+export interface QueueScanResult {
+  /** Every intact record, in segment order, before and after any damage. */
+  records: QueueRecord[];
+  /** Every damaged range, in segment order; records and damage together cover the whole segment. */
+  damage: QueueDamage[];
+  /** End of the last intact record (0 when none): bytes after it are a torn or corrupt tail, also in `damage`. */
+  cleanEnd: number;
+}
+
 export interface NativeBinding {
   ingest(input: Buffer, options: IngestOptions): IngestResult;
   /** Parse only (no mapping, hashing or encoding): for benchmarks. */
@@ -83,4 +115,19 @@ export interface NativeBinding {
   shardsFor(hash: bigint, shards: number, replication: number): number[];
   /** Decode a snappy-compressed remote-write payload, for tests: series with labels and samples. */
   decodeRemoteWrite(payload: Buffer): Array<{ labels: Record<string, string>; samples: Array<{ value: number; timestamp: number }> }>;
+  /**
+   * The 24-byte header of a durable-queue record holding `payload`: magic `SQR1`, CRC32C (u32 LE) of
+   * header bytes 8..24 then the payload, payload length (u32 LE), samples (u32 LE), enqueue time (Unix ms,
+   * i64 LE). Write it, then the payload. Throws on a samples count outside u32, an enqueuedMs that is not
+   * a safe integer, or a payload over 4 GiB - 1.
+   */
+  queueRecordHeader(payload: Buffer, samples: number, enqueuedMs: number): Buffer;
+  /**
+   * Scans a queue segment: every intact record (magic, length <= maxRecordBytes and within the segment,
+   * matching CRC), before and after any damage, and each damaged range once. Linear time in the segment's
+   * length whatever its bytes. Never throws for damaged data; throws only on a bad maxRecordBytes.
+   */
+  queueScan(segment: Buffer, maxRecordBytes: number): QueueScanResult;
+  /** CRC32C (Castagnoli) of `data`, hardware-accelerated where available. */
+  crc32c(data: Buffer): number;
 }

@@ -68,6 +68,30 @@ pub struct RemoteWriteSeries {
     pub samples: Vec<RemoteWriteSample>,
 }
 
+/// An intact record of a queue segment.
+#[napi(object)]
+pub struct QueueRecord {
+    pub offset: f64,
+    pub payload_length: u32,
+    pub samples: u32,
+    pub enqueued_ms: f64,
+}
+
+/// A damaged range of a queue segment.
+#[napi(object)]
+pub struct QueueDamage {
+    pub offset: f64,
+    pub length: f64,
+    pub reason: String,
+}
+
+#[napi(object)]
+pub struct QueueScan {
+    pub records: Vec<QueueRecord>,
+    pub damage: Vec<QueueDamage>,
+    pub clean_end: f64,
+}
+
 fn invalid(msg: String) -> Error {
     Error::new(napi::Status::InvalidArg, msg)
 }
@@ -89,6 +113,15 @@ fn whole(name: &str, v: f64, min: f64, max: f64) -> Result<u32> {
         return Err(invalid(format!("{name} must be an integer in {min}..={max}, got {v}")));
     }
     Ok(v as u32)
+}
+
+/// An integer a JS number holds exactly (`Number.isSafeInteger`).
+fn safe_integer(name: &str, v: f64) -> Result<i64> {
+    const MAX: f64 = 9_007_199_254_740_991.0;
+    if !(v.fract() == 0.0 && (-MAX..=MAX).contains(&v)) {
+        return Err(invalid(format!("{name} must be a safe integer, got {v}")));
+    }
+    Ok(v as i64)
 }
 
 fn parse_precision(p: Option<&str>) -> Result<Option<core::Precision>> {
@@ -234,4 +267,47 @@ pub fn decode_remote_write(payload: Buffer) -> Result<Vec<RemoteWriteSeries>> {
             })
             .collect())
     })
+}
+
+#[napi]
+pub fn queue_record_header(payload: Buffer, samples: f64, enqueued_ms: f64) -> Result<Buffer> {
+    let samples = whole("samples", samples, 0.0, f64::from(u32::MAX))?;
+    let enqueued_ms = safe_integer("enqueuedMs", enqueued_ms)?;
+    if u32::try_from(payload.len()).is_err() {
+        return Err(invalid(format!("payload must be at most {} bytes, got {}", u32::MAX, payload.len())));
+    }
+    guard("queueRecordHeader", || Ok(core::queue::record_header(&payload, samples, enqueued_ms).to_vec().into()))
+}
+
+#[napi]
+pub fn queue_scan(segment: Buffer, max_record_bytes: f64) -> Result<QueueScan> {
+    let max = whole("maxRecordBytes", max_record_bytes, 0.0, f64::from(u32::MAX))?;
+    guard("queueScan", || {
+        let s = core::queue::scan(&segment, max);
+        Ok(QueueScan {
+            records: s
+                .records
+                .into_iter()
+                .map(|r| QueueRecord {
+                    offset: r.offset as f64,
+                    payload_length: r.payload_len,
+                    samples: r.samples,
+                    enqueued_ms: r.enqueued_ms as f64,
+                })
+                .collect(),
+            damage: s
+                .damage
+                .into_iter()
+                .map(|d| QueueDamage { offset: d.offset as f64, length: d.length as f64, reason: d.reason })
+                .collect(),
+            clean_end: s.clean_end as f64,
+        })
+    })
+}
+
+/// CRC32C (Castagnoli) of `data`.
+// Named explicitly: napi's camel case would make it `crc32C`.
+#[napi(js_name = "crc32c")]
+pub fn crc32c(data: Buffer) -> Result<u32> {
+    guard("crc32c", || Ok(core::queue::crc32c(&data)))
 }

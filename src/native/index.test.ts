@@ -1,0 +1,76 @@
+// The contract of the napi binding as the gateway sees it: argument checks,
+// result shapes and JS-side conversions. The core's behaviour is tested by
+// `cargo test` in native/core/tests; these tests only exercise the boundary.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { native } from './index.js';
+import type { IngestOptions } from './types.js';
+
+const NOW = 1_800_000_000_000;
+
+function record(payload: Buffer, samples: number, enqueuedMs: number): Buffer {
+  return Buffer.concat([native.queueRecordHeader(payload, samples, enqueuedMs), payload]);
+}
+
+test('crc32c is the Castagnoli CRC', () => {
+  assert.equal(native.crc32c(Buffer.from('123456789')), 0xe3069283);
+  assert.equal(native.crc32c(Buffer.alloc(0)), 0);
+});
+
+test('queueRecordHeader lays out magic, CRC, length, samples and enqueue time', () => {
+  const payload = Buffer.from('cpu,host=a v=1\n');
+  const h = native.queueRecordHeader(payload, 3, NOW);
+  assert.equal(h.length, 24);
+  assert.equal(h.subarray(0, 4).toString('latin1'), 'SQR1');
+  assert.equal(h.readUInt32LE(4), native.crc32c(Buffer.concat([h.subarray(8, 24), payload])));
+  assert.equal(h.readUInt32LE(8), payload.length);
+  assert.equal(h.readUInt32LE(12), 3);
+  assert.equal(h.readBigInt64LE(16), BigInt(NOW));
+  assert.equal(native.queueRecordHeader(Buffer.alloc(0), 0xffffffff, -Number.MAX_SAFE_INTEGER).readUInt32LE(12), 0xffffffff);
+});
+
+test('queueRecordHeader rejects numbers the header cannot hold', () => {
+  const p = Buffer.from('x');
+  for (const [samples, ms] of [
+    [-1, NOW],
+    [2 ** 32, NOW],
+    [1.5, NOW],
+    [Number.NaN, NOW],
+    [1, NOW + 0.5],
+    [1, Number.MAX_SAFE_INTEGER + 1],
+    [1, Number.POSITIVE_INFINITY],
+  ]) {
+    assert.throws(() => native.queueRecordHeader(p, samples!, ms!), /must be/, `${samples} ${ms}`);
+  }
+});
+
+test('queueScan returns intact records around damage, with offsets, reasons and the clean end', () => {
+  const a = record(Buffer.from('first'), 1, NOW);
+  const b = record(Buffer.alloc(100, 7), 2, NOW + 1);
+  const c = record(Buffer.from('third'), 3, NOW + 2);
+  const damagedB = Buffer.from(b);
+  damagedB.writeUInt8(damagedB.readUInt8(30) ^ 0x01, 30);
+  const tail = c.subarray(0, 10);
+  const seg = Buffer.concat([a, damagedB, c, tail]);
+  const s = native.queueScan(seg, 1 << 20);
+  assert.deepEqual(s.records, [
+    { offset: 0, payloadLength: 5, samples: 1, enqueuedMs: NOW },
+    { offset: a.length + b.length, payloadLength: 5, samples: 3, enqueuedMs: NOW + 2 },
+  ]);
+  assert.equal(s.damage.length, 2);
+  assert.deepEqual({ ...s.damage[0], reason: undefined }, { offset: a.length, length: b.length, reason: undefined });
+  assert.match(s.damage[0]!.reason, /^crc mismatch: stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}$/);
+  assert.deepEqual(s.damage[1], { offset: a.length + b.length + c.length, length: 10, reason: 'torn record: 10 of 24 header bytes' });
+  assert.equal(s.cleanEnd, a.length + b.length + c.length);
+  // maxRecordBytes applies to payload lengths
+  assert.equal(native.queueScan(Buffer.concat([a, b]), 99).damage[0]!.reason, 'length 100 exceeds max record bytes 99');
+  assert.deepEqual(native.queueScan(Buffer.alloc(0), 0), { records: [], damage: [], cleanEnd: 0 });
+  assert.deepEqual(native.queueScan(Buffer.alloc(64), 1024).damage, [{ offset: 0, length: 64, reason: 'zero-filled' }]);
+});
+
+test('queueScan rejects a maxRecordBytes outside u32', () => {
+  for (const max of [-1, 2 ** 32, 0.5, Number.NaN]) {
+    assert.throws(() => native.queueScan(Buffer.alloc(0), max), /maxRecordBytes must be an integer/, String(max));
+  }
+});
