@@ -3,6 +3,11 @@
 //! columns), on a generated realistic corpus:
 //! 100 devices, 4 fields per line (~124 B/line), 1000-line batches.
 //!
+//! Then hostile input, one batch of a few long lines: escapes (every kind of
+//! escape, long backslash runs, the quoted field path), and lines of 100k
+//! fields or tags. Parsing must stay linear: these should run at MB/s of the
+//! same order as the realistic corpus, not collapse as the lines grow.
+//!
 //! `cargo bench -p sentio-core --bench throughput` prints MB/s and lines/s.
 
 use std::hint::black_box;
@@ -56,7 +61,7 @@ fn run(name: &str, corpus: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> u64) {
         }
     }
     let bytes: usize = corpus.iter().map(Vec::len).sum();
-    let lines = corpus.len() * LINES_PER_BATCH;
+    let lines: usize = corpus.iter().map(|b| memchr::memchr_iter(b'\n', b).count()).sum();
     // warm up
     for b in corpus {
         black_box(f(b));
@@ -82,6 +87,44 @@ fn run(name: &str, corpus: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> u64) {
     );
 }
 
+/// `line` + `\n`, `pattern` repeated to make the line about `bytes` long.
+fn long_line(prefix: &str, pattern: &str, suffix: &str, bytes: usize) -> String {
+    let n = bytes.saturating_sub(prefix.len() + suffix.len()) / pattern.len();
+    format!("{prefix}{}{suffix}\n", pattern.repeat(n))
+}
+
+/// One batch of about 1 MiB of escapes in every position the parser treats
+/// differently.
+fn hostile_escapes() -> Vec<Vec<u8>> {
+    const Q: usize = 1 << 17; // 8 lines of 128 KiB
+    let lines = [
+        // escaped backslash then a separator, over and over (a rejected line)
+        long_line("m,t=", "\\\\,", " v=1", Q),
+        // one huge tag value of escaped separators (an accepted line)
+        long_line("m,t=", "\\\\\\,\\ \\=", " v=1", Q),
+        // a measurement of escaped spaces
+        long_line("m", "\\ ", ",t=v v=1", Q),
+        // backslash runs before each separator candidate, odd and even
+        long_line("m,t=", "\\\\\\\\\\ \\\\\\\\,", " v=1", Q),
+        // a quoted string field full of escaped quotes and separators
+        long_line("m,t=v s=\"", "\\\",\\ =", "\",v=1", Q),
+        // fields whose keys are escapes
+        long_line("m,t=v ", "k\\,\\ \\==1,", "v=1", Q),
+        // a backslash run as long as the line, then the space
+        long_line("m,t=", "\\", " v=1", Q),
+        // tag keys and values all escapes
+        long_line("m", ",\\,\\==\\ \\,", " v=1", Q),
+    ];
+    vec![lines.concat().into_bytes()]
+}
+
+/// Lines of ~100k fields, and of ~60k tags with a few fields.
+fn hostile_wide() -> Vec<Vec<u8>> {
+    let fields: String = (0..100_000).map(|i| format!("f{i}=1,")).collect();
+    let tags: String = (0..60_000).map(|i| format!(",t{i}=v")).collect();
+    vec![format!("m,host=a {}v=1 1\nm{tags} a=1,b=2,c=3 1\n", fields).into_bytes()]
+}
+
 fn main() {
     let corpus = corpus();
     run("parse only", &corpus, |b| parse_line_protocol(b, Some(Precision::Ns)).fields);
@@ -99,8 +142,28 @@ fn main() {
                 now_ms: 1_764_200_000_000,
                 output,
                 max_errors: 100,
+                max_line_bytes: None,
+                max_tags: None,
+                series_hashes: false,
             };
             ing.ingest(b, &o).samples
         });
     }
+    let escapes = hostile_escapes();
+    run("hostile: 1 MiB of escapes", &escapes, |b| parse_line_protocol(b, Some(Precision::Ns)).lines.into());
+    let wide = hostile_wide();
+    run("hostile: 100k fields or tags a line", &wide, |b| {
+        let o = IngestOptions {
+            format: Format::LineProtocol,
+            precision: Some(Precision::Ns),
+            db: Some("telemetry"),
+            now_ms: 1_764_200_000_000,
+            output: Output::RemoteWrite(Sharding::new(2, 1).unwrap()),
+            max_errors: 100,
+            max_line_bytes: None,
+            max_tags: None,
+            series_hashes: false,
+        };
+        ing.ingest(b, &o).samples
+    });
 }

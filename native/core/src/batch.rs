@@ -97,12 +97,19 @@ type IdMap = HashMap<u64, u32, BuildHasherDefault<IdHasher>>;
 /// "No entry" in the linked lists below.
 const NONE: u32 = u32::MAX;
 
+/// Fields cached under one raw key. A lookup walks the key's list, so the
+/// list is bounded: a line of 100k fields must not cost 100k² compares.
+/// Fields past the bound are mapped uncached (as correct, only slower).
+const MAX_CACHED_FIELDS: u32 = 64;
+
 /// A raw line-protocol series key seen in the batch (bytes in `key_arena`).
 struct KeyEntry {
     start: u32,
     end: u32,
     /// Head of its list of fields in `key_fields`.
     first: u32,
+    /// Length of that list (at most [`MAX_CACHED_FIELDS`]).
+    cached: u32,
 }
 
 /// A field under a raw key, and the series it maps to.
@@ -278,7 +285,7 @@ impl BatchBuilder {
         let k = self.keys.len() as u32;
         let start = key_offset(self.key_arena.len());
         self.key_arena.extend_from_slice(raw);
-        self.keys.push(KeyEntry { start, end: key_offset(self.key_arena.len()), first: NONE });
+        self.keys.push(KeyEntry { start, end: key_offset(self.key_arena.len()), first: NONE, cached: 0 });
         self.key_map.insert(hash, k);
         Some(k)
     }
@@ -298,12 +305,16 @@ impl BatchBuilder {
     }
 
     fn cache_series(&mut self, k: u32, field: &[u8], series: u32) {
+        if self.keys[k as usize].cached >= MAX_CACHED_FIELDS {
+            return;
+        }
         let start = key_offset(self.key_arena.len());
         self.key_arena.extend_from_slice(field);
         let end = key_offset(self.key_arena.len());
         let entry = &mut self.keys[k as usize];
         self.key_fields.push(KeyField { start, end, series, next: entry.first });
         entry.first = (self.key_fields.len() - 1) as u32;
+        entry.cached += 1;
     }
 
     fn series_index(&mut self, hash: u64) -> u32 {
@@ -332,6 +343,12 @@ impl BatchBuilder {
         self.arena.extend_from_slice(&self.canon);
         self.series.push(SeriesEntry { hash, start, end: self.arena.len() });
         (self.series.len() - 1) as u32
+    }
+
+    /// The hash of each distinct series of the batch so far, first-seen
+    /// order (two series whose hashes collide are two entries).
+    pub fn series_hashes(&self) -> Vec<u64> {
+        self.series.iter().map(|e| e.hash).collect()
     }
 
     fn canonical(&self, idx: u32) -> &[u8] {

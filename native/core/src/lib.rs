@@ -18,7 +18,7 @@ pub use batch::{ColumnsOutput, Output, OutputData, RemoteWriteOutput};
 pub use remote_write::{decode_remote_write, DecodedSeries};
 pub use series::series_hash;
 pub use shard::{jump_hash, Sharding};
-pub use types::{LineError, Precision, TimeUnit};
+pub use types::{LineError, ParseLimits, Precision, TimeUnit};
 
 use batch::BatchBuilder;
 use lp::LpParser;
@@ -46,6 +46,15 @@ pub struct IngestOptions<'a> {
     pub output: Output,
     /// Cap on returned errors (all are counted).
     pub max_errors: usize,
+    /// Line protocol: lines longer than this many bytes (without the line
+    /// ending) are rejected, `line exceeds N bytes`; `None`: unlimited.
+    pub max_line_bytes: Option<usize>,
+    /// Points with more tags than this are rejected, `point has more than N
+    /// tags`; `None`: unlimited. See [`ParseLimits`] for what counts.
+    pub max_tags: Option<usize>,
+    /// With remote-write or columns output: return the batch's distinct
+    /// series hashes in [`IngestResult::series_hashes`].
+    pub series_hashes: bool,
 }
 
 /// Result of one batch.
@@ -58,6 +67,10 @@ pub struct IngestResult {
     pub errors: Vec<LineError>,
     pub seq: Option<u64>,
     pub data: OutputData,
+    /// With `series_hashes` and remote-write or columns output: the hash
+    /// ([`series_hash`], the embedded store's series id bits) of each distinct
+    /// series of the batch, in first-seen order. Else `None`.
+    pub series_hashes: Option<Vec<u64>>,
 }
 
 /// Parse-only statistics.
@@ -101,6 +114,9 @@ impl Ingestor {
     pub fn ingest(&mut self, input: &[u8], o: &IngestOptions<'_>) -> IngestResult {
         let mut errors = Vec::new();
         let mut err = Errors { list: &mut errors, max: o.max_errors, rejected: 0 };
+        let limits = ParseLimits { max_line_bytes: o.max_line_bytes, max_tags: o.max_tags };
+        self.lp.set_limits(limits);
+        self.mp.set_limits(limits);
         let batch = &mut self.batch;
         batch.begin(o.output);
         let (lines, seq) = match o.format {
@@ -125,6 +141,7 @@ impl Ingestor {
             },
         };
         let rejected = err.rejected;
+        let series_hashes = (o.series_hashes && o.output != Output::None).then(|| batch.series_hashes());
         let data = batch.finish();
         IngestResult {
             lines,
@@ -134,6 +151,7 @@ impl Ingestor {
             errors,
             seq,
             data,
+            series_hashes,
         }
     }
 }

@@ -24,7 +24,7 @@
 use memchr::memchr;
 
 use crate::number::{parse_float, parse_i64, parse_u64};
-use crate::types::{FieldValue, PointRef, Span, TimeUnit};
+use crate::types::{FieldValue, ParseLimits, PointRef, Span, TimeUnit};
 
 /// Counts of one parse.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,6 +44,7 @@ pub struct LpParser {
     /// End of the line's measurement-and-tags section (its first unescaped space).
     key_end: usize,
     general_only: bool,
+    limits: ParseLimits,
 }
 
 fn snippet(b: &[u8]) -> String {
@@ -180,6 +181,11 @@ impl LpParser {
         self.general_only = on;
     }
 
+    /// Sets the limits of the next parses (none by default).
+    pub fn set_limits(&mut self, limits: ParseLimits) {
+        self.limits = limits;
+    }
+
     /// Parses `input`, calling `on_point` for each good line and `on_error`
     /// (1-based line number, reason) for each bad one.
     pub fn parse<P, E>(&mut self, input: &[u8], unit: TimeUnit, now_ms: i64, mut on_point: P, mut on_error: E) -> LpSummary
@@ -205,6 +211,13 @@ impl LpParser {
                 continue;
             }
             sum.lines += 1;
+            if let Some(max) = self.limits.max_line_bytes {
+                if end - start > max {
+                    sum.rejected += 1;
+                    on_error(line_no, ParseLimits::line_error(max));
+                    continue;
+                }
+            }
             if !all_utf8 && std::str::from_utf8(&input[start..end]).is_err() {
                 sum.rejected += 1;
                 on_error(line_no, "invalid UTF-8".to_string());
@@ -283,6 +296,9 @@ impl LpParser {
             }
             if ke > ks && i > vs {
                 self.tags.push((Span::input(ks, ke), Span::input(vs, i)));
+                if self.limits.max_tags.is_some_and(|max| self.tags.len() > max) {
+                    return None; // the general path reports it
+                }
             }
         }
         // b[i] == b' '
@@ -368,6 +384,9 @@ impl LpParser {
             let v = unescape(b, eq + 1, pe, esc, &mut self.scratch);
             if !k.is_empty() && !v.is_empty() {
                 self.tags.push((k, v));
+                if let Some(max) = self.limits.max_tags.filter(|&max| self.tags.len() > max) {
+                    return Err(ParseLimits::tags_error(max));
+                }
             }
             match n {
                 Some(n) => s = n + 1,

@@ -13,7 +13,7 @@
 
 use rmp::Marker;
 
-use crate::types::{FieldValue, PointRef, Precision, Span, TimeUnit};
+use crate::types::{FieldValue, ParseLimits, PointRef, Precision, Span, TimeUnit};
 
 /// Envelope fields.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -210,11 +210,18 @@ pub fn read_envelope(b: &[u8]) -> R<Envelope<'_>> {
 pub struct MsgpackDecoder {
     tags: Vec<(Span, Span)>,
     fields: Vec<(Span, FieldValue)>,
+    max_tags: Option<usize>,
 }
 
 impl MsgpackDecoder {
     pub fn new() -> MsgpackDecoder {
         MsgpackDecoder::default()
+    }
+
+    /// Sets the limits of the next decodes (none by default; `max_line_bytes`
+    /// does not apply to msgpack).
+    pub fn set_limits(&mut self, limits: ParseLimits) {
+        self.max_tags = limits.max_tags;
     }
 
     /// Decodes the points of a validated envelope, calling `on_point` or
@@ -263,6 +270,9 @@ impl MsgpackDecoder {
                 let v = c.str_span("tag value")?;
                 if !k.is_empty() && !v.is_empty() {
                     self.tags.push((k, v));
+                    if let Some(max) = self.max_tags.filter(|&max| self.tags.len() > max) {
+                        return Err(ParseLimits::tags_error(max));
+                    }
                 }
             }
         }

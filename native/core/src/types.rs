@@ -73,6 +73,29 @@ impl TimeUnit {
     }
 }
 
+/// Limits a parser enforces per point, against hostile or runaway input.
+/// `None`: unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseLimits {
+    /// Line protocol only: a line longer than this many bytes (without its
+    /// line ending) is rejected before any other work on it, with reason
+    /// `line exceeds N bytes`. Blank and comment lines are skipped unchecked.
+    pub max_line_bytes: Option<usize>,
+    /// A point with more tags than this is rejected, with reason
+    /// `point has more than N tags`. Tags with an empty key or value are
+    /// dropped and do not count; a repeated tag name counts each time.
+    pub max_tags: Option<usize>,
+}
+
+impl ParseLimits {
+    pub(crate) fn line_error(max: usize) -> String {
+        format!("line exceeds {max} bytes")
+    }
+    pub(crate) fn tags_error(max: usize) -> String {
+        format!("point has more than {max} tags")
+    }
+}
+
 /// A per-point error, returned as data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LineError {

@@ -59,6 +59,9 @@ fn opts(output: Output) -> IngestOptions<'static> {
         now_ms: common::NOW,
         output,
         max_errors: 100,
+        max_line_bytes: None,
+        max_tags: None,
+        series_hashes: false,
     }
 }
 
@@ -150,4 +153,68 @@ fn columns_output() {
 fn counts_only_output() {
     let r = Ingestor::new().ingest(corpus(5, 10).as_bytes(), &opts(Output::None));
     assert_eq!((r.samples, r.data), (30, OutputData::None));
+}
+
+#[test]
+fn series_hashes_are_the_distinct_series_in_first_seen_order() {
+    // 7 devices × 3 numeric fields (and a string field, skipped) = 21 series
+    // over 50 lines that repeat them.
+    let input = corpus(7, 50);
+    let with = |output: Output| IngestOptions { series_hashes: true, ..opts(output) };
+    let sh = Sharding::new(3, 2).unwrap();
+    let rw = Ingestor::new().ingest(input.as_bytes(), &with(Output::RemoteWrite(sh)));
+    let hashes = rw.series_hashes.clone().expect("series hashes");
+    assert_eq!(hashes.len(), 21);
+    let mut distinct = hashes.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 21);
+    // each is series_hash of a series' labels, in the order its first line
+    // and field appear: dev-0000 usage_user, temp, ok; dev-0001 ...
+    let expected: Vec<u64> = (0..7)
+        .flat_map(|d| {
+            ["cpu_usage_user", "cpu_temp", "cpu_ok"].map(|name| {
+                let host = format!("dev-{d:04}");
+                series_hash([
+                    (&b"__name__"[..], name.as_bytes()),
+                    (b"db", b"db1"),
+                    (b"host", host.as_bytes()),
+                    (b"region", b"eu"),
+                ])
+            })
+        })
+        .collect();
+    assert_eq!(hashes, expected);
+    // the remote-write payloads carry exactly these series
+    let OutputData::RemoteWrite(out) = rw.data else { panic!() };
+    let mut sent: Vec<u64> = out
+        .shards
+        .iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| decode(p).timeseries)
+        .map(|ts| series_hash(ts.labels.iter().map(|l| (l.name.as_bytes(), l.value.as_bytes()))))
+        .collect();
+    sent.sort_unstable();
+    sent.dedup();
+    assert_eq!(sent, distinct);
+    // columns: the same hashes, and the same bits as the distinct series ids
+    let cols = Ingestor::new().ingest(input.as_bytes(), &with(Output::Columns));
+    assert_eq!(cols.series_hashes.as_deref(), Some(&hashes[..]));
+    let OutputData::Columns(c) = cols.data else { panic!() };
+    assert_eq!(le_i64(&c.distinct_ids), hashes.iter().map(|&h| h as i64).collect::<Vec<_>>());
+    // not asked for, or no series table (counts only): none
+    assert_eq!(Ingestor::new().ingest(input.as_bytes(), &opts(Output::Columns)).series_hashes, None);
+    assert_eq!(Ingestor::new().ingest(input.as_bytes(), &with(Output::None)).series_hashes, None);
+    // a batch without samples: an empty list
+    assert_eq!(Ingestor::new().ingest(b"bad\n", &with(Output::Columns)).series_hashes, Some(vec![]));
+}
+
+#[test]
+fn series_hashes_of_a_reused_ingestor_are_per_batch() {
+    let o = IngestOptions { series_hashes: true, ..opts(Output::Columns) };
+    let mut ing = Ingestor::new();
+    let first = ing.ingest(b"m,host=a v=1\nm,host=b v=1\n", &o).series_hashes.unwrap();
+    let second = ing.ingest(b"m,host=b v=2\n", &o).series_hashes.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(second, vec![first[1]]);
 }

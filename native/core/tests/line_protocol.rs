@@ -284,3 +284,97 @@ fn parse_only_stats() {
     let st = sentio_core::parse_line_protocol(b"m v=1,w=2\nbad\n# c\n", Some(Precision::Ns));
     assert_eq!((st.lines, st.rejected, st.fields, st.bytes), (2, 1, 2, 18));
 }
+
+// Sentio's own limits (VictoriaMetrics has no per-line equivalent of these
+// options): the tests below are not checked against VictoriaMetrics.
+
+fn limited(max_line_bytes: Option<usize>, max_tags: Option<usize>) -> sentio_core::IngestOptions<'static> {
+    let mut o = common::opts(sentio_core::Format::LineProtocol, None, None);
+    o.max_line_bytes = max_line_bytes;
+    o.max_tags = max_tags;
+    o
+}
+
+#[test]
+fn max_line_bytes_rejects_longer_lines_and_keeps_their_neighbours() {
+    let exact = format!("m,host=a v=1 {TS}"); // the limit is this line's length
+    let n = exact.len();
+    let longer = format!("m,host=ab v=1 {TS}"); // n + 1
+    let input = format!("{exact}\n{longer}\r\n{exact}\r\n\n# a comment longer than the limit, skipped as ever: {longer}\n{longer}");
+    let (r, s) = common::ingest_series(input.as_bytes(), &limited(Some(n), None));
+    assert_eq!((r.lines, r.rejected, r.samples), (4, 2, 2), "{:?}", r.errors);
+    let want = format!("line exceeds {n} bytes");
+    assert_eq!(r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect::<Vec<_>>(), [(2, &*want), (6, &*want)]);
+    assert_eq!(s["m_v{host=a}"], vec![(TS_MS, 1.0), (TS_MS, 1.0)]);
+    // the line ending is not part of the length; no limit: all accepted
+    let (r, _) = common::ingest_series(input.as_bytes(), &limited(None, None));
+    assert_eq!((r.lines, r.rejected), (4, 0));
+}
+
+#[test]
+fn max_line_bytes_is_checked_before_anything_else_on_the_line() {
+    // an over-long line that is also invalid UTF-8 and malformed: the length wins
+    let mut input = b"m v=1\n".to_vec();
+    input.extend_from_slice(b"\xff\xfe garbage without fields\n");
+    input.extend_from_slice(b"m v=2\n");
+    let (r, s) = common::ingest_series(&input, &limited(Some(10), None));
+    assert_eq!((r.lines, r.rejected, r.samples), (3, 1, 2));
+    assert_eq!(r.errors[0].reason, "line exceeds 10 bytes");
+    assert_eq!(s["m_v{}"].len(), 2);
+}
+
+#[test]
+fn max_tags_rejects_points_with_more_tags() {
+    let two = format!("m,a=1,b=2 v=1 {TS}");
+    let three = format!("m,a=1,b=2,c=3 v=1 {TS}");
+    // empty tags are dropped and do not count; repeated names count each time
+    let dropped = format!("m,a=1,b=2,c=,=4 v=1 {TS}");
+    let repeated = format!("m,a=1,a=2,a=3 v=1 {TS}");
+    let escaped = format!("m,a\\,x=1,b=2\\ y,c=3 v=1 {TS}"); // general path
+    let input = [&two, &three, &dropped, &repeated, &escaped, &two].map(|l| format!("{l}\n")).concat();
+    let (r, s) = common::ingest_series(input.as_bytes(), &limited(None, Some(2)));
+    assert_eq!((r.lines, r.rejected, r.samples), (6, 3, 3), "{:?}", r.errors);
+    let errs: Vec<_> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    let want = "point has more than 2 tags";
+    assert_eq!(errs, [(2, want), (4, want), (5, want)]);
+    assert_eq!(s["m_v{a=1,b=2}"].len(), 3);
+    // both parser paths agree, and a bad line with too many tags reports the tags
+    let (r, _) = common::ingest_series(b"m,a=1,b=2,c=3 v=oops\n", &limited(None, Some(2)));
+    assert_eq!(r.errors[0].reason, want);
+    let (r, _) = common::ingest_series(input.as_bytes(), &limited(None, Some(3)));
+    assert_eq!(r.rejected, 0);
+    // the fast path (lines without backslashes) agrees with the general one
+    let parse = |general_only: bool| {
+        let mut p = sentio_core::lp::LpParser::new();
+        p.set_general_only(general_only);
+        p.set_limits(sentio_core::ParseLimits { max_line_bytes: Some(40), max_tags: Some(2) });
+        let (mut ok, mut bad) = (Vec::new(), Vec::new());
+        p.parse(input.as_bytes(), sentio_core::TimeUnit::Auto, NOW, |pt| ok.push(pt.tags.len()), |l, r| bad.push((l, r)));
+        (ok, bad)
+    };
+    assert_eq!(parse(false), parse(true));
+}
+
+#[test]
+fn long_runs_of_escapes_follow_the_escaping_rules() {
+    // Long runs of escapes in every section, unescaped by the rules of lp.rs
+    // (the parser stays linear on them: see the "hostile" cases of
+    // benches/throughput.rs).
+    let n = 20_000;
+    let tag = "\\,\\ \\=\\\\".repeat(n); // escaped comma, space, equals, backslash
+    let line = format!("m\\ x,t={tag} v=1 {TS}\n");
+    let (r, s) = common::ingest_series(line.as_bytes(), &limited(None, None));
+    assert_eq!((r.lines, r.rejected), (1, 0), "{:?}", r.errors);
+    let want_tag = ", =\\".repeat(n);
+    assert_eq!(s.keys().next().unwrap(), &format!("m x_v{{t={want_tag}}}"));
+    // a run of backslashes: even before the space, it ends the key section
+    let line = format!("m,t=a{} v=1 {TS}\n", "\\\\".repeat(n));
+    let (r, s) = common::ingest_series(line.as_bytes(), &limited(None, None));
+    assert_eq!(r.rejected, 0, "{:?}", r.errors);
+    assert_eq!(s.keys().next().unwrap(), &format!("m_v{{t=a{}}}", "\\".repeat(n)));
+    // odd: the space is escaped, so there are no fields
+    let line = format!("m,t=a{}\\ v=1\n", "\\\\".repeat(n));
+    let (r, _) = common::ingest_series(line.as_bytes(), &limited(None, None));
+    assert_eq!(r.rejected, 1);
+    assert!(r.errors[0].reason.starts_with("missing fields"), "{}", r.errors[0].reason);
+}

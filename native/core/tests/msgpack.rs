@@ -221,3 +221,31 @@ fn unknown_envelope_keys_are_skipped() {
     let (r, _) = ingest_series(&batch, &opts(Format::Msgpack, None, None));
     assert_eq!((r.lines, r.rejected, r.samples), (1, 0, 1), "{:?}", r.errors);
 }
+
+#[test]
+fn max_tags_rejects_points_with_more_tags() {
+    let tags_of = |t: &[(&str, &str)]| one(|b| point(b, "m", Some(t), &[("v", &f64v(1.0))], None));
+    let points = vec![
+        tags_of(&[("a", "1"), ("b", "2")]),
+        tags_of(&[("a", "1"), ("b", "2"), ("c", "3")]),
+        // empty tags are dropped and do not count
+        tags_of(&[("a", "1"), ("b", "2"), ("c", ""), ("", "4")]),
+        // a repeated name counts each time
+        tags_of(&[("a", "1"), ("a", "2"), ("a", "3")]),
+        one(|b| point(b, "m", None, &[("v", &f64v(2.0))], None)),
+    ];
+    let batch = envelope(&[], &points);
+    let mut o = opts(Format::Msgpack, None, None);
+    o.max_tags = Some(2);
+    let (r, s) = ingest_series(&batch, &o);
+    assert_eq!((r.lines, r.rejected, r.samples), (5, 2, 3), "{:?}", r.errors);
+    let errs: Vec<_> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    assert_eq!(errs, [(2, "point has more than 2 tags"), (4, "point has more than 2 tags")]);
+    assert_eq!(s["m_v{a=1,b=2}"].len(), 2);
+    assert_eq!(s["m_v{}"].len(), 1);
+    // max_line_bytes does not apply to msgpack
+    o.max_tags = Some(3);
+    o.max_line_bytes = Some(1);
+    let (r, _) = ingest_series(&batch, &o);
+    assert_eq!((r.lines, r.rejected), (5, 0), "{:?}", r.errors);
+}

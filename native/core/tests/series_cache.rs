@@ -60,3 +60,28 @@ proptest! {
         prop_assert_eq!(whole_result.rejected, rejected);
     }
 }
+
+#[test]
+fn lines_with_more_fields_than_the_cache_holds_map_as_line_by_line() {
+    // The cache keeps a bounded number of fields per raw key; fields past it
+    // are mapped uncached. Repeated wide lines, fields in changing order.
+    let fields: Vec<String> = (0..150).map(|i| format!("f{i}={i}")).collect();
+    let mut lines = Vec::new();
+    for round in 0..4u64 {
+        let mut f = fields.clone();
+        f.rotate_left((round * 37) as usize);
+        lines.push(format!("cpu,host=a {} {}", f.join(","), 1_700_000_000_000u64 + round));
+        lines.push(format!("cpu,host=b f0=1,f149=2 {}", 1_700_000_000_000u64 + round));
+    }
+    let o = opts(Format::LineProtocol, Some(Precision::Ms), Some("db"));
+    let batch: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let (r, whole) = ingest_series(batch.as_bytes(), &o);
+    let mut separate = Series::new();
+    for l in &lines {
+        merge(&mut separate, ingest_series(l.as_bytes(), &o).1);
+    }
+    assert_eq!(whole, separate);
+    assert_eq!(whole.len(), 152);
+    assert!(whole.values().all(|v| v.len() == 4));
+    assert_eq!(r.samples, 4 * 152);
+}

@@ -26,6 +26,9 @@ pub fn opts(format: Format, precision: Option<Precision>, db: Option<&str>) -> I
         now_ms: NOW,
         output: Output::RemoteWrite(Sharding::new(1, 1).unwrap()),
         max_errors: 1000,
+        max_line_bytes: None,
+        max_tags: None,
+        series_hashes: false,
     }
 }
 
