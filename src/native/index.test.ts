@@ -74,3 +74,54 @@ test('queueScan rejects a maxRecordBytes outside u32', () => {
     assert.throws(() => native.queueScan(Buffer.alloc(0), max), /maxRecordBytes must be an integer/, String(max));
   }
 });
+
+const lp: IngestOptions = { format: 'lp', nowMs: NOW, output: 'none' };
+
+test('maxLineBytes and maxTags reject lines and points past them, keeping their neighbours', () => {
+  const exact = 'm,a=1,b=2 v=1'; // 13 bytes, 2 tags
+  const input = Buffer.from(`${exact}\nm,a=1,b=22 v=1\r\nm,a=1,b=2,c=3 v=1\n${exact}\n`);
+  const r = native.ingest(input, { ...lp, maxLineBytes: exact.length, maxTags: 2 });
+  assert.deepEqual(
+    { lines: r.lines, rejected: r.rejected, samples: r.samples, errors: r.errors },
+    {
+      lines: 4,
+      rejected: 2,
+      samples: 2,
+      errors: [
+        { line: 2, reason: 'line exceeds 13 bytes' },
+        { line: 3, reason: 'line exceeds 13 bytes' },
+      ],
+    },
+  );
+  const tags = native.ingest(input, { ...lp, maxTags: 2 });
+  assert.deepEqual(tags.errors, [{ line: 3, reason: 'point has more than 2 tags' }]);
+  // 0 or absent: unlimited
+  assert.equal(native.ingest(input, { ...lp, maxLineBytes: 0, maxTags: 0 }).rejected, 0);
+  assert.equal(native.ingest(input, lp).rejected, 0);
+});
+
+test('maxLineBytes and maxTags must be integers in u32', () => {
+  for (const bad of [-1, 1.5, 2 ** 32, Number.NaN]) {
+    assert.throws(() => native.ingest(Buffer.from('m v=1'), { ...lp, maxLineBytes: bad }), /maxLineBytes must be an integer/);
+    assert.throws(() => native.ingest(Buffer.from('m v=1'), { ...lp, maxTags: bad }), /maxTags must be an integer/);
+  }
+});
+
+test('seriesHashes: the distinct series of the batch as u64 LE, first-seen order, equal to seriesHash', () => {
+  const input = Buffer.from('cpu,host=a v=1,w=2\ncpu,host=b v=3\ncpu,host=a v=4\n');
+  const labels = [
+    { __name__: 'cpu_v', host: 'a', db: 'x' },
+    { __name__: 'cpu_w', host: 'a', db: 'x' },
+    { __name__: 'cpu_v', host: 'b', db: 'x' },
+  ];
+  const want = labels.map((l) => BigInt.asUintN(64, native.seriesHash(l)));
+  for (const output of ['remote_write', 'columns'] as const) {
+    const r = native.ingest(input, { ...lp, db: 'x', output, seriesHashes: true });
+    assert.ok(Buffer.isBuffer(r.seriesHashes), output);
+    assert.equal(r.seriesHashes.length, 8 * labels.length, output);
+    const got = Array.from({ length: labels.length }, (_, i) => r.seriesHashes!.readBigUInt64LE(8 * i));
+    assert.deepEqual(got, want, output);
+  }
+  assert.equal(native.ingest(input, { ...lp, output: 'columns' }).seriesHashes, undefined);
+  assert.equal(native.ingest(input, { ...lp, output: 'none', seriesHashes: true }).seriesHashes, undefined);
+});

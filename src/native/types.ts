@@ -26,6 +26,20 @@ export interface IngestOptions {
   replication?: number;
   /** Cap on the number of errors returned (default 100); `rejected` still counts all. */
   maxErrors?: number;
+  /**
+   * Line protocol: a line longer than this many bytes (without its line ending) is rejected, with reason
+   * `line exceeds N bytes`, before any other work on it; the lines around it are still parsed. Blank and
+   * comment lines are skipped unchecked. 0 or absent: unlimited. Not used for msgpack.
+   */
+  maxLineBytes?: number;
+  /**
+   * A point (line protocol or msgpack) with more tags than this is rejected, with reason
+   * `point has more than N tags`. Tags with an empty key or value are dropped and do not count; a repeated
+   * tag name counts each time. 0 or absent: unlimited.
+   */
+  maxTags?: number;
+  /** remote_write or columns output: also return `seriesHashes`, the batch's distinct series (for a cardinality guard). */
+  seriesHashes?: boolean;
 }
 
 export interface LineError {
@@ -64,6 +78,12 @@ export interface IngestResult {
   seriesDefs?: Buffer;
   /** columns: u32 LE start offset of each definition in seriesDefs, plus the end offset (distinct + 1 entries). */
   seriesDefOffsets?: Buffer;
+  /**
+   * With `seriesHashes: true` and remote_write or columns output: the 64-bit hash of each distinct series of
+   * the batch, u64 LE each, in first-seen order (the bits of `seriesHash()` and of the embedded store's series
+   * ids; read with `readBigUInt64LE`). Absent otherwise.
+   */
+  seriesHashes?: Buffer;
 }
 
 export interface ParseStats {

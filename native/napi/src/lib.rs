@@ -21,6 +21,9 @@ pub struct IngestOptions {
     pub shards: Option<f64>,
     pub replication: Option<f64>,
     pub max_errors: Option<f64>,
+    pub max_line_bytes: Option<f64>,
+    pub max_tags: Option<f64>,
+    pub series_hashes: Option<bool>,
 }
 
 #[napi(object)]
@@ -46,6 +49,7 @@ pub struct IngestResult {
     pub distinct_ids: Option<Buffer>,
     pub series_defs: Option<Buffer>,
     pub series_def_offsets: Option<Buffer>,
+    pub series_hashes: Option<Buffer>,
 }
 
 #[napi(object)]
@@ -152,6 +156,11 @@ fn to_core_options(o: &IngestOptions) -> Result<core::IngestOptions<'_>> {
         return Err(invalid(format!("nowMs must be a finite Unix-ms timestamp, got {}", o.now_ms)));
     }
     let max_errors = o.max_errors.map(|v| whole("maxErrors", v, 0.0, f64::from(u32::MAX))).transpose()?.unwrap_or(100);
+    // 0 or absent: unlimited.
+    let limit = |name: &str, v: Option<f64>| -> Result<Option<usize>> {
+        let n = v.map(|v| whole(name, v, 0.0, f64::from(u32::MAX))).transpose()?.unwrap_or(0);
+        Ok((n > 0).then_some(n as usize))
+    };
     Ok(core::IngestOptions {
         format,
         precision: parse_precision(o.precision.as_deref())?,
@@ -159,6 +168,9 @@ fn to_core_options(o: &IngestOptions) -> Result<core::IngestOptions<'_>> {
         now_ms: o.now_ms as i64,
         output,
         max_errors: max_errors as usize,
+        max_line_bytes: limit("maxLineBytes", o.max_line_bytes)?,
+        max_tags: limit("maxTags", o.max_tags)?,
+        series_hashes: o.series_hashes.unwrap_or(false),
     })
 }
 
@@ -187,6 +199,7 @@ pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
             distinct_ids: None,
             series_defs: None,
             series_def_offsets: None,
+            series_hashes: r.series_hashes.map(|h| h.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
         };
         match r.data {
             core::OutputData::None => {}
