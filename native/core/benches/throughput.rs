@@ -87,7 +87,7 @@ fn run(name: &str, corpus: &[Vec<u8>], mut f: impl FnMut(&[u8]) -> u64) {
     );
 }
 
-/// `line` + `\n`, `pattern` repeated to make the line about `bytes` long.
+/// `prefix`, `pattern` repeated, `suffix`, `\n`: a line of about `bytes`.
 fn long_line(prefix: &str, pattern: &str, suffix: &str, bytes: usize) -> String {
     let n = bytes.saturating_sub(prefix.len() + suffix.len()) / pattern.len();
     format!("{prefix}{}{suffix}\n", pattern.repeat(n))
@@ -125,6 +125,20 @@ fn hostile_wide() -> Vec<Vec<u8>> {
     vec![format!("m,host=a {}v=1 1\nm{tags} a=1,b=2,c=3 1\n", fields).into_bytes()]
 }
 
+fn options(output: Output) -> IngestOptions<'static> {
+    IngestOptions {
+        format: Format::LineProtocol,
+        precision: Some(Precision::Ns),
+        db: Some("telemetry"),
+        now_ms: 1_764_200_000_000,
+        output,
+        max_errors: 100,
+        max_line_bytes: None,
+        max_tags: None,
+        series_hashes: false,
+    }
+}
+
 fn main() {
     let corpus = corpus();
     run("parse only", &corpus, |b| parse_line_protocol(b, Some(Precision::Ns)).fields);
@@ -134,36 +148,11 @@ fn main() {
         ("parse+encode remote_write 2 shards", Output::RemoteWrite(Sharding::new(2, 1).unwrap())),
         ("parse+encode columns", Output::Columns),
     ] {
-        run(name, &corpus, |b| {
-            let o = IngestOptions {
-                format: Format::LineProtocol,
-                precision: Some(Precision::Ns),
-                db: Some("telemetry"),
-                now_ms: 1_764_200_000_000,
-                output,
-                max_errors: 100,
-                max_line_bytes: None,
-                max_tags: None,
-                series_hashes: false,
-            };
-            ing.ingest(b, &o).samples
-        });
+        run(name, &corpus, |b| ing.ingest(b, &options(output)).samples);
     }
     let escapes = hostile_escapes();
     run("hostile: 1 MiB of escapes", &escapes, |b| parse_line_protocol(b, Some(Precision::Ns)).lines.into());
     let wide = hostile_wide();
-    run("hostile: 100k fields or tags a line", &wide, |b| {
-        let o = IngestOptions {
-            format: Format::LineProtocol,
-            precision: Some(Precision::Ns),
-            db: Some("telemetry"),
-            now_ms: 1_764_200_000_000,
-            output: Output::RemoteWrite(Sharding::new(2, 1).unwrap()),
-            max_errors: 100,
-            max_line_bytes: None,
-            max_tags: None,
-            series_hashes: false,
-        };
-        ing.ingest(b, &o).samples
-    });
+    let rw = Output::RemoteWrite(Sharding::new(2, 1).unwrap());
+    run("hostile: 100k fields or tags a line", &wide, |b| ing.ingest(b, &options(rw)).samples);
 }
