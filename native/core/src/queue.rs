@@ -22,8 +22,8 @@
 //! candidate (never restarting from the damaged offset), and from the first
 //! damage on a record's CRC is not recomputed over its whole claimed length
 //! (a fake header may claim up to `max_record_bytes`, many times over). It is
-//! derived in constant time from CRCs of segment prefixes, kept every
-//! [`CHECKPOINT`] bytes, by the CRC's linearity:
+//! derived in constant time from CRCs of segment prefixes, kept every 128
+//! bytes, by the CRC's linearity:
 //! `crc(a..b) = crc(..b) ^ crc(..a) · x^(8(b-a)) mod p(x)`.
 
 use memchr::memmem;
