@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 // `sentio start [options]`: loads the configuration, starts the gateway,
 // prints where it listens, the mode and the data directory, and stops
-// cleanly on SIGINT/SIGTERM.
+// cleanly on SIGINT/SIGTERM. `sentio queue inspect|verify`: the durable
+// queues on disk (src/queue/inspect.ts).
 
 import { resolve } from 'node:path';
 import { generatedToken } from './auth/index.js';
 import { ConfigError, helpText, loadConfig } from './config/index.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './log/index.js';
+import { queueCommand } from './queue/inspect.js';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(`${helpText()}\n`);
     return command === undefined ? 2 : 0;
+  }
+  if (command === 'queue') {
+    return queueCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
   }
   if (command !== 'start') {
     process.stderr.write(`sentio: unknown command "${command}"\n\n${helpText()}\n`);

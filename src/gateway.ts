@@ -2,13 +2,15 @@
 // ingestor, HTTP/WebSocket server. `startGateway` is what `sentio start`
 // runs and what end-to-end tests start in-process.
 
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createAuthenticator } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { Ingestor } from './ingest/index.js';
 import type { Logger } from './log/index.js';
 import { Metrics } from './metrics/index.js';
 import { Pipeline } from './pipeline/index.js';
+import { DurableQueue } from './queue/index.js';
+import { QueuedSink } from './queue/sink.js';
 import { createApp, listen, type Server } from './server/index.js';
 import { BlackholeSink } from './sinks/blackhole/index.js';
 import { EmbeddedSink } from './sinks/embedded/index.js';
@@ -40,7 +42,39 @@ async function createSink(config: Config, metrics: Metrics, log: Logger): Promis
       log,
     });
     const shards = config.victoriametrics.map((u, i) => `  shard ${i}: ${u}`).join('\n');
-    return { sink, mode: `victoriametrics, ${config.victoriametrics.length} shard(s), replication ${config.replication}\n${shards}` };
+    const mode = `victoriametrics, ${config.victoriametrics.length} shard(s), replication ${config.replication}`;
+    const q = config.queue;
+    if (q === undefined) return { sink, mode: `${mode}, no queue (acks wait for VictoriaMetrics)\n${shards}` };
+    const dir = join(resolve(config.dataDir), 'queue', 'victoriametrics');
+    let queue: DurableQueue | undefined;
+    const queueMetrics = metrics.queue('victoriametrics', () => ({
+      shards: (queue?.stats() ?? []).map((st) => ({ ...st, oldestAgeSeconds: st.oldestMs === undefined ? 0 : (Date.now() - st.oldestMs) / 1000 })),
+    }));
+    try {
+      queue = await DurableQueue.open({
+        dir,
+        shards: sink.shards,
+        maxBytes: q.maxBytes,
+        full: q.full,
+        fsync: q.fsync,
+        fsyncIntervalMs: q.fsyncIntervalMs,
+        // At least four segments fit, so whole segments can be freed as delivery moves on.
+        segmentBytes: Math.max(64 * 1024, Math.min(q.segmentBytes, Math.floor(q.maxBytes / 4))),
+        memoryBytes: q.memoryBytes,
+        concurrency: config.vm.concurrency,
+        retryBaseMs: config.vm.retryBaseMs,
+        sender: sink,
+        metrics: queueMetrics,
+        log,
+      });
+    } catch (err) {
+      await sink.close();
+      throw err;
+    }
+    return {
+      sink: new QueuedSink(sink, queue, config.shutdownGraceMs),
+      mode: `${mode}, durable queue under ${dir} (${q.maxBytes} bytes, fsync ${q.fsync}, when full: ${q.full})\n${shards}`,
+    };
   }
   const dataDir = resolve(config.dataDir);
   const sink = await EmbeddedSink.open({ dataDir, metrics: metrics.sink('embedded'), log: (m) => log.info(m) });
@@ -59,7 +93,11 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     pooled: pipeline.pooledCount,
     mainLoad: pipeline.mainLoad,
   });
-  const ingestor = new Ingestor(pipeline, sink, metrics, config.maxErrors);
+  // High-water marks: the queue 80 % full, or more batches waiting for a parser than there are parsers.
+  const queue = sink instanceof QueuedSink ? sink.queue : undefined;
+  const highWater = config.queue ? config.queue.maxBytes * 0.8 : Number.POSITIVE_INFINITY;
+  const overloaded = (): boolean => (queue !== undefined && queue.diskBytes > highWater) || pipeline.queueDepth > Math.max(1, config.workers);
+  const ingestor = new Ingestor(pipeline, sink, metrics, config.maxErrors, overloaded);
   let ready = false;
   const app = createApp({
     ingestor,
@@ -67,6 +105,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     metrics,
     limits: { maxBodyBytes: config.maxBodyBytes, maxDecompressedBytes: config.maxDecompressedBytes },
     maxFrameBytes: config.maxFrameBytes,
+    ws: config.ws,
     isReady: () => ready,
     async health() {
       const h = await sink.health();
@@ -90,10 +129,15 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     pipeline,
     close() {
       closing ??= (async () => {
+        // Stop taking batches, finish those in flight, then let the sink
+        // deliver (a queued sink: for the grace period; the rest stays on disk).
         ready = false;
         server.close();
-        await pipeline.close();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([ingestor.stop(), new Promise<void>((r) => (timer = setTimeout(r, config.shutdownGraceMs)))]);
+        clearTimeout(timer);
         await sink.close();
+        await pipeline.close();
       })();
       return closing;
     },

@@ -17,7 +17,7 @@ import { TOKEN } from './helpers.js';
 
 test('every accepted sample over HTTP and WebSocket is stored, and kept across a restart', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'sentio-embedded-'));
-  const config = loadConfig(['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token', TOKEN, '--workers', '2', '--inline-max-bytes', '2048', '--inline-max-load', '0'], {}).config;
+  const config = loadConfig(['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token', TOKEN, '--workers', '2', '--inline-max-bytes', '2048', '--inline-max-load', '0', '--ws-max-inflight', '64'], {}).config;
   const base = Date.now() - 60_000;
   let expected = 0;
   try {

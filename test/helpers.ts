@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../src/config/index.js';
 import { type Gateway, startGateway } from '../src/gateway.js';
 import { silentLogger } from '../src/log/index.js';
+import { QueuedSink } from '../src/queue/sink.js';
 
 export const TOKEN = 'test-token-0123456789';
 
@@ -15,6 +16,8 @@ export interface TestGateway {
   wsUrl: string;
   dataDir: string;
   auth: Record<string, string>;
+  /** Resolves once everything acknowledged so far has left the durable queue (at once without one). */
+  delivered(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -30,6 +33,9 @@ export async function startTestGateway(args: string[] = []): Promise<TestGateway
     wsUrl: `ws://127.0.0.1:${gateway.port}/ws`,
     dataDir,
     auth: { authorization: `Token ${TOKEN}` },
+    async delivered() {
+      if (gateway.sink instanceof QueuedSink) await gateway.sink.queue.drained();
+    },
     async close() {
       await gateway.close();
       await rm(dataDir, { recursive: true, force: true });

@@ -48,6 +48,7 @@ describe('equivalence with VictoriaMetrics /write', () => {
       assert.equal(await post(`${direct.url}/write?db=${db}&precision=${precision}`, body), 204);
       const status = await post(`${gw.url}/write?db=${db}&precision=${precision}`, body, gw.auth);
       assert.ok(status === 204 || status === 400, `Sentio answered ${status}`);
+      await gw.delivered();
       const match = `{db="${db}"}`;
       const [a, b] = await Promise.all([direct.export(match), via.export(match)]);
       assert.ok(a.length > 10, `the corpus yields series (${a.length})`);
@@ -61,6 +62,7 @@ describe('equivalence with VictoriaMetrics /write', () => {
     assert.equal(await post(`${direct.url}/write?db=notime`, body), 204);
     assert.equal(await post(`${gw.url}/write?db=notime`, body, gw.auth), 204);
     const t1 = Date.now();
+    await gw.delivered();
     const strip = (s: ExportedSeries[]) => s.map((x) => ({ metric: x.metric, values: x.values }));
     const [a, b] = await Promise.all([direct.export('{db="notime"}'), via.export('{db="notime"}')]);
     assert.equal(a.length, 3);
@@ -98,6 +100,7 @@ describe('sharding over several VictoriaMetrics', () => {
     try {
       const w = fleet(250, Date.now() - 600_000);
       assert.equal(await post(`${gw.url}/write?db=shard2`, w.body, gw.auth), 204);
+      await gw.delivered();
       const parts = await Promise.all(vms.slice(0, 2).map((v) => v.export('{db="shard2"}')));
       const keys = parts.map((p) => new Set(p.map((s) => seriesKey(s.metric))));
       for (const k of keys[0]!) assert.ok(!keys[1]!.has(k), `series ${k} is on both shards`);
@@ -119,6 +122,7 @@ describe('sharding over several VictoriaMetrics', () => {
     try {
       const w = fleet(100, Date.now() - 600_000);
       assert.equal(await post(`${gw.url}/write?db=repl`, w.body, gw.auth), 204);
+      await gw.delivered();
       const parts = await Promise.all(vms.map((v) => v.export('{db="repl"}')));
       const where = new Map<string, number[]>();
       for (const [shard, part] of parts.entries()) {
@@ -139,10 +143,10 @@ describe('sharding over several VictoriaMetrics', () => {
   });
 });
 
-describe('VictoriaMetrics sink failures', () => {
+describe('VictoriaMetrics sink failures without the queue (--no-queue)', () => {
   test('a stopped VictoriaMetrics: retried, then 503 with Retry-After; accepted again once it is back', async () => {
     let vm = await startVictoriaMetrics();
-    const gw = await startTestGateway(['--victoriametrics', vm.writeUrl, '--vm-max-retries', '2', '--vm-retry-base-ms', '10']);
+    const gw = await startTestGateway(['--no-queue', '--victoriametrics', vm.writeUrl, '--vm-max-retries', '2', '--vm-retry-base-ms', '10']);
     try {
       await vm.stop();
       const res = await fetch(`${gw.url}/write?db=outage`, { method: 'POST', body: 'down v=1', headers: gw.auth });
@@ -168,7 +172,7 @@ describe('VictoriaMetrics sink failures', () => {
   test('a 4xx from the sink is not retried and is reported with its reason', async () => {
     const vm = await startVictoriaMetrics();
     // A path VictoriaMetrics answers with 400: the request can never succeed.
-    const gw = await startTestGateway(['--victoriametrics', `${vm.url}/api/v1/import/prometheus?extra_label=bad`, '--vm-max-retries', '5', '--vm-retry-base-ms', '10']);
+    const gw = await startTestGateway(['--no-queue', '--victoriametrics', `${vm.url}/api/v1/import/prometheus?extra_label=bad`, '--vm-max-retries', '5', '--vm-retry-base-ms', '10']);
     try {
       const res = await fetch(`${gw.url}/write`, { method: 'POST', body: 'rejected v=1', headers: gw.auth });
       const json = (await res.json()) as { code: string; message: string };
@@ -178,6 +182,24 @@ describe('VictoriaMetrics sink failures', () => {
       const m = await scrape(gw.url);
       assert.equal(metricValue(m, 'sentio_sink_retries_total', { sink: 'victoriametrics' }), 0);
       assert.equal(metricValue(m, 'sentio_sink_failed_requests_total', { sink: 'victoriametrics', reason: 'http_400' }), 1);
+    } finally {
+      await gw.close();
+      await vm.destroy();
+    }
+  });
+});
+
+describe('VictoriaMetrics sink behind the durable queue', () => {
+  test('a batch VictoriaMetrics rejects for good is acknowledged (it was stored), then dropped and counted', async () => {
+    const vm = await startVictoriaMetrics();
+    const gw = await startTestGateway(['--victoriametrics', `${vm.url}/api/v1/import/prometheus?extra_label=bad`]);
+    try {
+      assert.equal(await post(`${gw.url}/write`, 'rejected v=1,w=2', gw.auth), 204);
+      await gw.delivered();
+      const m = await scrape(gw.url);
+      assert.equal(metricValue(m, 'sentio_queue_dropped_samples_total', { sink: 'victoriametrics', reason: 'rejected' }), 2);
+      assert.equal(metricValue(m, 'sentio_sink_failed_requests_total', { sink: 'victoriametrics', reason: 'http_400' }), 1);
+      assert.equal(metricValue(m, 'sentio_queue_batches', { sink: 'victoriametrics' }), 0, 'nothing left queued');
     } finally {
       await gw.close();
       await vm.destroy();

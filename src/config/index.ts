@@ -45,10 +45,25 @@ export const settings = {
   'max-decompressed-bytes': { kind: 'int', help: 'largest HTTP body after decompression' },
   'max-frame-bytes': { kind: 'int', help: 'largest WebSocket frame' },
   'max-errors': { kind: 'int', help: 'rejected lines listed in a reply' },
+  'ws-max-inflight': { kind: 'int', help: 'WebSocket frames of one connection being parsed and stored at once; more are refused with a back-off reply' },
+  'ws-max-backpressure-bytes': { kind: 'int', help: 'unsent replies buffered for one WebSocket connection before it is closed (a reader too slow for its own acks)' },
+  'ws-resume-window': { kind: 'int', help: 'accepted sequence numbers remembered per WebSocket client id, so resent frames are acknowledged again, not stored twice; 0: off' },
+  'ws-resume-clients': { kind: 'int', help: 'WebSocket client ids remembered for resume (least recently seen forgotten first)' },
   'vm-concurrency': { kind: 'int', help: 'concurrent remote-write requests per VictoriaMetrics URL' },
   'vm-timeout-ms': { kind: 'int', help: 'timeout of one remote-write request' },
   'vm-max-retries': { kind: 'int', help: 'retries of a remote-write request on network errors and 5xx' },
   'vm-retry-base-ms': { kind: 'int', help: 'first retry delay; doubles each retry, with full jitter, up to 30 s' },
+  'no-queue': { kind: 'bool', help: 'send to VictoriaMetrics directly, without the durable queue (acks then wait for VictoriaMetrics)' },
+  'queue-max-bytes': { kind: 'int', help: 'disk space of the durable queue, per sink; when full, see queue-full' },
+  'queue-full': { kind: 'string', help: 'refuse (tell clients to back off) | drop-oldest (make room by dropping the oldest batches, counted)' },
+  'queue-fsync': {
+    kind: 'string',
+    help: 'batch (acknowledge after an fsync covering the batch; concurrent batches share one) | interval (acknowledge after write(), fsync every queue-fsync-interval-ms)',
+  },
+  'queue-fsync-interval-ms': { kind: 'int', help: 'fsync period of queue-fsync interval' },
+  'queue-segment-bytes': { kind: 'int', help: 'size at which a queue segment file is closed and a new one started' },
+  'queue-memory-bytes': { kind: 'int', help: 'recent batches kept in memory per sink, so delivery need not read them back from disk' },
+  'shutdown-grace-ms': { kind: 'int', help: 'on SIGTERM/SIGINT, time to finish in-flight batches and deliver queued ones before exiting' },
   'log-level': { kind: 'string', help: 'error | warn | info | debug' },
   config: { kind: 'string', help: 'YAML file with any of these settings (keys as the flag names)', flagOnly: true },
   help: { kind: 'bool', help: 'print this help', short: 'h', flagOnly: true },
@@ -97,10 +112,22 @@ export const configSchema = z
     'max-decompressed-bytes': positive(4 * 2 ** 30).default(128 << 20),
     'max-frame-bytes': positive(2 ** 30).default(16 << 20),
     'max-errors': z.number().int().min(0).max(100_000).default(100),
+    'ws-max-inflight': positive(4096).default(16),
+    'ws-max-backpressure-bytes': positive(2 ** 31).default(16 * 2 ** 20),
+    'ws-resume-window': z.number().int().min(0).max(1_000_000).default(1024),
+    'ws-resume-clients': positive(10_000_000).default(10_000),
     'vm-concurrency': positive(1024).default(8),
     'vm-timeout-ms': positive(600_000).default(30_000),
     'vm-max-retries': z.number().int().min(0).max(100).default(8),
     'vm-retry-base-ms': positive(60_000).default(200),
+    'no-queue': z.boolean().default(false),
+    'queue-max-bytes': positive(2 ** 50).default(2 ** 30),
+    'queue-full': z.enum(['refuse', 'drop-oldest']).default('refuse'),
+    'queue-fsync': z.enum(['batch', 'interval']).default('batch'),
+    'queue-fsync-interval-ms': positive(60_000).default(100),
+    'queue-segment-bytes': positive(2 ** 31).default(64 * 2 ** 20),
+    'queue-memory-bytes': z.number().int().min(0).max(2 ** 40).default(64 * 2 ** 20),
+    'shutdown-grace-ms': z.number().int().min(0).max(3_600_000).default(10_000),
     'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
   .strict()
@@ -115,6 +142,15 @@ export const configSchema = z
   });
 
 type Raw = z.output<typeof configSchema>;
+
+export interface QueueConfig {
+  maxBytes: number;
+  full: 'refuse' | 'drop-oldest';
+  fsync: 'batch' | 'interval';
+  fsyncIntervalMs: number;
+  segmentBytes: number;
+  memoryBytes: number;
+}
 
 /** The validated configuration, as the rest of the gateway sees it. */
 export interface Config {
@@ -132,7 +168,11 @@ export interface Config {
   maxDecompressedBytes: number;
   maxFrameBytes: number;
   maxErrors: number;
+  ws: { maxInflight: number; maxBackpressureBytes: number; resumeWindow: number; resumeClients: number };
   vm: { concurrency: number; timeoutMs: number; maxRetries: number; retryBaseMs: number };
+  /** undefined: no durable queue (--no-queue). */
+  queue: QueueConfig | undefined;
+  shutdownGraceMs: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -263,12 +303,29 @@ function toConfig(r: Raw): Config {
     maxDecompressedBytes: r['max-decompressed-bytes'],
     maxFrameBytes: r['max-frame-bytes'],
     maxErrors: r['max-errors'],
+    ws: {
+      maxInflight: r['ws-max-inflight'],
+      maxBackpressureBytes: r['ws-max-backpressure-bytes'],
+      resumeWindow: r['ws-resume-window'],
+      resumeClients: r['ws-resume-clients'],
+    },
     vm: {
       concurrency: r['vm-concurrency'],
       timeoutMs: r['vm-timeout-ms'],
       maxRetries: r['vm-max-retries'],
       retryBaseMs: r['vm-retry-base-ms'],
     },
+    queue: r['no-queue']
+      ? undefined
+      : {
+          maxBytes: r['queue-max-bytes'],
+          full: r['queue-full'],
+          fsync: r['queue-fsync'],
+          fsyncIntervalMs: r['queue-fsync-interval-ms'],
+          segmentBytes: r['queue-segment-bytes'],
+          memoryBytes: r['queue-memory-bytes'],
+        },
+    shutdownGraceMs: r['shutdown-grace-ms'],
     logLevel: r['log-level'],
   };
 }
@@ -287,5 +344,11 @@ export function helpText(): string {
     const def = s.help.includes('default') ? undefined : shown(defaults[name]);
     return `  ${flag.padEnd(34)} ${s.help}${def === undefined ? '' : ` (default ${def})`}${env}`;
   });
-  return ['Usage: sentio start [options]', '', 'Options (also settable by environment variable or YAML key):', ...rows].join('\n');
+  return [
+    'Usage: sentio start [options]',
+    '       sentio queue inspect|verify [--data-dir DIR] [--json]   (the durable queues on disk)',
+    '',
+    'Options (also settable by environment variable or YAML key):',
+    ...rows,
+  ].join('\n');
 }

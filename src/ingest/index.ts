@@ -15,11 +15,17 @@ export interface BatchOptions {
 }
 
 export class Ingestor {
+  private active = 0;
+  private stopping = false;
+  private idleWaiters: Array<() => void> = [];
+
   constructor(
     private readonly pipeline: Pipeline,
     private readonly sink: Sink,
     private readonly metrics: Metrics,
     private readonly maxErrors: number,
+    /** Whether the stages behind the front ends are above their high-water marks (queue filling, parser pool backed up). */
+    readonly overloaded: () => boolean = () => false,
   ) {}
 
   /**
@@ -28,8 +34,10 @@ export class Ingestor {
    * sink could not (the parse counts are then on the error's `result`).
    */
   async ingest(protocol: Protocol, format: Format, body: Buffer, opts: BatchOptions): Promise<IngestResult> {
+    if (this.stopping) throw new SentioError('SENTIO_ERR_NOT_READY', 'the gateway is shutting down');
     const counters = this.metrics.ingest(protocol, format);
     counters.receivedBytes.inc(body.byteLength);
+    this.active++;
     this.metrics.inflight.inc();
     try {
       const result = await this.pipeline.ingest(body, {
@@ -68,7 +76,15 @@ export class Ingestor {
       throw asSentioError(err);
     } finally {
       this.metrics.inflight.dec();
+      if (--this.active === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
+  }
+
+  /** Refuses new batches (SENTIO_ERR_NOT_READY) and resolves once those in flight have finished. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
 

@@ -3,7 +3,12 @@
 // are bound once (children) so the hot path only adds numbers.
 
 import client from 'prom-client';
+import type { QueueMetrics } from '../queue/index.js';
 import type { SinkMetrics } from '../sinks/types.js';
+
+export interface QueueProbe {
+  shards: Array<{ shard: number; bytes: number; records: number; samples: number; oldestAgeSeconds: number }>;
+}
 
 export type Protocol = 'influx_v1' | 'influx_v2' | 'ws';
 export type Format = 'lp' | 'msgpack';
@@ -137,6 +142,60 @@ export class Metrics {
       },
       retried(shard) {
         retries.inc({ sink: name, shard });
+      },
+    };
+  }
+
+  private readonly queueAppendedBatches = this.counter('sentio_queue_appended_batches_total', 'Batches (one per shard) written to the durable queue.', ['sink', 'shard']);
+  private readonly queueAppendedBytes = this.counter('sentio_queue_appended_bytes_total', 'Bytes written to the durable queue.', ['sink', 'shard']);
+  private readonly queueDeliveredSamples = this.counter('sentio_queue_delivered_samples_total', 'Samples delivered from the durable queue to the sink.', ['sink', 'shard']);
+  private readonly queueDroppedBatches = this.counter(
+    'sentio_queue_dropped_batches_total',
+    'Queued batches that will never be delivered: full (drop-oldest), rejected (sink 4xx), unreadable (read error).',
+    ['sink', 'shard', 'reason'],
+  );
+  private readonly queueDroppedSamples = this.counter('sentio_queue_dropped_samples_total', 'Samples of the dropped queued batches.', ['sink', 'shard', 'reason']);
+  private readonly queueDamagedBytes = this.counter('sentio_queue_damaged_bytes_total', 'Damaged queue bytes skipped when replaying at start.', ['sink', 'shard']);
+  private readonly queueProbes = new Map<string, () => QueueProbe>();
+  readonly queueGauges = (() => {
+    const probes = this.queueProbes;
+    const gauge = (name: string, help: string, pick: (s: QueueProbe['shards'][number]) => number): client.Gauge =>
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ['sink', 'shard'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const [sink, probe] of probes) for (const s of probe().shards) this.set({ sink, shard: String(s.shard) }, pick(s));
+        },
+      });
+    return [
+      gauge('sentio_queue_bytes', 'Bytes of durable queue segment files on disk.', (s) => s.bytes),
+      gauge('sentio_queue_batches', 'Queued batches not yet delivered.', (s) => s.records),
+      gauge('sentio_queue_samples', 'Samples of the queued batches not yet delivered.', (s) => s.samples),
+      gauge('sentio_queue_oldest_age_seconds', 'Age of the oldest batch not yet delivered (0 when none).', (s) => s.oldestAgeSeconds),
+    ];
+  })();
+
+  /** Metrics of one sink's durable queue; `probe` is read at each scrape. */
+  queue(sink: string, probe: () => QueueProbe): QueueMetrics {
+    this.queueProbes.set(sink, probe);
+    const { queueAppendedBatches, queueAppendedBytes, queueDeliveredSamples, queueDroppedBatches, queueDroppedSamples, queueDamagedBytes } = this;
+    return {
+      appended(shard, bytes) {
+        queueAppendedBatches.inc({ sink, shard: String(shard) });
+        queueAppendedBytes.inc({ sink, shard: String(shard) }, bytes);
+      },
+      delivered(shard, samples) {
+        queueDeliveredSamples.inc({ sink, shard: String(shard) }, samples);
+      },
+      dropped(shard, reason, batches, samples) {
+        queueDroppedBatches.inc({ sink, shard: String(shard), reason }, batches);
+        queueDroppedSamples.inc({ sink, shard: String(shard), reason }, samples);
+      },
+      damaged(shard, bytes) {
+        queueDamagedBytes.inc({ sink, shard: String(shard) }, bytes);
       },
     };
   }

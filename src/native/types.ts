@@ -84,6 +84,10 @@ export interface IngestResult {
    * ids; read with `readBigUInt64LE`). Absent otherwise.
    */
   seriesHashes?: Buffer;
+  /** Points rejected for `maxLineBytes` (included in `rejected`). */
+  rejectedLineBytes: number;
+  /** Points rejected for `maxTags` (included in `rejected`). */
+  rejectedTags: number;
 }
 
 export interface ParseStats {

@@ -18,7 +18,7 @@ pub use batch::{ColumnsOutput, Output, OutputData, RemoteWriteOutput};
 pub use remote_write::{decode_remote_write, DecodedSeries};
 pub use series::series_hash;
 pub use shard::{jump_hash, Sharding};
-pub use types::{LineError, ParseLimits, Precision, TimeUnit};
+pub use types::{LimitKind, LineError, ParseLimits, Precision, TimeUnit};
 
 use batch::BatchBuilder;
 use lp::LpParser;
@@ -71,6 +71,10 @@ pub struct IngestResult {
     /// ([`series_hash`], the embedded store's series id bits) of each distinct
     /// series of the batch, in first-seen order. Else `None`.
     pub series_hashes: Option<Vec<u64>>,
+    /// Points rejected for `max_line_bytes` (counted in `rejected` too).
+    pub rejected_line_bytes: u32,
+    /// Points rejected for `max_tags` (counted in `rejected` too).
+    pub rejected_tags: u32,
 }
 
 /// Parse-only statistics.
@@ -94,11 +98,18 @@ struct Errors<'e> {
     list: &'e mut Vec<LineError>,
     max: usize,
     rejected: u32,
+    line_bytes: u32,
+    tags: u32,
 }
 
 impl Errors<'_> {
     fn push(&mut self, line: u32, reason: String) {
         self.rejected += 1;
+        match ParseLimits::kind_of(&reason) {
+            Some(LimitKind::LineBytes) => self.line_bytes += 1,
+            Some(LimitKind::Tags) => self.tags += 1,
+            None => {}
+        }
         if self.list.len() < self.max {
             self.list.push(LineError { line, reason });
         }
@@ -113,7 +124,7 @@ impl Ingestor {
     /// Parses, maps and encodes one batch.
     pub fn ingest(&mut self, input: &[u8], o: &IngestOptions<'_>) -> IngestResult {
         let mut errors = Vec::new();
-        let mut err = Errors { list: &mut errors, max: o.max_errors, rejected: 0 };
+        let mut err = Errors { list: &mut errors, max: o.max_errors, rejected: 0, line_bytes: 0, tags: 0 };
         let limits = ParseLimits { max_line_bytes: o.max_line_bytes, max_tags: o.max_tags };
         self.lp.set_limits(limits);
         self.mp.set_limits(limits);
@@ -140,7 +151,7 @@ impl Ingestor {
                 }
             },
         };
-        let rejected = err.rejected;
+        let (rejected, rejected_line_bytes, rejected_tags) = (err.rejected, err.line_bytes, err.tags);
         let series_hashes = (o.series_hashes && o.output != Output::None).then(|| batch.series_hashes());
         let data = batch.finish();
         IngestResult {
@@ -152,6 +163,8 @@ impl Ingestor {
             seq,
             data,
             series_hashes,
+            rejected_line_bytes,
+            rejected_tags,
         }
     }
 }

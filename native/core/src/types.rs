@@ -87,12 +87,32 @@ pub struct ParseLimits {
     pub max_tags: Option<usize>,
 }
 
+/// The limit a rejected point ran into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    LineBytes,
+    Tags,
+}
+
+const LINE_ERROR_PREFIX: &str = "line exceeds ";
+const TAGS_ERROR_PREFIX: &str = "point has more than ";
+
 impl ParseLimits {
     pub(crate) fn line_error(max: usize) -> String {
-        format!("line exceeds {max} bytes")
+        format!("{LINE_ERROR_PREFIX}{max} bytes")
     }
     pub(crate) fn tags_error(max: usize) -> String {
-        format!("point has more than {max} tags")
+        format!("{TAGS_ERROR_PREFIX}{max} tags")
+    }
+    /// The limit a rejection reason made by [`ParseLimits`] names; `None` for any other reason.
+    pub fn kind_of(reason: &str) -> Option<LimitKind> {
+        if reason.starts_with(LINE_ERROR_PREFIX) {
+            Some(LimitKind::LineBytes)
+        } else if reason.starts_with(TAGS_ERROR_PREFIX) {
+            Some(LimitKind::Tags)
+        } else {
+            None
+        }
     }
 }
 

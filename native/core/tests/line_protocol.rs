@@ -306,6 +306,7 @@ fn max_line_bytes_rejects_longer_lines_and_keeps_their_neighbours() {
     let want = format!("line exceeds {n} bytes");
     assert_eq!(r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect::<Vec<_>>(), [(2, &*want), (6, &*want)]);
     assert_eq!(s["m_v{host=a}"], vec![(TS_MS, 1.0), (TS_MS, 1.0)]);
+    assert_eq!((r.rejected_line_bytes, r.rejected_tags), (2, 0), "counted per limit");
     // the line ending is not part of the length; no limit: all accepted
     let (r, _) = common::ingest_series(input.as_bytes(), &limited(None, None));
     assert_eq!((r.lines, r.rejected), (4, 0));
@@ -338,6 +339,11 @@ fn max_tags_rejects_points_with_more_tags() {
     let want = "point has more than 2 tags";
     assert_eq!(errs, [(2, want), (4, want), (5, want)]);
     assert_eq!(s["m_v{a=1,b=2}"].len(), 3);
+    assert_eq!((r.rejected_line_bytes, r.rejected_tags), (0, 3), "counted per limit");
+    // other rejections are not counted as limits
+    let (r, _) = common::ingest_series(b"m,a=1 v=oops
+", &limited(Some(100), Some(2)));
+    assert_eq!((r.rejected, r.rejected_line_bytes, r.rejected_tags), (1, 0, 0));
     // both parser paths agree, and a bad line with too many tags reports the tags
     let (r, _) = common::ingest_series(b"m,a=1,b=2,c=3 v=oops\n", &limited(None, Some(2)));
     assert_eq!(r.errors[0].reason, want);

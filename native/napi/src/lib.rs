@@ -50,6 +50,8 @@ pub struct IngestResult {
     pub series_defs: Option<Buffer>,
     pub series_def_offsets: Option<Buffer>,
     pub series_hashes: Option<Buffer>,
+    pub rejected_line_bytes: u32,
+    pub rejected_tags: u32,
 }
 
 #[napi(object)]
@@ -200,6 +202,8 @@ pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
             series_defs: None,
             series_def_offsets: None,
             series_hashes: r.series_hashes.map(|h| h.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
+            rejected_line_bytes: r.rejected_line_bytes,
+            rejected_tags: r.rejected_tags,
         };
         match r.data {
             core::OutputData::None => {}

@@ -81,14 +81,21 @@ export class VictoriaMetricsSink implements Sink {
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i]!;
       if (payload.byteLength === 0) continue;
-      sends.push(this.send(this.targets[i]!, payload, result.shardSamples?.[i] ?? 0));
+      sends.push(this.send(i, payload, result.shardSamples?.[i] ?? 0));
     }
     const outcomes = await Promise.allSettled(sends);
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failure) throw failure.reason;
   }
 
-  private async send(target: Target, payload: Buffer, samples: number): Promise<void> {
+  /**
+   * Sends one shard's payload, retrying network errors, 429 and 5xx. Throws
+   * SENTIO_ERR_SINK_REJECTED on other 4xx (never accepted) and
+   * SENTIO_ERR_SINK_UNAVAILABLE when the retries are spent or the sink closed.
+   */
+  async send(shard: number, payload: Buffer, samples: number): Promise<void> {
+    const target = this.targets[shard];
+    if (target === undefined) throw new Error(`no VictoriaMetrics shard ${shard}`);
     const { metrics, log } = this.opts;
     for (let attempt = 0; ; attempt++) {
       let status = 0;
