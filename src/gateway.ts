@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { createAuthenticator } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { Ingestor } from './ingest/index.js';
+import { IngestLimits } from './limits/index.js';
 import type { Logger } from './log/index.js';
 import { Metrics } from './metrics/index.js';
 import { Pipeline } from './pipeline/index.js';
@@ -97,13 +98,22 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   const queue = sink instanceof QueuedSink ? sink.queue : undefined;
   const highWater = config.queue ? config.queue.maxBytes * 0.8 : Number.POSITIVE_INFINITY;
   const overloaded = (): boolean => (queue !== undefined && queue.diskBytes > highWater) || pipeline.queueDepth > Math.max(1, config.workers);
-  const ingestor = new Ingestor(pipeline, sink, metrics, config.maxErrors, overloaded);
+  const ingestor = new Ingestor({
+    pipeline,
+    sink,
+    metrics,
+    maxErrors: config.maxErrors,
+    maxLineBytes: config.maxLineBytes,
+    maxTags: config.maxTags,
+    limits: new IngestLimits({ maxSamplesPerSecond: config.maxSamplesPerSecond, maxSeriesPerMinute: config.maxSeriesPerMinute }),
+    overloaded,
+  });
   let ready = false;
   const app = createApp({
     ingestor,
     auth: createAuthenticator(tokens, !config.noAuth),
     metrics,
-    limits: { maxBodyBytes: config.maxBodyBytes, maxDecompressedBytes: config.maxDecompressedBytes },
+    limits: { maxBodyBytes: config.maxBodyBytes, maxDecompressedBytes: config.maxDecompressedBytes, maxCompressionRatio: config.maxCompressionRatio },
     maxFrameBytes: config.maxFrameBytes,
     ws: config.ws,
     isReady: () => ready,

@@ -53,10 +53,18 @@ test('gzip bodies are decoded; bombs and oversized bodies get 413 with stable co
   assert.equal(ok.status, 204);
   assert.equal((await store().exportSeries({ metric: 'gz_v' })).length, 100);
 
-  const bomb = gzipSync(Buffer.alloc(1 << 20, 0x61)); // 1 MiB of 'a' in ~1 KiB
+  const bomb = gzipSync(Buffer.alloc(1 << 20, 0x61)); // 1 MiB of 'a' in ~1 KiB: 1000×, over --max-compression-ratio 100
   const r1 = await write('/write', bomb, { ...gw.auth, 'content-encoding': 'gzip' });
   assert.equal(r1.status, 413);
-  assert.equal(((await r1.json()) as { code: string }).code, 'SENTIO_ERR_DECOMPRESSED_TOO_LARGE');
+  assert.equal(((await r1.json()) as { code: string }).code, 'SENTIO_ERR_COMPRESSION_RATIO');
+  // ~7× (random a/b), within the ratio, but 300 kB decoded is over --max-decompressed-bytes 262144
+  let seed = 7;
+  const ab = Buffer.from(Array.from({ length: 300_000 }, () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) & 1024 ? 0x61 : 0x62)));
+  const big = gzipSync(ab);
+  assert.ok(big.byteLength < 65536 && ab.byteLength / big.byteLength < 100, `${big.byteLength} bytes compressed`);
+  const r5 = await write('/write', big, { ...gw.auth, 'content-encoding': 'gzip' });
+  assert.equal(r5.status, 413);
+  assert.equal(((await r5.json()) as { code: string }).code, 'SENTIO_ERR_DECOMPRESSED_TOO_LARGE');
 
   const r2 = await write('/write', Buffer.alloc(100_000, 0x61));
   assert.equal(r2.status, 413);
@@ -68,6 +76,8 @@ test('gzip bodies are decoded; bombs and oversized bodies get 413 with stable co
 
   const r4 = await write('/write', 'x v=1', { ...gw.auth, 'content-encoding': 'br' });
   assert.equal(((await r4.json()) as { code: string }).code, 'SENTIO_ERR_BAD_ENCODING');
+  const m = await scrape(gw.url);
+  for (const limit of ['compression_ratio', 'decompressed_bytes', 'body_bytes']) assert.ok(metricValue(m, 'sentio_limit_hits_total', { limit }) >= 1, limit);
 });
 
 test('auth: 401 without or with a wrong token; v1 ?u=&p= and Basic work', async () => {
@@ -134,4 +144,52 @@ test('large batches go through the worker pool and are stored whole', async () =
   assert.equal(series.reduce((n, s) => n + s.samples.length, 0), 1000);
   assert.ok(gw.gateway.pipeline.pooledCount > 0, 'a 1000-line body (over --inline-max-bytes, --inline-max-load 0) is parsed in the pool');
   assert.ok(metricValue(await scrape(gw.url), 'sentio_parsed_batches_total', { path: 'pool' }) > 0);
+});
+
+test('per-point limits: over-long lines and points with too many tags are rejected, their neighbours stored', async () => {
+  const g = await startTestGateway(['--max-line-bytes', '64', '--max-tags', '3']);
+  try {
+    const long = `lim,host=a v=1,pad="${'x'.repeat(80)}" 1700000005000000000`;
+    const body = ['lim,host=a v=1 1700000005000000000', long, 'lim,a=1,b=2,c=3,d=4 v=2 1700000005000000000', 'lim,host=b v=3 1700000005000000000'].join('\n');
+    const res = await fetch(`${g.url}/write`, { method: 'POST', body, headers: g.auth });
+    assert.equal(res.status, 400);
+    const json = (await res.json()) as { errors: Array<{ line: number; reason: string }>; accepted: number };
+    assert.deepEqual(json.errors, [
+      { line: 2, reason: 'line exceeds 64 bytes' },
+      { line: 3, reason: 'point has more than 3 tags' },
+    ]);
+    assert.equal(json.accepted, 2);
+    const m = await scrape(g.url);
+    assert.equal(metricValue(m, 'sentio_limit_hits_total', { limit: 'line_bytes' }), 1);
+    assert.equal(metricValue(m, 'sentio_limit_hits_total', { limit: 'tags' }), 1);
+  } finally {
+    await g.close();
+  }
+});
+
+test('per-token limits: samples per second and series per minute are refused with 429 and Retry-After, nothing of the batch stored', async () => {
+  const g = await startTestGateway(['--max-samples-per-second', '100', '--max-series-per-minute', '50']);
+  try {
+    const post = (body: string) => fetch(`${g.url}/write`, { method: 'POST', body, headers: g.auth });
+    // 60 new series: over the cardinality limit as a whole.
+    const wide = Array.from({ length: 60 }, (_, i) => `card,s=${i} v=1 1700000006000000000`).join('\n');
+    const r1 = await post(wide);
+    assert.equal(r1.status, 429);
+    assert.ok(Number(r1.headers.get('retry-after')) >= 1);
+    assert.equal(((await r1.json()) as { code: string }).code, 'SENTIO_ERR_CARDINALITY_LIMIT');
+    const store = g.gateway.sink as EmbeddedSink;
+    assert.equal((await store.exportSeries({ metric: 'card_v' })).length, 0, 'a refused batch leaves nothing');
+    // 40 series fit; 150 samples drain the bucket (one batch may borrow), the next batch is refused.
+    const narrow = Array.from({ length: 150 }, (_, i) => `rate,s=${i % 40} v=${i} ${1700000006000000000 + i}`).join('\n');
+    assert.equal((await post(narrow)).status, 204);
+    const r2 = await post(narrow);
+    assert.equal(r2.status, 429);
+    assert.equal(((await r2.json()) as { code: string }).code, 'SENTIO_ERR_RATE_LIMITED');
+    assert.ok(Number(r2.headers.get('retry-after')) >= 1);
+    const m = await scrape(g.url);
+    assert.equal(metricValue(m, 'sentio_limit_hits_total', { limit: 'series_per_minute' }), 1);
+    assert.equal(metricValue(m, 'sentio_limit_hits_total', { limit: 'samples_per_second' }), 1);
+  } finally {
+    await g.close();
+  }
 });

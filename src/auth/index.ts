@@ -13,6 +13,11 @@ import { join } from 'node:path';
 export interface Authenticator {
   /** True when the credentials are acceptable (always, with auth disabled). */
   check(authorization: string, query: string): boolean;
+  /**
+   * Who is writing, for per-token limits: a short digest of the token, or
+   * 'anonymous' with auth disabled; undefined when the credentials are not acceptable.
+   */
+  identify(authorization: string, query: string): string | undefined;
   readonly enabled: boolean;
 }
 
@@ -40,13 +45,17 @@ export function presentedToken(authorization: string, query: string): string | u
 
 export function createAuthenticator(tokens: readonly string[], enabled: boolean): Authenticator {
   const digests = new Set(tokens.map(digest));
+  const identify = (authorization: string, query: string): string | undefined => {
+    if (!enabled) return 'anonymous';
+    const token = presentedToken(authorization, query);
+    if (token === undefined) return undefined;
+    const d = digest(token);
+    return digests.has(d) ? d.slice(0, 12) : undefined;
+  };
   return {
     enabled,
-    check(authorization: string, query: string): boolean {
-      if (!enabled) return true;
-      const token = presentedToken(authorization, query);
-      return token !== undefined && digests.has(digest(token));
-    },
+    identify,
+    check: (authorization, query) => identify(authorization, query) !== undefined,
   };
 }
 

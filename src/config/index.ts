@@ -44,6 +44,11 @@ export const settings = {
   'max-body-bytes': { kind: 'int', help: 'largest HTTP body accepted, compressed' },
   'max-decompressed-bytes': { kind: 'int', help: 'largest HTTP body after decompression' },
   'max-frame-bytes': { kind: 'int', help: 'largest WebSocket frame' },
+  'max-compression-ratio': { kind: 'int', help: 'largest decompressed/compressed size ratio of an HTTP body (gzip bombs)' },
+  'max-line-bytes': { kind: 'int', help: 'longest line-protocol line; longer lines are rejected (0: unlimited)' },
+  'max-tags': { kind: 'int', help: 'most tags a point may have; points with more are rejected (0: unlimited)' },
+  'max-series-per-minute': { kind: 'int', help: 'distinct series one token may write per minute (cardinality guard; 0: unlimited)' },
+  'max-samples-per-second': { kind: 'int', help: 'samples one token may write per second (0: unlimited)' },
   'max-errors': { kind: 'int', help: 'rejected lines listed in a reply' },
   'ws-max-inflight': { kind: 'int', help: 'WebSocket frames of one connection being parsed and stored at once; more are refused with a back-off reply' },
   'ws-max-backpressure-bytes': { kind: 'int', help: 'unsent replies buffered for one WebSocket connection before it is closed (a reader too slow for its own acks)' },
@@ -111,6 +116,11 @@ export const configSchema = z
     'max-body-bytes': positive(2 ** 30).default(32 << 20),
     'max-decompressed-bytes': positive(4 * 2 ** 30).default(128 << 20),
     'max-frame-bytes': positive(2 ** 30).default(16 << 20),
+    'max-compression-ratio': positive(1_000_000).default(100),
+    'max-line-bytes': z.number().int().min(0).max(2 ** 30).default(256 * 1024),
+    'max-tags': z.number().int().min(0).max(1_000_000).default(256),
+    'max-series-per-minute': z.number().int().min(0).max(2 ** 40).default(100_000),
+    'max-samples-per-second': z.number().int().min(0).max(2 ** 40).default(0),
     'max-errors': z.number().int().min(0).max(100_000).default(100),
     'ws-max-inflight': positive(4096).default(16),
     'ws-max-backpressure-bytes': positive(2 ** 31).default(16 * 2 ** 20),
@@ -167,6 +177,11 @@ export interface Config {
   maxBodyBytes: number;
   maxDecompressedBytes: number;
   maxFrameBytes: number;
+  maxCompressionRatio: number;
+  maxLineBytes: number;
+  maxTags: number;
+  maxSeriesPerMinute: number;
+  maxSamplesPerSecond: number;
   maxErrors: number;
   ws: { maxInflight: number; maxBackpressureBytes: number; resumeWindow: number; resumeClients: number };
   vm: { concurrency: number; timeoutMs: number; maxRetries: number; retryBaseMs: number };
@@ -302,6 +317,11 @@ function toConfig(r: Raw): Config {
     maxBodyBytes: r['max-body-bytes'],
     maxDecompressedBytes: r['max-decompressed-bytes'],
     maxFrameBytes: r['max-frame-bytes'],
+    maxCompressionRatio: r['max-compression-ratio'],
+    maxLineBytes: r['max-line-bytes'],
+    maxTags: r['max-tags'],
+    maxSeriesPerMinute: r['max-series-per-minute'],
+    maxSamplesPerSecond: r['max-samples-per-second'],
     maxErrors: r['max-errors'],
     ws: {
       maxInflight: r['ws-max-inflight'],

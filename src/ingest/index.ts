@@ -6,12 +6,30 @@
 import { SentioError, asSentioError } from '../errors.js';
 import type { Format, Metrics, Protocol } from '../metrics/index.js';
 import type { IngestResult, Precision } from '../native/types.js';
+import type { IngestLimits } from '../limits/index.js';
 import type { Pipeline } from '../pipeline/index.js';
 import type { Sink } from '../sinks/types.js';
 
 export interface BatchOptions {
   precision?: Precision;
   db?: string;
+  /** Who writes (Authenticator.identify), for per-token limits. */
+  principal: string;
+}
+
+export interface IngestorOptions {
+  pipeline: Pipeline;
+  sink: Sink;
+  metrics: Metrics;
+  /** Rejected lines listed in a result (all are counted). */
+  maxErrors: number;
+  /** Per-point limits of the parser; 0: unlimited. */
+  maxLineBytes: number;
+  maxTags: number;
+  /** Per-token rate and cardinality limits. */
+  limits: IngestLimits;
+  /** Whether the stages behind the front ends are above their high-water marks (queue filling, parser pool backed up). */
+  overloaded?: () => boolean;
 }
 
 export class Ingestor {
@@ -19,14 +37,22 @@ export class Ingestor {
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(
-    private readonly pipeline: Pipeline,
-    private readonly sink: Sink,
-    private readonly metrics: Metrics,
-    private readonly maxErrors: number,
-    /** Whether the stages behind the front ends are above their high-water marks (queue filling, parser pool backed up). */
-    readonly overloaded: () => boolean = () => false,
-  ) {}
+  private readonly pipeline: Pipeline;
+  private readonly sink: Sink;
+  private readonly metrics: Metrics;
+  private readonly limits: IngestLimits;
+  private readonly parseOptions: { maxErrors: number; maxLineBytes: number; maxTags: number; seriesHashes: boolean };
+  /** Whether the stages behind the front ends are above their high-water marks. */
+  readonly overloaded: () => boolean;
+
+  constructor(o: IngestorOptions) {
+    this.pipeline = o.pipeline;
+    this.sink = o.sink;
+    this.metrics = o.metrics;
+    this.limits = o.limits;
+    this.overloaded = o.overloaded ?? (() => false);
+    this.parseOptions = { maxErrors: o.maxErrors, maxLineBytes: o.maxLineBytes, maxTags: o.maxTags, seriesHashes: o.limits.needsSeries };
+  }
 
   /**
    * Parses `body` and stores its samples. Resolves with the parse result
@@ -48,7 +74,7 @@ export class Ingestor {
         output: this.sink.output,
         shards: this.sink.shards,
         replication: this.sink.replication,
-        maxErrors: this.maxErrors,
+        ...this.parseOptions,
       });
       const envelope = result.errors[0];
       if (envelope !== undefined && envelope.line === 0) {
@@ -58,7 +84,15 @@ export class Ingestor {
       counters.receivedPoints.inc(result.lines);
       if (result.rejected > 0) counters.rejectedPoints.inc(result.rejected);
       if (result.skippedStrings > 0) counters.skippedStrings.inc(result.skippedStrings);
+      if (result.rejectedLineBytes > 0) this.metrics.limitHit('line_bytes', result.rejectedLineBytes);
+      if (result.rejectedTags > 0) this.metrics.limitHit('tags', result.rejectedTags);
       if (result.samples > 0) {
+        try {
+          this.limits.admit(opts.principal, result.samples, result.seriesHashes);
+        } catch (err) {
+          if (err instanceof SentioError) this.metrics.limitHit(err.code === 'SENTIO_ERR_RATE_LIMITED' ? 'samples_per_second' : 'series_per_minute', 1);
+          throw err;
+        }
         try {
           await this.sink.write(result);
         } catch (err) {

@@ -49,7 +49,8 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
       sendError(res, state, err);
     };
     if (!deps.isReady()) return fail(new SentioError('SENTIO_ERR_NOT_READY'));
-    if (!deps.auth.check(authorization, query)) return fail(new SentioError('SENTIO_ERR_UNAUTHORIZED'));
+    const principal = deps.auth.identify(authorization, query);
+    if (principal === undefined) return fail(new SentioError('SENTIO_ERR_UNAUTHORIZED'));
     const params = new URLSearchParams(query);
     let precision;
     try {
@@ -63,9 +64,9 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
     readBody(res, contentLength, deps.limits.maxBodyBytes)
       .then((raw) => {
         received = raw.byteLength;
-        return decodeBody(raw, contentEncoding, deps.limits.maxDecompressedBytes);
+        return decodeBody(raw, contentEncoding, deps.limits);
       })
-      .then((body) => deps.ingestor.ingest(protocol, format, body, { precision, db }))
+      .then((body) => deps.ingestor.ingest(protocol, format, body, { precision, db, principal }))
       .then(
         (result) => {
           if (result.rejected === 0) return send(res, state, 204);

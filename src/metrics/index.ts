@@ -32,6 +32,13 @@ export interface IngestCounters {
   skippedStrings: client.Counter.Internal;
 }
 
+/** Request-level refusals that are limits, by error code. */
+const requestLimits: Record<string, string> = {
+  SENTIO_ERR_BODY_TOO_LARGE: 'body_bytes',
+  SENTIO_ERR_DECOMPRESSED_TOO_LARGE: 'decompressed_bytes',
+  SENTIO_ERR_COMPRESSION_RATIO: 'compression_ratio',
+};
+
 export class Metrics {
   readonly registry = new client.Registry();
 
@@ -42,6 +49,11 @@ export class Metrics {
   private readonly skippedStrings = this.counter('sentio_skipped_string_fields_total', 'String field values skipped (not samples).', ['protocol', 'format']);
   private readonly rejectedRequests = this.counter('sentio_rejected_requests_total', 'Requests or frames refused whole, by error code.', ['protocol', 'code']);
   private readonly rejectedBytes = this.counter('sentio_rejected_bytes_total', 'Bytes of requests or frames refused whole.', ['protocol']);
+  private readonly limitHits = this.counter(
+    'sentio_limit_hits_total',
+    'Refusals by a limit: points (line_bytes, tags) or whole batches and requests (series_per_minute, samples_per_second, compression_ratio, body_bytes, decompressed_bytes).',
+    ['limit'],
+  );
   private readonly droppedSamples = this.counter('sentio_dropped_samples_total', 'Parsed samples that were not stored because the sink failed (the client was told).', ['protocol']);
   private readonly sinkSentSamples = this.counter('sentio_sink_sent_samples_total', 'Samples a sink accepted.', ['sink', 'shard']);
   private readonly sinkSentRequests = this.counter('sentio_sink_sent_requests_total', 'Requests (or commits) a sink accepted.', ['sink', 'shard']);
@@ -117,6 +129,12 @@ export class Metrics {
   rejected(protocol: Protocol, code: string, bytes: number): void {
     this.rejectedRequests.inc({ protocol, code });
     if (bytes > 0) this.rejectedBytes.inc({ protocol }, bytes);
+    const limit = requestLimits[code];
+    if (limit !== undefined) this.limitHit(limit, 1);
+  }
+
+  limitHit(limit: string, n: number): void {
+    this.limitHits.inc({ limit }, n);
   }
 
   dropped(protocol: Protocol, samples: number): void {

@@ -59,6 +59,7 @@ function revive(r: IngestResult): IngestResult {
   r.distinctIds = asBuffer(r.distinctIds);
   r.seriesDefs = asBuffer(r.seriesDefs);
   r.seriesDefOffsets = asBuffer(r.seriesDefOffsets);
+  r.seriesHashes = asBuffer(r.seriesHashes);
   return r;
 }
 

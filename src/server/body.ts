@@ -14,6 +14,8 @@ const inflateAsync = promisify(inflate);
 export interface BodyLimits {
   maxBodyBytes: number;
   maxDecompressedBytes: number;
+  /** Largest decompressed/compressed size ratio (decompression bombs). */
+  maxCompressionRatio: number;
 }
 
 /**
@@ -58,8 +60,11 @@ export function readBody(res: HttpResponse, contentLength: string, maxBytes: num
   });
 }
 
-/** Decodes `Content-Encoding` (gzip, deflate, identity) within the decompressed-size limit. */
-export async function decodeBody(body: Buffer, contentEncoding: string, maxDecompressedBytes: number): Promise<Buffer> {
+/** Decodes `Content-Encoding` (gzip, deflate, identity) within the decompressed-size and ratio limits. */
+export async function decodeBody(body: Buffer, contentEncoding: string, limits: Omit<BodyLimits, 'maxBodyBytes'>): Promise<Buffer> {
+  // Whichever is smaller bounds the output: decompression stops there.
+  const byRatio = body.byteLength * limits.maxCompressionRatio;
+  const maxDecompressedBytes = Math.min(limits.maxDecompressedBytes, byRatio);
   const enc = contentEncoding.trim().toLowerCase();
   if (enc === '' || enc === 'identity') return body;
   const decode = enc === 'gzip' || enc === 'x-gzip' ? gunzipAsync : enc === 'deflate' ? inflateAsync : undefined;
@@ -74,7 +79,10 @@ export async function decodeBody(body: Buffer, contentEncoding: string, maxDecom
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ERR_BUFFER_TOO_LARGE' || /Cannot create a Buffer larger|maxOutputLength/.test(e.message)) {
-      throw new SentioError('SENTIO_ERR_DECOMPRESSED_TOO_LARGE', `decompressed body exceeds ${maxDecompressedBytes} bytes`);
+      if (byRatio < limits.maxDecompressedBytes) {
+        throw new SentioError('SENTIO_ERR_COMPRESSION_RATIO', `body expands beyond ${limits.maxCompressionRatio}× its ${body.byteLength} compressed bytes`);
+      }
+      throw new SentioError('SENTIO_ERR_DECOMPRESSED_TOO_LARGE', `decompressed body exceeds ${limits.maxDecompressedBytes} bytes`);
     }
     throw new SentioError('SENTIO_ERR_BAD_ENCODING', `corrupt ${enc} body: ${e.message}`);
   }

@@ -53,6 +53,9 @@ export function sendJson(res: HttpResponse, state: RequestState, status: number,
 /** An error reply: `code` and `message` (our stable code, InfluxDB v2 clients), `error` (InfluxDB v1 clients). */
 export function sendError(res: HttpResponse, state: RequestState, err: SentioError, extra?: Record<string, unknown>): void {
   const headers: Record<string, string> = err.status === 401 ? { 'www-authenticate': 'Token realm="sentio"' } : {};
-  if (err.status === 503 || err.status === 429) headers['retry-after'] = '1';
+  if (err.status === 503 || err.status === 429) {
+    const ms = typeof err.details?.retryAfterMs === 'number' ? err.details.retryAfterMs : 1000;
+    headers['retry-after'] = String(Math.max(1, Math.ceil(ms / 1000)));
+  }
   sendJson(res, state, err.status, { code: err.code, message: err.message, error: err.message, ...extra }, headers);
 }

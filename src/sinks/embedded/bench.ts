@@ -61,7 +61,7 @@ function makeBatches(count: number, samplesPerBatch: number, pool: number): Inge
     });
     seriesDefOffsets.writeUInt32LE(offset, used.length * 4);
     const seriesDefs = Buffer.concat(used.map((s) => defs[s]!));
-    return { lines: samplesPerBatch, rejected: 0, samples: samplesPerBatch, skippedStrings: 0, errors: [], seriesIds, timestamps, values, distinctIds, seriesDefs, seriesDefOffsets };
+    return { lines: samplesPerBatch, rejected: 0, samples: samplesPerBatch, skippedStrings: 0, rejectedLineBytes: 0, rejectedTags: 0, errors: [], seriesIds, timestamps, values, distinctIds, seriesDefs, seriesDefOffsets };
   });
 }
 

@@ -73,6 +73,8 @@ export function buildBatch(series: FixtureSeries[], interleave = false): IngestR
     rejected: 0,
     samples: n,
     skippedStrings: 0,
+    rejectedLineBytes: 0,
+    rejectedTags: 0,
     errors: [],
     seriesIds,
     timestamps,

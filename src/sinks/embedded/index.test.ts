@@ -234,7 +234,7 @@ describe('EmbeddedSink', () => {
   it('treats an empty batch as done without touching the file', async () => {
     const sink = await open();
     await sink.write(buildBatch([]));
-    await sink.write({ lines: 0, rejected: 0, samples: 0, skippedStrings: 0, errors: [] });
+    await sink.write({ lines: 0, rejected: 0, samples: 0, skippedStrings: 0, rejectedLineBytes: 0, rejectedTags: 0, errors: [] });
     assert.deepEqual(await sink.stats(), { series: 0, samples: 0 });
     assert.equal(metrics.sentCalls, 0);
     await sink.close();
