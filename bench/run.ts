@@ -447,37 +447,51 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
     }
   } else notes.push('vmagent is not installed: no vmagent → VictoriaMetrics row');
 
-  // 3. Sentio → VictoriaMetrics.
+  // 3. Sentio → VictoriaMetrics: with the durable queue (the default), and without it.
   if (!sentioBuilt()) {
     notes.push('dist/cli.js or the native addon is missing (run npm run build): no Sentio HTTP rows');
     return;
   }
-  log('http: Sentio → VictoriaMetrics');
-  const sentioVm = await track(startSentio({ token: TOKEN, sink: { victoriametrics: `${vm.base}/api/v1/write` } }));
-  try {
-    const r = await load(`${sentioVm.base}/write?db=sentio_vm`, TOKEN, 'promremotewrite', [sentioVm, vm]);
-    const acked = r.ok * o.corpus.samplesPerBody;
-    const got = await awaitRows(vm, 'promremotewrite', r.base, acked, 10_000);
-    const series = await seriesIn(vm, 'sentio_vm');
-    row({
-      section: 'http',
-      case: `Sentio /write → VictoriaMetrics, c=${o.connections}`,
-      ours: httpCell(r),
-      cpu: r.cpu,
-      peer: viaAgent ? `vmagent → VM ${fmtM(viaAgent.samplesPerSec)} samples/s` : 'no vmagent',
-      ratio: viaAgent ? fmtRatio(r.samplesPerSec, viaAgent.samplesPerSec) : 'n/a',
-      target: viaAgent ? `≥ 1.2× vmagent: ${met(r.samplesPerSec >= 1.2 * viaAgent.samplesPerSec)}` : '≥ 1.2× vmagent',
-    });
-    row({
-      section: 'http',
-      case: 'VictoriaMetrics received from Sentio (rows counter; series after force_flush)',
-      ours: `${fmtM(got)} samples, ${series} series`,
-      peer: `Sentio acked ${fmtM(acked)} samples (expected series ${100 * o.corpus.fieldsPerLine})`,
-      ratio: fmtRatio(got, acked),
-    });
-  } finally {
-    await stop(sentioVm);
-  }
+  const sentioToVm = async (queue: boolean): Promise<HttpRun> => {
+    const db = queue ? 'sentio_vm' : 'sentio_vm_noqueue';
+    log(`http: Sentio → VictoriaMetrics${queue ? '' : ', --no-queue'}`);
+    const s = await track(startSentio({ token: TOKEN, sink: { victoriametrics: `${vm.base}/api/v1/write` }, args: queue ? [] : ['--no-queue'] }));
+    try {
+      const r = await load(`${s.base}/write?db=${db}`, TOKEN, 'promremotewrite', [s, vm]);
+      const acked = r.ok * o.corpus.samplesPerBody;
+      const got = await awaitRows(vm, 'promremotewrite', r.base, acked, 30_000);
+      const series = await seriesIn(vm, db);
+      row({
+        section: 'http',
+        case: `Sentio /write → VictoriaMetrics, c=${o.connections}${queue ? ' (durable queue, fsync batch: the default)' : ', --no-queue'}`,
+        ours: httpCell(r),
+        cpu: r.cpu,
+        peer: viaAgent ? `vmagent → VM ${fmtM(viaAgent.samplesPerSec)} samples/s` : 'no vmagent',
+        ratio: viaAgent ? fmtRatio(r.samplesPerSec, viaAgent.samplesPerSec) : 'n/a',
+        target: viaAgent ? `≥ 1.2× vmagent: ${met(r.samplesPerSec >= 1.2 * viaAgent.samplesPerSec)}` : '≥ 1.2× vmagent',
+      });
+      row({
+        section: 'http',
+        case: `VictoriaMetrics received from Sentio${queue ? '' : ' --no-queue'} (rows counter; series after force_flush)`,
+        ours: `${fmtM(got)} samples, ${series} series`,
+        peer: `Sentio acked ${fmtM(acked)} samples (expected series ${100 * o.corpus.fieldsPerLine})`,
+        ratio: fmtRatio(got, acked),
+      });
+      return r;
+    } finally {
+      await stop(s);
+    }
+  };
+  const queued = await sentioToVm(true);
+  const direct2 = await sentioToVm(false);
+  row({
+    section: 'http',
+    case: 'durable queue on vs off (Sentio → VictoriaMetrics)',
+    ours: `queue ${fmtM(queued.samplesPerSec)} samples/s`,
+    peer: `--no-queue ${fmtM(direct2.samplesPerSec)} samples/s`,
+    ratio: fmtRatio(queued.samplesPerSec, direct2.samplesPerSec),
+    target: `≥ 0.85× queue-less: ${met(queued.samplesPerSec >= 0.85 * direct2.samplesPerSec)}`,
+  });
 
   // 4. Sentio, blackhole sink.
   log('http: Sentio blackhole');

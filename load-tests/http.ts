@@ -32,6 +32,8 @@ interface AutocannonOptions {
   duration: number;
   pipelining?: number;
   timeout?: number;
+  /** Requests per second over all connections. */
+  overallRate?: number;
   method?: string;
   headers?: Record<string, string>;
   requests?: Array<{ method?: string; body?: Buffer | string; headers?: Record<string, string> }>;
@@ -53,6 +55,8 @@ export interface HttpLoadOptions {
   corpus?: Corpus;
   /** Per-request timeout, seconds (default 30). */
   timeout?: number;
+  /** Requests per second over all connections (default: as fast as answered). */
+  rate?: number;
 }
 
 export interface HttpLoadResult {
@@ -89,6 +93,7 @@ export async function runHttpLoad(opts: HttpLoadOptions): Promise<HttpLoadResult
         connections,
         duration,
         timeout: opts.timeout ?? 30,
+        ...(opts.rate !== undefined ? { overallRate: opts.rate } : {}),
         method: 'POST',
         headers,
         requests: corpus.bodies.map((body) => ({ method: 'POST', body })),

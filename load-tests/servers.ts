@@ -110,6 +110,8 @@ export interface SentioOptions {
   workers?: number;
   inlineMaxBytes?: number;
   inlineMaxLoad?: number;
+  /** More `sentio start` flags. */
+  args?: string[];
 }
 
 export function sentioBuilt(): boolean {
@@ -125,6 +127,7 @@ export function startSentio(opts: SentioOptions): Promise<Server> {
     if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
     if (opts.inlineMaxBytes !== undefined) args.push('--inline-max-bytes', String(opts.inlineMaxBytes));
     if (opts.inlineMaxLoad !== undefined) args.push('--inline-max-load', String(opts.inlineMaxLoad));
+    if (opts.args) args.push(...opts.args);
     return args;
   }, '/healthz', (out) => out.includes('sentio listening on'));
 }
