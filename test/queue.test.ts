@@ -130,6 +130,27 @@ describe('durable queue, real processes', () => {
     assert.deepEqual([...got].filter((p) => !sent.has(p)), [], 'nothing that was never sent');
   });
 
+  test('shutdown: SIGTERM under load exits 0, and every acknowledged point arrives after the restart', async () => {
+    const vm = await startVictoriaMetrics();
+    cleanup.push(() => vm.destroy());
+    const sentio = await startSentio(['--victoriametrics', vm.writeUrl, '--shutdown-grace-ms', '2000']);
+    cleanup.push(() => sentio.destroy());
+    const w = writers(sentio.url, 4, 'shutdown');
+    await waitFor('acknowledged batches', async () => w.acked.flat().length >= 20);
+    const exited = new Promise<number | null>((resolve) => sentio.process.once('exit', (code) => resolve(code)));
+    sentio.process.kill('SIGTERM');
+    assert.equal(await exited, 0, 'a clean exit');
+    w.stop();
+    await w.done;
+    const refusedOrCut = [...w.statuses.keys()].filter((s) => s !== 204);
+    assert.ok(refusedOrCut.every((s) => s === 0 || s === 503), `only refusals while stopping: ${refusedOrCut}`);
+    const again = await startSentio(['--victoriametrics', vm.writeUrl], { dir: sentio.dir, port: sentio.port });
+    cleanup.push(() => again.destroy());
+    const acked = expectedPoints(w.acked);
+    const got = new Set(await awaitStored(vm, 'shutdown', acked.length));
+    assert.deepEqual(acked.filter((p) => !got.has(p)).slice(0, 10), []);
+  });
+
   test('outage: VictoriaMetrics stopped under load and started again; every acknowledged point arrives once', async () => {
     let vm = await startVictoriaMetrics();
     cleanup.push(() => vm.destroy());

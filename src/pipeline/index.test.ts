@@ -78,3 +78,19 @@ test('--inline-max-load 0 sends every batch over --inline-max-bytes to the pool;
     await Promise.all([pool.close(), inline.close()]);
   }
 });
+
+test('a worker that dies mid-batch fails only that batch (not acknowledged) and is replaced', async () => {
+  const p = new Pipeline({ workers: 1, inlineMaxBytes: 0, inlineMaxLoad: 0 });
+  try {
+    await p.ingest(batch(100), options); // the worker is up
+    const pool = (p as unknown as { pool: { threads: Array<{ terminate(): Promise<number> }> } }).pool;
+    const inFlight = p.ingest(batch(200_000), options);
+    await pool.threads[0]!.terminate();
+    await assert.rejects(inFlight, 'the batch of the dead worker fails, so its sender is told');
+    const after = await p.ingest(batch(100), options);
+    assert.equal(after.samples, 100, 'a new worker parses the next batch');
+    assert.equal(p.threads, 1);
+  } finally {
+    await p.close();
+  }
+});
