@@ -52,7 +52,7 @@ export async function soak(o: { minutes: number; rate: number; period: number; c
       timeout: 60,
     });
     process.stdout.write(`soak: ${o.minutes} min at ${(o.rate / 1e6).toFixed(2)} M samples/s (${requestsPerSec.toFixed(0)} req/s × ${corpus.samplesPerBody}), VictoriaMetrics down ${o.period / 2} s of every ${o.period} s\n`);
-    process.stdout.write('   t  vm    rss MiB  queued batches  queue MiB  acked M\n');
+    process.stdout.write('   t  vm    rss MiB  heap MiB  external MiB  queued batches  queue MiB  acked M\n');
     let baseline = Number.NaN;
     let done = false;
     void load.finally(() => (done = true));
@@ -74,7 +74,11 @@ export async function soak(o: { minutes: number; rate: number; period: number; c
       const queued = await scrapeCounter(sentio.base, 'sentio_queue_batches');
       const qBytes = await scrapeCounter(sentio.base, 'sentio_queue_bytes');
       const acked = await scrapeCounter(sentio.base, 'sentio_accepted_samples_total');
-      process.stdout.write(`${t.toFixed(0).padStart(4)}  ${vmUp ? 'up  ' : 'down'}  ${rss.toFixed(0).padStart(7)}  ${String(queued).padStart(14)}  ${(qBytes / 2 ** 20).toFixed(0).padStart(9)}  ${(acked / 1e6).toFixed(1).padStart(7)}\n`);
+      const heap = (await scrapeCounter(sentio.base, 'sentio_process_nodejs_heap_size_used_bytes')) / 2 ** 20;
+      const external = (await scrapeCounter(sentio.base, 'sentio_process_nodejs_external_memory_bytes')) / 2 ** 20;
+      process.stdout.write(
+        `${t.toFixed(0).padStart(4)}  ${vmUp ? 'up  ' : 'down'}  ${rss.toFixed(0).padStart(7)}  ${heap.toFixed(0).padStart(8)}  ${external.toFixed(0).padStart(12)}  ${String(queued).padStart(14)}  ${(qBytes / 2 ** 20).toFixed(0).padStart(9)}  ${(acked / 1e6).toFixed(1).padStart(7)}\n`,
+      );
     }
     const r = await load;
     if (!vmUp) vm = await vm.restart();

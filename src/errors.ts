@@ -19,6 +19,7 @@ export const ErrorCodes = {
   SENTIO_ERR_SINK_UNAVAILABLE: { status: 503, message: 'the storage sink did not accept the batch; retry later' },
   SENTIO_ERR_SINK_REJECTED: { status: 400, message: 'the storage sink rejected the batch' },
   SENTIO_ERR_NOT_READY: { status: 503, message: 'the gateway is starting or shutting down' },
+  SENTIO_ERR_SLOW_DOWN: { status: 429, message: 'too many WebSocket frames of this connection in flight; resend after an ack arrives' },
   SENTIO_ERR_QUEUE_FULL: { status: 429, message: 'the durable queue is full; back off and retry' },
   SENTIO_ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'the batch could not be stored durably (disk full or write error); retry later' },
   SENTIO_ERR_INTERNAL: { status: 500, message: 'internal error' },

@@ -125,7 +125,7 @@ export const configSchema = z
     'ws-max-inflight': positive(4096).default(16),
     'ws-max-backpressure-bytes': positive(2 ** 31).default(16 * 2 ** 20),
     'ws-resume-window': z.number().int().min(0).max(1_000_000).default(1024),
-    'ws-resume-clients': positive(10_000_000).default(10_000),
+    'ws-resume-clients': positive(10_000_000).default(1000),
     'vm-concurrency': positive(1024).default(8),
     'vm-timeout-ms': positive(600_000).default(30_000),
     'vm-max-retries': z.number().int().min(0).max(100).default(8),

@@ -37,7 +37,7 @@
 
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Authenticator } from '../auth/index.js';
-import { SentioError, asSentioError } from '../errors.js';
+import { type ErrorCode, SentioError, asSentioError } from '../errors.js';
 import type { Metrics } from '../metrics/index.js';
 import type { LineError } from '../native/types.js';
 import { sendError, watchAbort } from '../server/http.js';
@@ -86,11 +86,8 @@ interface ErrorReply {
 
 type Reply = AckReply | ErrorReply;
 
-/**
- * Refusal of a frame beyond --ws-max-inflight. The code is not in
- * src/errors.ts yet; until it is, the reply is built here from this string.
- */
-export const SLOW_DOWN = 'SENTIO_ERR_SLOW_DOWN';
+/** Refusal of a frame beyond --ws-max-inflight (answered without parsing it). */
+export const SLOW_DOWN: ErrorCode = 'SENTIO_ERR_SLOW_DOWN';
 /** retryAfterMs of a SLOW_DOWN refusal: the connection's own frames finish in milliseconds. */
 const SLOW_DOWN_RETRY_MS = 100;
 /** retryAfterMs of the other load refusals when the error does not name one. */
