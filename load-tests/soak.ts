@@ -3,7 +3,7 @@
 // queue. One command:
 //
 //   npm run build && node --import tsx load-tests/soak.ts [--minutes 10]
-//       [--rate 1000000] [--period 60] [--connections 16]
+//       [--rate 1000000] [--period 60] [--connections 16] [--sentio-args "--workers 0"]
 //
 // Every `period` seconds VictoriaMetrics goes down for `period / 2` and
 // comes back. Every 5 s the script prints Sentio's resident memory, its
@@ -30,12 +30,12 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
-export async function soak(o: { minutes: number; rate: number; period: number; connections: number; maxRssGrowthMiB: number }): Promise<number> {
+export async function soak(o: { minutes: number; rate: number; period: number; connections: number; maxRssGrowthMiB: number; sentioArgs: string[] }): Promise<number> {
   if (!sentioBuilt()) throw new Error('run npm run build first (dist/cli.js and the native addon)');
   const corpus = makeCorpus();
   const requestsPerSec = o.rate / corpus.samplesPerBody;
   let vm: VictoriaMetrics = await startVictoriaMetrics();
-  const sentio = await startSentio({ token: TOKEN, sink: { victoriametrics: vm.writeUrl } });
+  const sentio = await startSentio({ token: TOKEN, sink: { victoriametrics: vm.writeUrl }, args: o.sentioArgs });
   const started = Date.now();
   const endAt = started + o.minutes * 60_000;
   let vmUp = true;
@@ -118,6 +118,7 @@ if (isMain(import.meta.url)) {
       period: { type: 'string', default: '60' },
       connections: { type: 'string', default: '16' },
       'max-rss-growth-mib': { type: 'string', default: '256' },
+      'sentio-args': { type: 'string', default: '' },
     },
   });
   soak({
@@ -126,6 +127,7 @@ if (isMain(import.meta.url)) {
     period: Number(values.period),
     connections: Number(values.connections),
     maxRssGrowthMiB: Number(values['max-rss-growth-mib']),
+    sentioArgs: values['sentio-args'].split(' ').filter((a) => a.length > 0),
   }).then(
     (code) => process.exit(code),
     (err: unknown) => {
