@@ -87,6 +87,13 @@ export class Pipeline {
         maxQueue: Number.POSITIVE_INFINITY,
         concurrentTasksPerWorker: 1,
         idleTimeout: Number.POSITIVE_INFINITY,
+        // Not piscina's default 'sync': a worker then waits for tasks in a
+        // blocking Atomics.wait loop and its event loop never turns, so the
+        // N-API finalizers that free the core's result buffers never run
+        // (measured: +40 kB of resident memory per pooled batch, without
+        // end). With 'disabled' tasks arrive as messages on the event loop;
+        // throughput measured the same ('async' too).
+        atomics: 'disabled',
       });
     }
   }
