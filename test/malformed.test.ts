@@ -110,7 +110,7 @@ test('malformed and hostile input: documented answers, valid lines stored, the p
       assert.equal(replies.find((r) => r.type === 'ack')?.accepted, 1);
       expectedSamples += 1;
       const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-      ws.send(Buffer.alloc(2 << 20, 0x61));
+      ws.send(Buffer.alloc(3 << 20, 0x61)); // over twice --max-frame-bytes
       const code = await closed;
       assert.ok(code === 1009 || code === 1006, `oversized frame closed with ${code}`);
       if (round === 0) afterFirstRound = await rss();

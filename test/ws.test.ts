@@ -167,11 +167,18 @@ test('upgrade without a valid token is refused with 401', async () => {
   assert.equal(status, 401);
 });
 
-test('a frame over --max-frame-bytes closes the connection', async () => {
+test('a frame over --max-frame-bytes is refused with SENTIO_ERR_FRAME_TOO_LARGE and counted; over twice that, the connection is closed', async () => {
+  const before = metricValue(await scrape(gw.url), 'sentio_limit_hits_total', { limit: 'frame_bytes' });
   const c = await connect();
+  c.ws.send(`# seq=7\n${'a'.repeat((1 << 20) + 1)}`); // one byte over the 1 MiB limit
+  c.ws.send(`# seq=8\nfits v=1 ${1700000000000000000}`);
+  const [refused, ok] = await c.waitFor(2);
+  assert.deepEqual([refused!.type, refused!.seq, (refused as { code?: string }).code], ['error', 7, 'SENTIO_ERR_FRAME_TOO_LARGE']);
+  assert.deepEqual([ok!.type, ok!.seq], ['ack', 8], 'the connection stays open');
+  assert.equal(metricValue(await scrape(gw.url), 'sentio_limit_hits_total', { limit: 'frame_bytes' }), before + 1);
   const code = await new Promise<number>((resolve) => {
     c.ws.on('close', (code) => resolve(code));
-    c.ws.send(Buffer.alloc(2 << 20, 0x61).toString());
+    c.ws.send(Buffer.alloc((2 << 20) + 1, 0x61).toString());
   });
   assert.ok(code === 1009 || code === 1006, `closed with ${code}`);
 });

@@ -32,7 +32,8 @@
 // - Slow readers: uWS drops a reply when more than `maxBackpressureBytes` of
 //   replies are already waiting to be sent, and closes the connection
 //   (closeOnBackpressureLimit). The client resends what was not acked.
-// - A frame larger than --max-frame-bytes closes the connection (uWS drops
+// - A frame larger than --max-frame-bytes gets SENTIO_ERR_FRAME_TOO_LARGE
+//   (counted); one larger than twice that closes the connection (uWS drops
 //   it unread).
 
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
@@ -92,6 +93,11 @@ export const SLOW_DOWN: ErrorCode = 'SENTIO_ERR_SLOW_DOWN';
 const SLOW_DOWN_RETRY_MS = 100;
 /** retryAfterMs of the other load refusals when the error does not name one. */
 const LOAD_RETRY_MS = 1000;
+
+/** uWS's own frame limit: twice --max-frame-bytes (frames between are refused with a reply), capped at 2 GiB. */
+export function frameHardCap(maxFrameBytes: number): number {
+  return Math.min(2 * maxFrameBytes, 2 ** 31 - 1);
+}
 
 const SEQ_LINE = /^#\s*seq=(\d{1,15})\s*$/;
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -317,7 +323,10 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
     );
 
   app.ws<Connection>('/ws', {
-    maxPayloadLength: deps.maxFrameBytes,
+    // Frames up to twice --max-frame-bytes reach `message` and are refused
+    // there with an error reply (counted); larger ones uWS drops by closing
+    // the connection, which bounds what one frame can make it buffer.
+    maxPayloadLength: frameHardCap(deps.maxFrameBytes),
     idleTimeout: 120,
     sendPingsAutomatically: true,
     // Checked before each send: with more than this already buffered, the
@@ -359,6 +368,11 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
       const explicit = isBinary ? (conn.client !== undefined ? msgpackFrameSeq(view) : undefined) : textFrameSeq(view);
       const seq = explicit ?? conn.nextSeq;
       conn.nextSeq = seq + 1;
+      if (view.byteLength > deps.maxFrameBytes) {
+        const e = new SentioError('SENTIO_ERR_FRAME_TOO_LARGE', `frame of ${view.byteLength} bytes exceeds ${deps.maxFrameBytes} (--max-frame-bytes)`);
+        deps.metrics.rejected('ws', e.code, view.byteLength);
+        return reply(ws, { type: 'error', seq, code: e.code, message: e.message });
+      }
 
       const window = memory && conn.client !== undefined && explicit !== undefined ? memory.client(conn.client) : undefined;
       if (window) {

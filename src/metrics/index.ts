@@ -38,6 +38,7 @@ const requestLimits: Record<string, string> = {
   SENTIO_ERR_DECOMPRESSED_TOO_LARGE: 'decompressed_bytes',
   SENTIO_ERR_COMPRESSION_RATIO: 'compression_ratio',
   SENTIO_ERR_SLOW_DOWN: 'ws_inflight',
+  SENTIO_ERR_FRAME_TOO_LARGE: 'frame_bytes',
 };
 
 export class Metrics {
@@ -52,7 +53,7 @@ export class Metrics {
   private readonly rejectedBytes = this.counter('sentio_rejected_bytes_total', 'Bytes of requests or frames refused whole.', ['protocol']);
   private readonly limitHits = this.counter(
     'sentio_limit_hits_total',
-    'Refusals by a limit: points (line_bytes, tags) or whole batches and requests (series_per_minute, samples_per_second, compression_ratio, body_bytes, decompressed_bytes, ws_inflight).',
+    'Refusals by a limit: points (line_bytes, tags) or whole batches and requests (series_per_minute, samples_per_second, compression_ratio, body_bytes, decompressed_bytes, frame_bytes, ws_inflight).',
     ['limit'],
   );
   private readonly droppedSamples = this.counter('sentio_dropped_samples_total', 'Parsed samples that were not stored because the sink failed (the client was told).', ['protocol']);
