@@ -53,15 +53,9 @@ async function createSink(config: Config, metrics: Metrics, log: Logger): Promis
     }));
     try {
       queue = await DurableQueue.open({
+        ...q,
         dir,
         shards: sink.shards,
-        maxBytes: q.maxBytes,
-        full: q.full,
-        fsync: q.fsync,
-        fsyncIntervalMs: q.fsyncIntervalMs,
-        // At least four segments fit, so whole segments can be freed as delivery moves on.
-        segmentBytes: Math.max(64 * 1024, Math.min(q.segmentBytes, Math.floor(q.maxBytes / 4))),
-        memoryBytes: q.memoryBytes,
         concurrency: config.vm.concurrency,
         retryBaseMs: config.vm.retryBaseMs,
         sender: sink,

@@ -88,6 +88,18 @@ async function segmentFiles(shard: number): Promise<string[]> {
   return (await readdir(join(dir, `shard-${shard}`))).filter((n) => n.endsWith('.seg')).sort();
 }
 
+/** Batches 0..n-1 queued with the sink down, all in one segment per shard, the queue closed; the path of shard 0's segment. */
+async function queuedWhileDown(n: number): Promise<{ sender: TestSender; segment: string }> {
+  const sender = new TestSender();
+  sender.up = false;
+  const q = await open(sender, { segmentBytes: 1 << 16 });
+  for (let b = 0; b < n; b++) await q.append(batch(b).payloads, batch(b).samples);
+  await q.close(0);
+  const segs = await segmentFiles(0);
+  assert.equal(segs.length, 1);
+  return { sender, segment: join(dir, 'shard-0', segs[0]!) };
+}
+
 test('delivers every batch in order per shard, and removes delivered segments', async () => {
   const sender = new TestSender();
   const q = await open(sender);
@@ -143,13 +155,7 @@ test('after a crash (no close), every acknowledged batch is delivered on restart
 });
 
 test('a corrupted record in the middle of a segment is skipped and counted; the records around it are delivered', async () => {
-  const sender = new TestSender();
-  sender.up = false;
-  const q = await open(sender, { segmentBytes: 1 << 16 });
-  for (let n = 0; n < 10; n++) await q.append(batch(n).payloads, batch(n).samples);
-  await q.close(0);
-  const [seg] = await segmentFiles(0);
-  const path = join(dir, 'shard-0', seg!);
+  const { sender, segment: path } = await queuedWhileDown(10);
   const bytes = await readFile(path);
   const recordBytes = bytes.byteLength / 10;
   const at = Math.floor(recordBytes * 4.5); // inside record 4
@@ -167,13 +173,7 @@ test('a corrupted record in the middle of a segment is skipped and counted; the 
 });
 
 test('a torn tail is salvaged: earlier records delivered, new batches go to a new segment', async () => {
-  const sender = new TestSender();
-  sender.up = false;
-  const q = await open(sender, { segmentBytes: 1 << 16 });
-  for (let n = 0; n < 5; n++) await q.append(batch(n).payloads, batch(n).samples);
-  await q.close(0);
-  const [seg] = await segmentFiles(0);
-  const path = join(dir, 'shard-0', seg!);
+  const { sender, segment: path } = await queuedWhileDown(5);
   const size = (await readFile(path)).byteLength;
   await truncate(path, size - 100); // the last record lost its end
 

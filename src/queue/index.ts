@@ -28,6 +28,7 @@
 //   record around them is delivered. New records always go to a new segment.
 
 import { join } from 'node:path';
+import type { QueueConfig } from '../config/index.js';
 import { SentioError } from '../errors.js';
 import type { Logger } from '../log/index.js';
 import { native } from '../native/index.js';
@@ -51,16 +52,10 @@ export interface QueueMetrics {
   damaged(shard: number, bytes: number): void;
 }
 
-export interface QueueOptions {
+export interface QueueOptions extends QueueConfig {
   /** Directory of this sink's queue; one sub-directory per shard. */
   dir: string;
   shards: number;
-  maxBytes: number;
-  full: 'refuse' | 'drop-oldest';
-  fsync: 'batch' | 'interval';
-  fsyncIntervalMs: number;
-  segmentBytes: number;
-  memoryBytes: number;
   /** Deliveries in flight per shard. */
   concurrency: number;
   /** First delay after a failed delivery; doubles per failure, with jitter, up to 30 s. */
@@ -165,7 +160,8 @@ class ShardQueue {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private cursorFile: QueueFile | undefined;
-  private cursorWriting = false;
+  /** The cursor write in progress, if any. */
+  private cursorWriting: Promise<void> | undefined;
   private cursorDirty = false;
   private drainWaiters: Array<() => void> = [];
 
@@ -393,18 +389,20 @@ class ShardQueue {
   }
 
   private saveCursor(): void {
-    if (this.cursorWriting || !this.cursorFile) {
+    if (this.cursorWriting !== undefined || !this.cursorFile) {
       this.cursorDirty = true;
       return;
     }
-    this.cursorWriting = true;
     this.cursorDirty = false;
-    this.cursorFile.write([encodeCursor(this.cursor())], 0).catch((e: unknown) => {
-      this.o.log.warn(`queue ${this.dir}: cursor not saved (${(e as Error).message}); delivered batches may be sent again after a restart`);
-    }).finally(() => {
-      this.cursorWriting = false;
-      if (this.cursorDirty) this.saveCursor();
-    });
+    this.cursorWriting = this.cursorFile
+      .write([encodeCursor(this.cursor())], 0)
+      .catch((e: unknown) => {
+        this.o.log.warn(`queue ${this.dir}: cursor not saved (${(e as Error).message}); delivered batches may be sent again after a restart`);
+      })
+      .finally(() => {
+        this.cursorWriting = undefined;
+        if (this.cursorDirty) this.saveCursor();
+      });
   }
 
   private async removeSegment(seg: Segment): Promise<void> {
@@ -473,9 +471,14 @@ class ShardQueue {
       samples += r.samples;
       oldestMs = oldestMs === undefined ? r.enqueuedMs : Math.min(oldestMs, r.enqueuedMs);
     }
+    return { shard: this.shard, records, samples, bytes: this.diskBytes(), oldestMs };
+  }
+
+  /** Bytes of this shard's segment files. */
+  diskBytes(): number {
     let bytes = 0;
     for (const s of this.segments.values()) bytes += s.size;
-    return { shard: this.shard, records, samples, bytes, oldestMs };
+    return bytes;
   }
 
   /** Resolves when everything appended so far is delivered (or dropped). */
@@ -497,7 +500,7 @@ class ShardQueue {
       }),
     ]);
     clearTimeout(timer);
-    while (this.cursorWriting) await new Promise((resolve) => setImmediate(resolve));
+    while (this.cursorWriting !== undefined) await this.cursorWriting;
     if (this.cursorFile) {
       await this.cursorFile.write([encodeCursor(this.cursor())], 0).catch(() => undefined);
       await this.cursorFile.close().catch(() => undefined);
@@ -522,7 +525,13 @@ export class DurableQueue {
   private fsyncTimer: NodeJS.Timeout | undefined;
   readonly now = (): number => Date.now();
 
-  private constructor(private readonly o: QueueOptions) {
+  private readonly o: QueueOptions;
+
+  private constructor(options: QueueOptions) {
+    // At least four segments fit, so that whole segments can be freed (and,
+    // with drop-oldest, dropped) as delivery moves on.
+    const o = { ...options, segmentBytes: Math.min(options.segmentBytes, Math.floor(options.maxBytes / 4)) };
+    this.o = o;
     const fs = o.fs ?? nodeQueueFs;
     this.shardQueues = Array.from({ length: o.shards }, (_, i) => new ShardQueue(i, join(o.dir, `shard-${i}`), this, o, fs));
   }
@@ -584,7 +593,7 @@ export class DurableQueue {
     if (this.o.full === 'refuse' || need > this.o.maxBytes) throw full();
     while (this.diskBytes + need > this.o.maxBytes) {
       // The shard holding the most bytes gives up its oldest segment.
-      const order = [...this.shardQueues].sort((a, b) => b.stats().bytes - a.stats().bytes);
+      const order = [...this.shardQueues].sort((a, b) => b.diskBytes() - a.diskBytes());
       if (!order.some((s) => s.dropOldestSegment() > 0)) throw full();
     }
   }
