@@ -106,7 +106,8 @@ export function seriesKey(labels: Record<string, string>): string {
   return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-export async function startVictoriaMetrics(existing?: { dir: string; port: number }): Promise<VictoriaMetrics> {
+/** `extraArgs` are further VictoriaMetrics flags, kept across restart(). */
+export async function startVictoriaMetrics(existing?: { dir: string; port: number }, extraArgs: string[] = []): Promise<VictoriaMetrics> {
   const svc = await spawnService(
     'victoria-metrics',
     'victoria-metrics',
@@ -117,6 +118,7 @@ export async function startVictoriaMetrics(existing?: { dir: string; port: numbe
       '-search.disableCache',
       '-loggerLevel=ERROR',
       '-search.latencyOffset=0s',
+      ...extraArgs,
     ],
     async (url) => (await fetch(`${url}/health`)).ok,
     existing,
@@ -148,7 +150,7 @@ export async function startVictoriaMetrics(existing?: { dir: string; port: numbe
     },
     async restart() {
       await svc.stop();
-      return startVictoriaMetrics({ dir: svc.dir, port: svc.port });
+      return startVictoriaMetrics({ dir: svc.dir, port: svc.port }, extraArgs);
     },
   };
   return vm;
