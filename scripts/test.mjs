@@ -14,9 +14,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Debian package → a binary it provides. */
+/** Debian package → a shell test that succeeds when it is installed. */
 const packages = {
-  'victoria-metrics': 'victoria-metrics',
+  'victoria-metrics': 'command -v victoria-metrics',
+  // PostgreSQL's server binaries are not on PATH: test/services/postgres.ts finds them under /usr/lib/postgresql.
+  postgresql: 'ls /usr/lib/postgresql/*/bin/initdb',
+  'redis-server': 'command -v redis-server',
 };
 
 function run(cmd, args, opts = {}) {
@@ -25,11 +28,11 @@ function run(cmd, args, opts = {}) {
   return r.status ?? 1;
 }
 
-function onPath(bin) {
-  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+function installed(test) {
+  return spawnSync('sh', ['-c', test], { stdio: 'ignore' }).status === 0;
 }
 
-const missing = Object.entries(packages).filter(([, bin]) => !onPath(bin)).map(([pkg]) => pkg);
+const missing = Object.entries(packages).filter(([, test]) => !installed(test)).map(([pkg]) => pkg);
 if (missing.length > 0) {
   const cmd = `apt-get update && apt-get install -y ${missing.join(' ')}`;
   if (process.getuid?.() === 0) {

@@ -22,6 +22,15 @@ export const ErrorCodes = {
   SENTIO_ERR_SLOW_DOWN: { status: 429, message: 'too many WebSocket frames of this connection in flight; resend after an ack arrives' },
   SENTIO_ERR_QUEUE_FULL: { status: 429, message: 'the durable queue is full; back off and retry' },
   SENTIO_ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'the batch could not be stored durably (disk full or write error); retry later' },
+  SENTIO_ERR_FORBIDDEN: { status: 403, message: 'your role does not allow this' },
+  SENTIO_ERR_VALIDATION: { status: 400, message: 'the request does not match the schema' },
+  SENTIO_ERR_CONFLICT: { status: 409, message: 'a resource with this name already exists' },
+  SENTIO_ERR_LOGIN_FAILED: { status: 401, message: 'wrong username or password' },
+  SENTIO_ERR_TOKEN_EXPIRED: { status: 401, message: 'the access token has expired; refresh it' },
+  SENTIO_ERR_BAD_QUERY: { status: 400, message: 'the query could not be parsed' },
+  SENTIO_ERR_UNSUPPORTED_QUERY: { status: 422, message: 'the embedded store does not support this query' },
+  SENTIO_ERR_QUERY_FAILED: { status: 502, message: 'the query backend failed' },
+  SENTIO_ERR_STORE_UNAVAILABLE: { status: 503, message: 'the metadata store or cache is unavailable' },
   SENTIO_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

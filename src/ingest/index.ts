@@ -15,6 +15,19 @@ export interface BatchOptions {
   db?: string;
   /** Who writes (Authenticator.identify), for per-token limits. */
   principal: string;
+  /** The device whose token wrote the batch, when it was a device token. */
+  deviceId?: string;
+}
+
+/**
+ * Watches batches on their way through (device status, live views). Called
+ * on the main thread once per batch: keep it to a few field reads.
+ */
+export interface IngestObserver {
+  /** A batch was parsed and stored; `result` holds its counts (and, per sink output, its columns). */
+  accepted?(result: IngestResult, opts: BatchOptions): void;
+  /** A batch was refused as a whole (limits, sink, malformed); its lines may have been parsed. */
+  failed?(err: SentioError, opts: BatchOptions): void;
 }
 
 export interface IngestorOptions {
@@ -30,6 +43,7 @@ export interface IngestorOptions {
   limits: IngestLimits;
   /** Whether the stages behind the front ends are above their high-water marks (queue filling, parser pool backed up). */
   overloaded?: () => boolean;
+  observers?: IngestObserver[];
 }
 
 export class Ingestor {
@@ -41,6 +55,7 @@ export class Ingestor {
   private readonly sink: Sink;
   private readonly metrics: Metrics;
   private readonly limits: IngestLimits;
+  private readonly observers: IngestObserver[];
   private readonly parseOptions: { maxErrors: number; maxLineBytes: number; maxTags: number; seriesHashes: boolean };
   /** Whether the stages behind the front ends are above their high-water marks. */
   readonly overloaded: () => boolean;
@@ -50,6 +65,7 @@ export class Ingestor {
     this.sink = o.sink;
     this.metrics = o.metrics;
     this.limits = o.limits;
+    this.observers = o.observers ?? [];
     this.overloaded = o.overloaded ?? (() => false);
     this.parseOptions = { maxErrors: o.maxErrors, maxLineBytes: o.maxLineBytes, maxTags: o.maxTags, seriesHashes: o.limits.needsSeries };
   }
@@ -104,10 +120,13 @@ export class Ingestor {
         }
         counters.acceptedSamples.inc(result.samples);
       }
+      for (const o of this.observers) o.accepted?.(result, opts);
       return result;
     } catch (err) {
       // The native binding throws only on invalid options or a caught panic.
-      throw asSentioError(err);
+      const e = asSentioError(err);
+      for (const o of this.observers) o.failed?.(e, opts);
+      throw e;
     } finally {
       this.metrics.inflight.dec();
       if (--this.active === 0) for (const w of this.idleWaiters.splice(0)) w();

@@ -1,0 +1,259 @@
+// The metadata repository: users and their sessions, devices and their
+// ingest tokens, alert rules, connector configurations, the audit log and a
+// few gateway-wide settings. One interface, two backends running the same
+// SQL and migrations: PostgreSQL (`postgres`, --postgres URL) and PGlite
+// under the data directory (the embedded default). Both pass one
+// conformance suite (conformance.ts).
+//
+// Conventions:
+// - Ids are UUIDs made by the caller's side of the store (crypto.randomUUID);
+//   audit entries have increasing numeric ids, returned as strings.
+// - Times are ISO-8601 strings in UTC ('2026-11-27T10:00:00.000Z').
+// - A unique-key clash (a second user 'admin', a second device of one name)
+//   throws StoreConflictError; a missing row is `undefined` / `false`, not an error.
+// - Secrets are never stored: passwords as memory-hard hashes, tokens as
+//   SHA-256 digests made by the caller.
+
+export type Role = 'admin' | 'operator' | 'viewer';
+export const roles: readonly Role[] = ['admin', 'operator', 'viewer'];
+
+export interface User {
+  id: string;
+  username: string;
+  role: Role;
+  disabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface UserRecord extends User {
+  passwordHash: string;
+}
+
+export interface NewUser {
+  username: string;
+  role: Role;
+  passwordHash: string;
+}
+
+export interface UserPatch {
+  role?: Role;
+  passwordHash?: string;
+  disabled?: boolean;
+}
+
+/** A refresh-token session. Rotation replaces the token within one family; reusing a replaced token revokes the family. */
+export interface Session {
+  id: string;
+  userId: string;
+  familyId: string;
+  expiresAt: string;
+  createdAt: string;
+  revokedAt: string | null;
+  /** Set when the token was exchanged for the next one. */
+  replacedAt: string | null;
+}
+
+export interface NewSession {
+  id: string;
+  userId: string;
+  familyId: string;
+  tokenHash: string;
+  expiresAt: string;
+}
+
+export type RotateResult =
+  | { status: 'rotated'; previous: Session }
+  /** The token had already been exchanged (likely stolen): the whole family is now revoked. */
+  | { status: 'reused'; previous: Session }
+  /** Unknown, expired or revoked. */
+  | { status: 'invalid' };
+
+export interface Device {
+  id: string;
+  name: string;
+  description: string;
+  labels: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+  /** Last accepted write, as recorded by recordDeviceActivity. */
+  lastSeenAt: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+
+export interface NewDevice {
+  name: string;
+  description?: string;
+  labels?: Record<string, string>;
+}
+
+export interface DevicePatch {
+  name?: string;
+  description?: string;
+  labels?: Record<string, string>;
+}
+
+export interface DeviceActivity {
+  deviceId: string;
+  lastSeenAt?: string;
+  lastError?: { message: string; at: string };
+}
+
+export interface DeviceToken {
+  id: string;
+  deviceId: string;
+  name: string;
+  /** The token's first characters, to tell tokens apart in lists (never enough to use it). */
+  prefix: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+export interface NewDeviceToken {
+  deviceId: string;
+  name?: string;
+  /** SHA-256 digest of the secret (hex). */
+  hash: string;
+  prefix: string;
+  expiresAt?: string | null;
+}
+
+export type Severity = 'info' | 'warning' | 'critical';
+
+export interface AlertRule {
+  id: string;
+  name: string;
+  /** A PromQL/MetricsQL expression, or a series selector for anomaly scoring. */
+  expr: string;
+  /** How long the condition must hold before the alert fires, in seconds. */
+  forSeconds: number;
+  severity: Severity;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewAlertRule = Pick<AlertRule, 'name' | 'expr'> & Partial<Pick<AlertRule, 'forSeconds' | 'severity' | 'labels' | 'annotations' | 'enabled'>>;
+export type AlertRulePatch = Partial<Omit<AlertRule, 'id' | 'createdAt' | 'updatedAt'>>;
+
+export type ConnectorKind = 'mqtt' | 'modbus' | 'opcua' | 'homeassistant';
+export const connectorKinds: readonly ConnectorKind[] = ['mqtt', 'modbus', 'opcua', 'homeassistant'];
+
+export interface ConnectorConfig {
+  id: string;
+  name: string;
+  kind: ConnectorKind;
+  /** Kind-specific settings, validated by the API (and later by the connector). */
+  config: Record<string, unknown>;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type NewConnectorConfig = Pick<ConnectorConfig, 'name' | 'kind' | 'config'> & { enabled?: boolean };
+export type ConnectorConfigPatch = Partial<Pick<ConnectorConfig, 'name' | 'config' | 'enabled'>>;
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  /** Who: 'user:<username>', 'system', ... */
+  actor: string;
+  /** What, as resource.verb: 'device.create', 'token.revoke', 'user.update', 'auth.login', ... */
+  action: string;
+  /** The resource acted on: 'device:<id>', ... ('' when none). */
+  target: string;
+  /** From where: the client address. */
+  ip: string;
+  details: Record<string, unknown>;
+}
+
+export type NewAuditEntry = Omit<AuditEntry, 'id' | 'at'>;
+
+export interface AuditQuery {
+  /** Newest first; at most `limit` (default 100, at most 1000). */
+  limit?: number;
+  /** Entries with an id below this (paging backwards). */
+  before?: string;
+  actor?: string;
+  /** Exact action, or a prefix ending in '.' ('device.'). */
+  action?: string;
+  target?: string;
+  since?: string;
+  until?: string;
+}
+
+export class StoreConflictError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreConflictError';
+  }
+}
+
+export interface MetaStore {
+  readonly kind: 'postgres' | 'pglite';
+  /** Applies pending migrations (safe to run concurrently from several instances); resolves with the schema version. */
+  migrate(): Promise<number>;
+  /** Resolves when the database answers. */
+  health(): Promise<void>;
+  close(): Promise<void>;
+
+  createUser(u: NewUser): Promise<User>;
+  getUser(id: string): Promise<UserRecord | undefined>;
+  getUserByUsername(username: string): Promise<UserRecord | undefined>;
+  listUsers(): Promise<User[]>;
+  countUsers(): Promise<number>;
+  updateUser(id: string, patch: UserPatch): Promise<User | undefined>;
+  deleteUser(id: string): Promise<boolean>;
+
+  createSession(s: NewSession): Promise<Session>;
+  /** Atomically exchanges a valid refresh token (by hash) for `next` in the same family. */
+  rotateSession(tokenHash: string, next: Omit<NewSession, 'userId' | 'familyId'>, now?: string): Promise<RotateResult>;
+  /** Revokes the session of this token and its whole family; resolves with it, if any. */
+  revokeSession(tokenHash: string): Promise<Session | undefined>;
+  revokeUserSessions(userId: string): Promise<number>;
+
+  createDevice(d: NewDevice): Promise<Device>;
+  getDevice(id: string): Promise<Device | undefined>;
+  listDevices(): Promise<Device[]>;
+  updateDevice(id: string, patch: DevicePatch): Promise<Device | undefined>;
+  /** Deletes the device and its tokens. */
+  deleteDevice(id: string): Promise<boolean>;
+  /** Batched status updates from the ingest path (last seen, last error). */
+  recordDeviceActivity(updates: DeviceActivity[]): Promise<void>;
+
+  createDeviceToken(t: NewDeviceToken): Promise<DeviceToken>;
+  listDeviceTokens(deviceId: string): Promise<DeviceToken[]>;
+  /** The token with this hash and its device, whatever its state (the caller checks expiry and revocation). */
+  findDeviceToken(hash: string): Promise<{ token: DeviceToken; device: Device } | undefined>;
+  getDeviceToken(deviceId: string, tokenId: string): Promise<DeviceToken | undefined>;
+  /** Revokes now (revokedAt), idempotently; undefined when no such token of this device. */
+  revokeDeviceToken(deviceId: string, tokenId: string): Promise<DeviceToken | undefined>;
+  /** Sets the expiry (rotation overlap: an earlier expiry only ever shortens it). */
+  expireDeviceToken(deviceId: string, tokenId: string, expiresAt: string): Promise<DeviceToken | undefined>;
+  markDeviceTokensUsed(tokenIds: string[], at: string): Promise<void>;
+
+  createAlertRule(r: NewAlertRule): Promise<AlertRule>;
+  getAlertRule(id: string): Promise<AlertRule | undefined>;
+  listAlertRules(): Promise<AlertRule[]>;
+  updateAlertRule(id: string, patch: AlertRulePatch): Promise<AlertRule | undefined>;
+  deleteAlertRule(id: string): Promise<boolean>;
+
+  createConnector(c: NewConnectorConfig): Promise<ConnectorConfig>;
+  getConnector(id: string): Promise<ConnectorConfig | undefined>;
+  listConnectors(): Promise<ConnectorConfig[]>;
+  updateConnector(id: string, patch: ConnectorConfigPatch): Promise<ConnectorConfig | undefined>;
+  deleteConnector(id: string): Promise<boolean>;
+
+  appendAudit(e: NewAuditEntry): Promise<AuditEntry>;
+  listAudit(q?: AuditQuery): Promise<AuditEntry[]>;
+
+  /** A gateway-wide setting (e.g. the JWT signing key shared by all instances). */
+  getSetting(key: string): Promise<string | undefined>;
+  /** Stores `value` unless the key exists; resolves with the value that is stored (first writer wins across instances). */
+  setSettingIfAbsent(key: string, value: string): Promise<string>;
+}
