@@ -69,6 +69,22 @@ export const settings = {
   'queue-segment-bytes': { kind: 'int', help: 'size at which a queue segment file is closed and a new one started' },
   'queue-memory-bytes': { kind: 'int', help: 'recent batches kept in memory per sink, so delivery need not read them back from disk' },
   'shutdown-grace-ms': { kind: 'int', help: 'on SIGTERM/SIGINT, time to finish in-flight batches and deliver queued ones before exiting' },
+  postgres: { kind: 'string', help: 'PostgreSQL URL for the metadata store (users, devices, tokens, rules, audit); default: PGlite under data-dir' },
+  redis: { kind: 'string', help: 'Redis URL for the shared cache (token lookups, rate limits, revocations, live fan-out); default: in memory' },
+  vmselect: { kind: 'string', help: 'URL queries go to (a vmselect or single VictoriaMetrics, e.g. http://127.0.0.1:8481/select/0/prometheus); default: every victoriametrics shard, merged' },
+  'admin-password': { kind: 'string', help: 'initial password of the user "admin", created on first start (default: generated and printed once)' },
+  'access-token-ttl': { kind: 'int', help: 'lifetime of an API access token (JWT), seconds' },
+  'refresh-token-ttl': { kind: 'int', help: 'lifetime of a refresh token, seconds (each use rotates it)' },
+  'token-cache-ttl-ms': {
+    kind: 'int',
+    help: 'how long an instance trusts a device-token lookup without asking the cache again; bounds how late a revocation takes effect when its broadcast is missed',
+  },
+  'api-rate-limit': { kind: 'int', help: 'API requests per user (or per address, before login) per minute; 0: unlimited' },
+  'login-max-failures': { kind: 'int', help: 'failed logins per username and per address within 15 minutes before login is refused for the rest of the window' },
+  'cors-origin': { kind: 'list', help: 'origins allowed to call the API from a browser ("*" for any); default: none (same origin only)' },
+  'tls-cert': { kind: 'string', help: 'PEM certificate (chain): serve HTTPS and WSS on the listen port' },
+  'tls-key': { kind: 'string', help: 'PEM private key of tls-cert' },
+  'live-max-rate': { kind: 'number', help: 'updates per second per series sent to a /live subscriber (latest value wins)' },
   'log-level': { kind: 'string', help: 'error | warn | info | debug' },
   config: { kind: 'string', help: 'YAML file with any of these settings (keys as the flag names)', flagOnly: true },
   help: { kind: 'bool', help: 'print this help', short: 'h', flagOnly: true },
@@ -138,6 +154,19 @@ export const configSchema = z
     'queue-segment-bytes': positive(2 ** 31).default(64 * 2 ** 20),
     'queue-memory-bytes': z.number().int().min(0).max(2 ** 40).default(64 * 2 ** 20),
     'shutdown-grace-ms': z.number().int().min(0).max(3_600_000).default(10_000),
+    postgres: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
+    redis: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+    vmselect: z.url({ protocol: /^https?$/ }).optional(),
+    'admin-password': z.string().min(12, 'the admin password must be at least 12 characters').optional(),
+    'access-token-ttl': positive(86_400).default(900),
+    'refresh-token-ttl': positive(365 * 86_400).default(7 * 86_400),
+    'token-cache-ttl-ms': positive(3_600_000).default(5_000),
+    'api-rate-limit': z.number().int().min(0).max(1_000_000).default(600),
+    'login-max-failures': positive(1000).default(10),
+    'cors-origin': z.array(z.string().regex(/^(\*|https?:\/\/[^/]+)$/, 'expected "*" or an origin such as https://ops.example.com')).default([]),
+    'tls-cert': z.string().min(1).optional(),
+    'tls-key': z.string().min(1).optional(),
+    'live-max-rate': z.number().gt(0).max(1000).default(10),
     'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
   .strict()
@@ -148,6 +177,9 @@ export const configSchema = z
         path: ['replication'],
         message: `replication ${c.replication} exceeds the ${c.victoriametrics.length} VictoriaMetrics URL(s)`,
       });
+    }
+    if ((c['tls-cert'] === undefined) !== (c['tls-key'] === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c['tls-cert'] === undefined ? 'tls-cert' : 'tls-key'], message: 'tls-cert and tls-key go together' });
     }
   });
 
@@ -188,7 +220,26 @@ export interface Config {
   /** undefined: no durable queue (--no-queue). */
   queue: QueueConfig | undefined;
   shutdownGraceMs: number;
+  /** The control plane: metadata store, cache, API, TLS, live streams. */
+  control: ControlConfig;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+}
+
+export interface ControlConfig {
+  /** undefined: PGlite under the data directory. */
+  postgres: string | undefined;
+  /** undefined: the in-memory cache. */
+  redis: string | undefined;
+  vmselect: string | undefined;
+  adminPassword: string | undefined;
+  accessTokenTtlS: number;
+  refreshTokenTtlS: number;
+  tokenCacheTtlMs: number;
+  apiRateLimit: number;
+  loginMaxFailures: number;
+  corsOrigins: string[];
+  tls: { cert: string; key: string } | undefined;
+  liveMaxRate: number;
 }
 
 export class ConfigError extends Error {
@@ -346,6 +397,20 @@ function toConfig(r: Raw): Config {
           memoryBytes: r['queue-memory-bytes'],
         },
     shutdownGraceMs: r['shutdown-grace-ms'],
+    control: {
+      postgres: r.postgres,
+      redis: r.redis,
+      vmselect: r.vmselect,
+      adminPassword: r['admin-password'],
+      accessTokenTtlS: r['access-token-ttl'],
+      refreshTokenTtlS: r['refresh-token-ttl'],
+      tokenCacheTtlMs: r['token-cache-ttl-ms'],
+      apiRateLimit: r['api-rate-limit'],
+      loginMaxFailures: r['login-max-failures'],
+      corsOrigins: r['cors-origin'],
+      tls: r['tls-cert'] !== undefined && r['tls-key'] !== undefined ? { cert: r['tls-cert'], key: r['tls-key'] } : undefined,
+      liveMaxRate: r['live-max-rate'],
+    },
     logLevel: r['log-level'],
   };
 }
