@@ -49,6 +49,7 @@ import {
   VARCHAR,
   type DuckDBAppender,
   type DuckDBConnection,
+  type DuckDBValue,
 } from '@duckdb/node-api';
 import type { IngestResult } from '../../native/types.js';
 import { columnBatchOf, type ColumnBatch, type Sink, type SinkHealth, type SinkMetrics } from '../types.js';
@@ -439,6 +440,22 @@ export class EmbeddedSink implements Sink {
     );
     const [series, samples] = reader.getRowsJS()[0] as [bigint, bigint];
     return { series: Number(series), samples: Number(samples) };
+  }
+
+  /**
+   * Runs a read-only SQL query (for src/query) on a connection of its own,
+   * opened for this call, so reads neither wait for nor block the append
+   * transaction and concurrent reads do not share a connection. Rows as
+   * arrays of JS values (BIGINT as bigint).
+   */
+  async read<T extends unknown[] = unknown[]>(sql: string, params: DuckDBValue[] = []): Promise<T[]> {
+    this.assertOpen();
+    const conn = await this.instance.connect();
+    try {
+      return (await conn.runAndReadAll(sql, params)).getRowsJS() as T[];
+    } finally {
+      conn.closeSync();
+    }
   }
 
   private assertOpen(): void {
