@@ -40,6 +40,28 @@ export interface IngestOptions {
   maxTags?: number;
   /** remote_write or columns output: also return `seriesHashes`, the batch's distinct series (for a cardinality guard). */
   seriesHashes?: boolean;
+  /**
+   * remote_write or columns output: also return `latest`, the latest sample of each distinct series of the
+   * batch with its id and label set (the live tap, src/live). Ignored with output 'none'.
+   */
+  latest?: boolean;
+}
+
+/**
+ * The latest sample of each distinct series of a batch (`latest: true`), first-seen order, little endian.
+ * Uint8Array, not Buffer: results that come back from a worker thread carry plain Uint8Arrays here.
+ */
+export interface LatestSamples {
+  /** i64 series id per series (the bits of the columns' distinctIds / seriesHash()). */
+  ids: Uint8Array;
+  /** i64 Unix-ms timestamp of the series' latest sample: the greatest timestamp, the later point on ties. */
+  timestamps: Uint8Array;
+  /** f64 value of that sample. */
+  values: Uint8Array;
+  /** Canonical label set of each series as a JSON object (`__name__` first), concatenated, as seriesDefs. */
+  defs: Uint8Array;
+  /** u32 start offset of each definition in defs, plus the end offset (series + 1 entries). */
+  defOffsets: Uint8Array;
 }
 
 export interface LineError {
@@ -88,6 +110,8 @@ export interface IngestResult {
   rejectedLineBytes: number;
   /** Points rejected for `maxTags` (included in `rejected`). */
   rejectedTags: number;
+  /** With `latest: true` and remote_write or columns output: the live tap. Absent otherwise. */
+  latest?: LatestSamples;
 }
 
 export interface ParseStats {

@@ -356,6 +356,12 @@ impl BatchBuilder {
         &self.arena[e.start..e.end]
     }
 
+    /// The batch as mapped so far, for taps that read it after [`finish`](Self::finish)
+    /// (which leaves it in place until the next [`begin`](Self::begin)).
+    pub(crate) fn mapped(&self) -> Mapped<'_> {
+        Mapped { builder: self }
+    }
+
     /// Finishes the batch and produces its output.
     pub fn finish(&mut self) -> OutputData {
         match self.output.take().unwrap_or(Output::None) {
@@ -450,5 +456,31 @@ impl BatchBuilder {
             }
         }
         out
+    }
+}
+
+/// A read-only view of a [`BatchBuilder`]'s mapped samples and series
+/// (empty with [`Output::None`], which maps nothing).
+pub(crate) struct Mapped<'a> {
+    builder: &'a BatchBuilder,
+}
+
+impl<'a> Mapped<'a> {
+    /// Per sample, in input order: the index of its series, its timestamp (Unix ms) and value.
+    pub(crate) fn samples(&self) -> (&'a [u32], &'a [i64], &'a [f64]) {
+        let b = self.builder;
+        (&b.sample_series, &b.sample_ts, &b.sample_val)
+    }
+    /// Distinct series of the batch; indexes are first-seen order.
+    pub(crate) fn series_count(&self) -> usize {
+        self.builder.series.len()
+    }
+    /// The hash (series id bits) of series `idx`.
+    pub(crate) fn series_hash(&self, idx: usize) -> u64 {
+        self.builder.series[idx].hash
+    }
+    /// The canonical label bytes of series `idx`.
+    pub(crate) fn canonical(&self, idx: usize) -> &'a [u8] {
+        self.builder.canonical(idx as u32)
     }
 }

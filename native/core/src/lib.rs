@@ -1,10 +1,12 @@
 //! Sentio native core: parsers (InfluxDB line protocol, msgpack batches),
 //! mapping to samples exactly as VictoriaMetrics 1.79.5 maps line protocol,
 //! series hashing, consistent sharding, and encoders (Prometheus remote write,
-//! columns for the embedded store), and the durable queue's record framing
+//! columns for the embedded store), the live tap ([`latest`]: the latest
+//! sample per series of a batch), and the durable queue's record framing
 //! and segment scanning ([`queue`]). Plain Rust, no JS types.
 
 pub mod batch;
+pub mod latest;
 pub mod lp;
 pub mod msgpack;
 pub mod number;
@@ -15,6 +17,7 @@ pub mod shard;
 pub mod types;
 
 pub use batch::{ColumnsOutput, Output, OutputData, RemoteWriteOutput};
+pub use latest::LatestOutput;
 pub use remote_write::{decode_remote_write, DecodedSeries};
 pub use series::series_hash;
 pub use shard::{jump_hash, Sharding};

@@ -24,6 +24,7 @@ pub struct IngestOptions {
     pub max_line_bytes: Option<f64>,
     pub max_tags: Option<f64>,
     pub series_hashes: Option<bool>,
+    pub latest: Option<bool>,
 }
 
 #[napi(object)]
@@ -52,6 +53,17 @@ pub struct IngestResult {
     pub series_hashes: Option<Buffer>,
     pub rejected_line_bytes: u32,
     pub rejected_tags: u32,
+    pub latest: Option<LatestSamples>,
+}
+
+/// The live tap's output (core `LatestOutput`).
+#[napi(object)]
+pub struct LatestSamples {
+    pub ids: Buffer,
+    pub timestamps: Buffer,
+    pub values: Buffer,
+    pub defs: Buffer,
+    pub def_offsets: Buffer,
 }
 
 #[napi(object)]
@@ -184,7 +196,13 @@ thread_local! {
 pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
     let opts = to_core_options(&options)?;
     guard("ingest", || {
-        let r = INGESTOR.with(|i| i.borrow_mut().ingest(&input, &opts));
+        // The live tap reads the batch just mapped, so in the same borrow.
+        let (r, latest) = INGESTOR.with(|i| {
+            let mut i = i.borrow_mut();
+            let r = i.ingest(&input, &opts);
+            let latest = (options.latest == Some(true) && opts.output != core::Output::None).then(|| i.latest());
+            (r, latest)
+        });
         let mut out = IngestResult {
             lines: r.lines,
             rejected: r.rejected,
@@ -204,6 +222,13 @@ pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
             series_hashes: r.series_hashes.map(|h| h.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
             rejected_line_bytes: r.rejected_line_bytes,
             rejected_tags: r.rejected_tags,
+            latest: latest.map(|l| LatestSamples {
+                ids: l.ids.into(),
+                timestamps: l.timestamps.into(),
+                values: l.values.into(),
+                defs: l.defs.into(),
+                def_offsets: l.def_offsets.into(),
+            }),
         };
         match r.data {
             core::OutputData::None => {}
