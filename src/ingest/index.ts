@@ -5,7 +5,7 @@
 
 import { SentioError, asSentioError } from '../errors.js';
 import type { Format, Metrics, Protocol } from '../metrics/index.js';
-import type { IngestResult, Precision } from '../native/types.js';
+import type { IngestOptions, IngestResult, Precision } from '../native/types.js';
 import type { IngestLimits } from '../limits/index.js';
 import type { Pipeline } from '../pipeline/index.js';
 import type { Sink } from '../sinks/types.js';
@@ -28,7 +28,12 @@ export interface IngestObserver {
   accepted?(result: IngestResult, opts: BatchOptions): void;
   /** A batch was refused as a whole (limits, sink, malformed); its lines may have been parsed. */
   failed?(err: SentioError, opts: BatchOptions): void;
+  /** Extra outputs this observer needs from the parse of the next batch (e.g. `latest` while a live view watches); undefined: none. */
+  parseOptions?(): ObserverParseOptions | undefined;
 }
+
+/** The parse options an observer may add to a batch. */
+export type ObserverParseOptions = Pick<IngestOptions, 'latest'>;
 
 export interface IngestorOptions {
   pipeline: Pipeline;
@@ -91,6 +96,7 @@ export class Ingestor {
         shards: this.sink.shards,
         replication: this.sink.replication,
         ...this.parseOptions,
+        ...this.observerParseOptions(),
       });
       const envelope = result.errors[0];
       if (envelope !== undefined && envelope.line === 0) {
@@ -131,6 +137,15 @@ export class Ingestor {
       this.metrics.inflight.dec();
       if (--this.active === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
+  }
+
+  private observerParseOptions(): ObserverParseOptions | undefined {
+    let extra: ObserverParseOptions | undefined;
+    for (const o of this.observers) {
+      const x = o.parseOptions?.();
+      if (x !== undefined) extra = { ...extra, ...x };
+    }
+    return extra;
   }
 
   /** Refuses new batches (SENTIO_ERR_NOT_READY) and resolves once those in flight have finished. */
