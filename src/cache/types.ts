@@ -12,9 +12,13 @@
 export interface TakeResult {
   /** Whether `cost` tokens were taken. */
   ok: boolean;
-  /** Tokens left after this call. */
+  /** Whole tokens left after this call (rounded down: the bucket refills continuously). */
   remaining: number;
-  /** When not ok: how long until `cost` tokens will be available (ms); 0 when ok. */
+  /**
+   * When not ok: how long until `cost` tokens will be available (ms, rounded
+   * up, so a take after this wait succeeds unless others took first); 0 when
+   * ok; Infinity when `cost` exceeds the burst (never).
+   */
   retryAfterMs: number;
 }
 
