@@ -42,7 +42,8 @@
 import { listValue, type DuckDBValue } from '@duckdb/node-api';
 import { SentioError } from '../errors.js';
 import type { EmbeddedSink } from '../sinks/embedded/index.js';
-import { children, labelName, parseDuration, parsePromQL, selectorOf, textOf, type SyntaxNode } from './promql.js';
+import { children, parseDuration, parsePromQL, selectorOf, textOf, topAggregation, type SyntaxNode } from './promql.js';
+import { compareLabels, formatValue, groupLabels as aggregateLabels, labelsKey } from './format.js';
 import { parseSelector, type Matcher, type Selector } from './selector.js';
 import type { InstantQuery, Labels, MatrixResult, QueryEngine, RangeQuery, SamplePair, SeriesQuery, VectorResult } from './types.js';
 
@@ -145,69 +146,17 @@ function innerPlan(src: string, node: SyntaxNode): Omit<QueryPlan, 'aggregate'> 
 
 /** Parses a query of the embedded subset. Throws SENTIO_ERR_BAD_QUERY or SENTIO_ERR_UNSUPPORTED_QUERY. */
 export function planQuery(text: string): QueryPlan {
-  const node = unwrap(parsePromQL(text));
-  if (node.name !== 'AggregateExpr') return innerPlan(text, node);
-  const op = textOf(text, node.firstChild!).toLowerCase();
+  const expr = parsePromQL(text);
+  const agg = topAggregation(text, expr);
+  if (!agg) return innerPlan(text, expr);
+  const { op, by, without, args } = agg;
   if (op !== 'sum' && op !== 'min' && op !== 'max' && op !== 'avg') throw unsupported(`aggregation "${op}"`);
-  let by: string[] | undefined;
-  let without: string[] | undefined;
-  let body: SyntaxNode | undefined;
-  for (const c of children(node)) {
-    if (c.name === 'FunctionCallBody') body = c;
-    if (c.name === 'AggregateModifier') {
-      const kind = c.firstChild!.name;
-      const labels = children(c.lastChild!.name === 'GroupingLabels' ? c.lastChild! : c)
-        .filter((l) => l.name === 'LabelName' || l.name === 'QuotedLabelName')
-        .map((l) => labelName(text, l));
-      if (kind === 'By') by = labels;
-      else without = labels;
-    }
-  }
-  const args = body ? children(body) : [];
   if (args.length !== 1) throw new SentioError('SENTIO_ERR_BAD_QUERY', `${op}() takes one argument, got ${args.length}`);
-  const inner = unwrap(args[0]!);
+  const inner = args[0]!;
   if (inner.name === 'AggregateExpr') throw unsupported(`${describe(text, inner)} inside an aggregation`);
   const plan: QueryPlan = innerPlan(text, inner);
   plan.aggregate = { op, ...(by ? { by } : {}), ...(without ? { without } : {}) };
   return plan;
-}
-
-/** Go's strconv.FormatFloat(v, 'f', -1, 64), as VictoriaMetrics writes values; NaN and ±Inf as Prometheus does. */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  if (v === 0) return '0';
-  const s = String(v);
-  const e = s.indexOf('e');
-  if (e < 0) return s;
-  // Shortest round-trip digits in exponent form: write them out in fixed notation.
-  const neg = s[0] === '-';
-  const mant = s.slice(neg ? 1 : 0, e);
-  const exp = Number(s.slice(e + 1));
-  const digits = mant.replace('.', '');
-  const point = (mant.indexOf('.') < 0 ? mant.length : mant.indexOf('.')) + exp;
-  let out: string;
-  if (point <= 0) out = `0.${'0'.repeat(-point)}${digits}`;
-  else if (point >= digits.length) out = digits + '0'.repeat(point - digits.length);
-  else out = `${digits.slice(0, point)}.${digits.slice(point)}`;
-  return neg ? `-${out}` : out;
-}
-
-/** The order VictoriaMetrics gives results: by metric name, then by the label pairs sorted by name. */
-export function compareLabels(a: Labels, b: Labels): number {
-  const ka = sortKey(a);
-  const kb = sortKey(b);
-  for (let i = 0; i < Math.min(ka.length, kb.length); i++) {
-    if (ka[i] !== kb[i]) return ka[i]! < kb[i]! ? -1 : 1;
-  }
-  return ka.length - kb.length;
-}
-
-function sortKey(l: Labels): string[] {
-  const out = [l['__name__'] ?? ''];
-  for (const k of Object.keys(l).filter((k) => k !== '__name__').sort()) out.push(k, l[k]!);
-  return out;
 }
 
 /** The SQL condition (on table `series`) for one matcher; pushes its parameters. */
@@ -240,20 +189,10 @@ interface SeriesRow {
 
 /** The labels of an output series of the plan, for a source series. */
 function outputLabels(plan: QueryPlan, labels: Labels): Labels {
-  const agg = plan.aggregate;
-  if (agg && !agg.without) {
-    const out: Labels = {};
-    for (const l of agg.by ?? []) if (labels[l] !== undefined && labels[l] !== '') out[l] = labels[l]!;
-    return out;
-  }
-  const out: Labels = { ...labels };
-  if (agg || plan.fn === 'rate') delete out['__name__'];
-  for (const l of agg?.without ?? []) delete out[l];
-  return out;
-}
-
-function canonical(labels: Labels): string {
-  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  if (plan.aggregate) return aggregateLabels(plan.aggregate, labels);
+  if (plan.fn !== 'rate') return labels;
+  const { __name__: _, ...rest } = labels;
+  return rest;
 }
 
 function checkRange(startMs: number, endMs: number): void {
@@ -316,7 +255,7 @@ export class EmbeddedQueryEngine implements QueryEngine {
     const groupLabels: Labels[] = [];
     const gids = series.map((s) => {
       const labels = outputLabels(plan, s.labels);
-      const key = canonical(labels);
+      const key = labelsKey(labels);
       let g = groups.get(key);
       if (g === undefined) {
         g = groupLabels.length;

@@ -205,3 +205,36 @@ export function parseDuration(text: string): number {
   if (pos !== t.length || pos === 0) throw bad(`invalid duration ${JSON.stringify(text)}`);
   return total;
 }
+
+export interface TopAggregation {
+  op: string;
+  by?: string[];
+  without?: string[];
+  /** The argument nodes of the aggregation. */
+  args: SyntaxNode[];
+}
+
+function unwrapParens(node: SyntaxNode): SyntaxNode {
+  let n = node;
+  while (n.name === 'ParenExpr' && n.firstChild) n = n.firstChild;
+  return n;
+}
+
+/** The aggregation at the top of a parsed query (parentheses skipped), if it is one. */
+export function topAggregation(src: string, expr: SyntaxNode): TopAggregation | undefined {
+  const node = unwrapParens(expr);
+  if (node.name !== 'AggregateExpr') return undefined;
+  const out: TopAggregation = { op: textOf(src, node.firstChild!).toLowerCase(), args: [] };
+  for (const c of children(node)) {
+    if (c.name === 'FunctionCallBody') out.args = children(c).map(unwrapParens);
+    if (c.name === 'AggregateModifier') {
+      const grouping = c.lastChild?.name === 'GroupingLabels' ? c.lastChild : c;
+      const labels = children(grouping)
+        .filter((l) => l.name === 'LabelName' || l.name === 'QuotedLabelName')
+        .map((l) => labelName(src, l));
+      if (c.firstChild!.name === 'By') out.by = labels;
+      else out.without = labels;
+    }
+  }
+  return out;
+}
