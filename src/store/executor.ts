@@ -3,9 +3,12 @@
 // PostgreSQL and PGlite run exactly the same SQL.
 //
 // Parameters are `$1`-style and only ever strings, numbers, booleans or null;
-// the SQL casts each one (`$1::timestamptz`, `$2::jsonb`), so neither driver
-// has to guess a type. Results come back as the driver parses them: the store
-// normalises timestamps (Date or string) and json (object or string) itself.
+// the SQL casts each one (`$1::timestamptz`), so neither driver has to guess
+// a type. JSON goes in as text, cast `$2::text::jsonb`: with a bare `::jsonb`
+// the server describes the parameter as jsonb and `postgres` JSON-encodes
+// the string a second time (a jsonb string scalar instead of an object).
+// Results come back as the driver parses them: timestamps as Date or string
+// (the store normalises them), jsonb as objects.
 
 export type Row = Record<string, unknown>;
 export type Param = string | number | boolean | null;

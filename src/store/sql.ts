@@ -42,9 +42,10 @@ function isoOrNull(v: unknown): string | null {
   return v === null || v === undefined ? null : iso(v);
 }
 
-/** jsonb arrives parsed (PGlite) or as text (postgres with unsafe). */
+/** jsonb columns arrive parsed from both drivers; anything else means JSON was stored double-encoded. */
 function json<T>(v: unknown): T {
-  return (typeof v === 'string' ? JSON.parse(v) : v) as T;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError(`store: expected a JSON object from the database, got ${typeof v}`);
+  return v as T;
 }
 
 function toUser(r: Row): User {
@@ -302,7 +303,7 @@ export class SqlStore implements MetaStore {
   // ---- devices ----
 
   async createDevice(d: NewDevice): Promise<Device> {
-    const [r] = await q(this.db, 'INSERT INTO devices (id, name, description, labels) VALUES ($1::text, $2::text, $3::text, $4::jsonb) RETURNING *', [
+    const [r] = await q(this.db, 'INSERT INTO devices (id, name, description, labels) VALUES ($1::text, $2::text, $3::text, $4::text::jsonb) RETURNING *', [
       randomUUID(),
       d.name,
       d.description ?? '',
@@ -324,7 +325,7 @@ export class SqlStore implements MetaStore {
     const [r] = await q(
       this.db,
       `UPDATE devices SET name = COALESCE($2::text, name), description = COALESCE($3::text, description),
-         labels = COALESCE($4::jsonb, labels), updated_at = now()
+         labels = COALESCE($4::text::jsonb, labels), updated_at = now()
        WHERE id = $1::text RETURNING *`,
       [id, nullable(patch.name), nullable(patch.description), jsonOrNull(patch.labels)],
     );
@@ -362,7 +363,7 @@ export class SqlStore implements MetaStore {
          last_seen_at = GREATEST(d.last_seen_at, u.seen),
          last_error = CASE WHEN u.error_at IS NOT NULL AND (d.last_error_at IS NULL OR u.error_at >= d.last_error_at) THEN u.error ELSE d.last_error END,
          last_error_at = CASE WHEN u.error_at IS NOT NULL AND (d.last_error_at IS NULL OR u.error_at >= d.last_error_at) THEN u.error_at ELSE d.last_error_at END
-       FROM jsonb_to_recordset($1::jsonb) AS u(id text, seen timestamptz, error text, error_at timestamptz)
+       FROM jsonb_to_recordset($1::text::jsonb) AS u(id text, seen timestamptz, error text, error_at timestamptz)
        WHERE d.id = u.id`,
       [JSON.stringify(rows)],
     );
@@ -416,7 +417,7 @@ export class SqlStore implements MetaStore {
     if (tokenIds.length === 0) return;
     await q(
       this.db,
-      'UPDATE device_tokens SET last_used_at = GREATEST(last_used_at, $2::timestamptz) WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))',
+      'UPDATE device_tokens SET last_used_at = GREATEST(last_used_at, $2::timestamptz) WHERE id IN (SELECT jsonb_array_elements_text($1::text::jsonb))',
       [JSON.stringify([...new Set(tokenIds)].sort()), at],
     );
   }
@@ -427,7 +428,7 @@ export class SqlStore implements MetaStore {
     const [row] = await q(
       this.db,
       `INSERT INTO alert_rules (id, name, expr, for_seconds, severity, labels, annotations, enabled)
-       VALUES ($1::text, $2::text, $3::text, $4::integer, $5::text, $6::jsonb, $7::jsonb, $8::boolean) RETURNING *`,
+       VALUES ($1::text, $2::text, $3::text, $4::integer, $5::text, $6::text::jsonb, $7::text::jsonb, $8::boolean) RETURNING *`,
       [randomUUID(), r.name, r.expr, r.forSeconds ?? 0, r.severity ?? 'warning', JSON.stringify(r.labels ?? {}), JSON.stringify(r.annotations ?? {}), r.enabled ?? true],
     );
     return toAlertRule(row!);
@@ -446,7 +447,7 @@ export class SqlStore implements MetaStore {
     const [r] = await q(
       this.db,
       `UPDATE alert_rules SET name = COALESCE($2::text, name), expr = COALESCE($3::text, expr), for_seconds = COALESCE($4::integer, for_seconds),
-         severity = COALESCE($5::text, severity), labels = COALESCE($6::jsonb, labels), annotations = COALESCE($7::jsonb, annotations),
+         severity = COALESCE($5::text, severity), labels = COALESCE($6::text::jsonb, labels), annotations = COALESCE($7::text::jsonb, annotations),
          enabled = COALESCE($8::boolean, enabled), updated_at = now()
        WHERE id = $1::text RETURNING *`,
       [id, nullable(p.name), nullable(p.expr), nullable(p.forSeconds), nullable(p.severity), jsonOrNull(p.labels), jsonOrNull(p.annotations), nullable(p.enabled)],
@@ -461,7 +462,7 @@ export class SqlStore implements MetaStore {
   // ---- connectors ----
 
   async createConnector(c: NewConnectorConfig): Promise<ConnectorConfig> {
-    const [r] = await q(this.db, 'INSERT INTO connectors (id, name, kind, config, enabled) VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::boolean) RETURNING *', [
+    const [r] = await q(this.db, 'INSERT INTO connectors (id, name, kind, config, enabled) VALUES ($1::text, $2::text, $3::text, $4::text::jsonb, $5::boolean) RETURNING *', [
       randomUUID(),
       c.name,
       c.kind,
@@ -483,7 +484,7 @@ export class SqlStore implements MetaStore {
   async updateConnector(id: string, p: ConnectorConfigPatch): Promise<ConnectorConfig | undefined> {
     const [r] = await q(
       this.db,
-      `UPDATE connectors SET name = COALESCE($2::text, name), config = COALESCE($3::jsonb, config), enabled = COALESCE($4::boolean, enabled), updated_at = now()
+      `UPDATE connectors SET name = COALESCE($2::text, name), config = COALESCE($3::text::jsonb, config), enabled = COALESCE($4::boolean, enabled), updated_at = now()
        WHERE id = $1::text RETURNING *`,
       [id, nullable(p.name), jsonOrNull(p.config), nullable(p.enabled)],
     );
@@ -497,7 +498,7 @@ export class SqlStore implements MetaStore {
   // ---- audit ----
 
   async appendAudit(e: NewAuditEntry): Promise<AuditEntry> {
-    const [r] = await q(this.db, `INSERT INTO audit_log (actor, action, target, ip, details) VALUES ($1::text, $2::text, $3::text, $4::text, $5::jsonb) RETURNING ${AUDIT_COLUMNS}`, [
+    const [r] = await q(this.db, `INSERT INTO audit_log (actor, action, target, ip, details) VALUES ($1::text, $2::text, $3::text, $4::text, $5::text::jsonb) RETURNING ${AUDIT_COLUMNS}`, [
       e.actor,
       e.action,
       e.target,

@@ -1,0 +1,594 @@
+// The MetaStore conformance suite: every backend runs it (index.test.ts), so a
+// backend is correct by passing it. `open` must resolve with a fresh, migrated,
+// empty store; each test opens its own and closes it.
+
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { type MetaStore, type NewSession, StoreConflictError } from './types.js';
+
+const isConflict = (e: unknown) => e instanceof StoreConflictError;
+const isoRe = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
+const HOUR = 3_600_000;
+
+function newSession(userId: string, familyId = randomUUID(), expiresAt = inMs(HOUR)): NewSession {
+  return { id: randomUUID(), userId, familyId, tokenHash: `h-${randomUUID()}`, expiresAt };
+}
+
+function nextOf() {
+  return { id: randomUUID(), tokenHash: `h-${randomUUID()}`, expiresAt: inMs(2 * HOUR) };
+}
+
+export function metaStoreConformance(name: string, open: () => Promise<MetaStore>): void {
+  const it = (title: string, fn: (s: MetaStore) => Promise<void>) =>
+    test(title, async () => {
+      const s = await open();
+      try {
+        await fn(s);
+      } finally {
+        await s.close();
+      }
+    });
+
+  const user = (s: MetaStore, username = `u-${randomUUID()}`) => s.createUser({ username, role: 'operator', passwordHash: 'argon2id$x' });
+
+  describe(`MetaStore conformance: ${name}`, () => {
+    describe('lifecycle', () => {
+      it('health answers; migrate() again is a no-op keeping the data', async (s) => {
+        await s.health();
+        const v1 = await s.migrate();
+        assert.ok(v1 >= 1);
+        const u = await user(s, 'keep');
+        assert.equal(await s.migrate(), v1);
+        assert.equal((await s.getUser(u.id))?.username, 'keep');
+        assert.equal(await s.countUsers(), 1);
+      });
+    });
+
+    describe('users', () => {
+      it('create, get, get by username, list, count', async (s) => {
+        assert.equal(await s.countUsers(), 0);
+        const b = await s.createUser({ username: 'bob', role: 'viewer', passwordHash: 'hb' });
+        const a = await s.createUser({ username: 'alice', role: 'admin', passwordHash: 'ha' });
+        assert.match(a.id, /^[0-9a-f-]{36}$/);
+        assert.notEqual(a.id, b.id);
+        assert.equal(a.role, 'admin');
+        assert.equal(a.disabled, false);
+        assert.match(a.createdAt, isoRe);
+        assert.equal(a.updatedAt, a.createdAt);
+        assert.equal('passwordHash' in a, false);
+        assert.deepEqual(await s.getUser(a.id), { ...a, passwordHash: 'ha' });
+        assert.deepEqual(await s.getUserByUsername('bob'), { ...b, passwordHash: 'hb' });
+        assert.equal(await s.getUserByUsername('carol'), undefined);
+        assert.equal(await s.getUser(randomUUID()), undefined);
+        assert.equal(await s.getUser('not-a-uuid'), undefined);
+        const list = await s.listUsers();
+        assert.deepEqual(list, [a, b]);
+        assert.equal(list.some((u) => 'passwordHash' in u), false);
+        assert.equal(await s.countUsers(), 2);
+      });
+
+      it('a second user of one username is a conflict', async (s) => {
+        await user(s, 'admin');
+        await assert.rejects(user(s, 'admin'), isConflict);
+        assert.equal(await s.countUsers(), 1);
+      });
+
+      it('update patches only the given fields', async (s) => {
+        const u = await s.createUser({ username: 'pat', role: 'viewer', passwordHash: 'old' });
+        const r1 = await s.updateUser(u.id, { role: 'operator' });
+        assert.equal(r1?.role, 'operator');
+        assert.equal(r1?.disabled, false);
+        assert.equal((await s.getUser(u.id))?.passwordHash, 'old');
+        assert.ok(Date.parse(r1!.updatedAt) >= Date.parse(u.updatedAt));
+        assert.equal(r1?.createdAt, u.createdAt);
+        const r2 = await s.updateUser(u.id, { passwordHash: 'new', disabled: true });
+        assert.equal(r2?.role, 'operator');
+        assert.equal(r2?.disabled, true);
+        assert.equal((await s.getUser(u.id))?.passwordHash, 'new');
+        assert.equal((await s.updateUser(u.id, { disabled: false }))?.disabled, false);
+        assert.equal(await s.updateUser(randomUUID(), { role: 'admin' }), undefined);
+      });
+
+      it('delete removes the user and its sessions', async (s) => {
+        const u = await user(s);
+        const sess = newSession(u.id);
+        await s.createSession(sess);
+        assert.equal(await s.deleteUser(u.id), true);
+        assert.equal(await s.deleteUser(u.id), false);
+        assert.equal(await s.getUser(u.id), undefined);
+        assert.deepEqual(await s.rotateSession(sess.tokenHash, nextOf()), { status: 'invalid' });
+        assert.equal(await s.revokeSession(sess.tokenHash), undefined);
+      });
+    });
+
+    describe('sessions', () => {
+      it('create returns the session', async (s) => {
+        const u = await user(s);
+        const n = newSession(u.id);
+        const got = await s.createSession(n);
+        assert.equal(got.id, n.id);
+        assert.equal(got.userId, u.id);
+        assert.equal(got.familyId, n.familyId);
+        assert.equal(got.expiresAt, n.expiresAt);
+        assert.match(got.createdAt, isoRe);
+        assert.equal(got.revokedAt, null);
+        assert.equal(got.replacedAt, null);
+        assert.equal('tokenHash' in got, false);
+      });
+
+      it('a duplicate token hash or an unknown user is a conflict', async (s) => {
+        const u = await user(s);
+        const n = newSession(u.id);
+        await s.createSession(n);
+        await assert.rejects(s.createSession({ ...newSession(u.id), tokenHash: n.tokenHash }), isConflict);
+        await assert.rejects(s.createSession(newSession(randomUUID())), isConflict);
+      });
+
+      it('rotation exchanges a valid token for the next in the same family, again and again', async (s) => {
+        const u = await user(s);
+        const first = newSession(u.id);
+        await s.createSession(first);
+        const now = inMs(1000);
+        const n1 = nextOf();
+        const r1 = await s.rotateSession(first.tokenHash, n1, now);
+        assert.equal(r1.status, 'rotated');
+        assert.ok(r1.status === 'rotated');
+        assert.equal(r1.previous.id, first.id);
+        assert.equal(r1.previous.replacedAt, now);
+        assert.equal(r1.previous.revokedAt, null);
+        const n2 = nextOf();
+        const r2 = await s.rotateSession(n1.tokenHash, n2);
+        assert.ok(r2.status === 'rotated');
+        assert.equal(r2.previous.id, n1.id);
+        assert.equal(r2.previous.familyId, first.familyId);
+        assert.equal(r2.previous.userId, u.id);
+        assert.equal(r2.previous.expiresAt, n1.expiresAt);
+        assert.notEqual(r2.previous.replacedAt, null);
+        // The newest token is live: revoking it reports it with its family.
+        const revoked = await s.revokeSession(n2.tokenHash);
+        assert.equal(revoked?.id, n2.id);
+        assert.equal(revoked?.familyId, first.familyId);
+      });
+
+      it('reusing a replaced token revokes the whole family, and only it', async (s) => {
+        const u = await user(s);
+        const first = newSession(u.id);
+        const other = newSession(u.id);
+        await s.createSession(first);
+        await s.createSession(other);
+        const n1 = nextOf();
+        assert.equal((await s.rotateSession(first.tokenHash, n1)).status, 'rotated');
+        const reuse = await s.rotateSession(first.tokenHash, nextOf());
+        assert.equal(reuse.status, 'reused');
+        assert.ok(reuse.status === 'reused');
+        assert.equal(reuse.previous.id, first.id);
+        assert.notEqual(reuse.previous.revokedAt, null);
+        // The legitimate successor is dead too; the same stolen token again is just invalid.
+        assert.deepEqual(await s.rotateSession(n1.tokenHash, nextOf()), { status: 'invalid' });
+        assert.deepEqual(await s.rotateSession(first.tokenHash, nextOf()), { status: 'invalid' });
+        // Another family of the same user is untouched.
+        assert.equal((await s.rotateSession(other.tokenHash, nextOf())).status, 'rotated');
+      });
+
+      it('unknown, expired and revoked tokens are invalid and change nothing', async (s) => {
+        const u = await user(s);
+        assert.deepEqual(await s.rotateSession('h-unknown', nextOf()), { status: 'invalid' });
+        const expiring = newSession(u.id, randomUUID(), inMs(HOUR));
+        await s.createSession(expiring);
+        assert.deepEqual(await s.rotateSession(expiring.tokenHash, nextOf(), inMs(2 * HOUR)), { status: 'invalid' });
+        const past = newSession(u.id, randomUUID(), inMs(-1000));
+        await s.createSession(past);
+        assert.deepEqual(await s.rotateSession(past.tokenHash, nextOf()), { status: 'invalid' });
+        // Still valid before its expiry: the expired attempt did not mark it replaced.
+        assert.equal((await s.rotateSession(expiring.tokenHash, nextOf(), inMs(1000))).status, 'rotated');
+        const revoked = newSession(u.id);
+        await s.createSession(revoked);
+        assert.notEqual((await s.revokeSession(revoked.tokenHash))?.revokedAt, null);
+        assert.deepEqual(await s.rotateSession(revoked.tokenHash, nextOf()), { status: 'invalid' });
+      });
+
+      it('of two concurrent exchanges of one token, one rotates and the other is reuse', async (s) => {
+        const u = await user(s);
+        const first = newSession(u.id);
+        await s.createSession(first);
+        const a = nextOf();
+        const b = nextOf();
+        const results = await Promise.all([s.rotateSession(first.tokenHash, a), s.rotateSession(first.tokenHash, b)]);
+        assert.deepEqual(results.map((r) => r.status).sort(), ['reused', 'rotated']);
+        // The family is revoked, including the successor that was issued.
+        assert.deepEqual(await s.rotateSession(a.tokenHash, nextOf()), { status: 'invalid' });
+        assert.deepEqual(await s.rotateSession(b.tokenHash, nextOf()), { status: 'invalid' });
+      });
+
+      it('a rotation whose next token clashes is a conflict and leaves the old token valid', async (s) => {
+        const u = await user(s);
+        const a = newSession(u.id);
+        const b = newSession(u.id);
+        await s.createSession(a);
+        await s.createSession(b);
+        await assert.rejects(s.rotateSession(a.tokenHash, { ...nextOf(), tokenHash: b.tokenHash }), isConflict);
+        assert.equal((await s.rotateSession(a.tokenHash, nextOf())).status, 'rotated');
+      });
+
+      it('revokeSession revokes the family, idempotently', async (s) => {
+        const u = await user(s);
+        const first = newSession(u.id);
+        await s.createSession(first);
+        const n1 = nextOf();
+        await s.rotateSession(first.tokenHash, n1);
+        const r1 = await s.revokeSession(first.tokenHash);
+        assert.equal(r1?.id, first.id);
+        assert.match(r1!.revokedAt!, isoRe);
+        assert.deepEqual(await s.rotateSession(n1.tokenHash, nextOf()), { status: 'invalid' });
+        const r2 = await s.revokeSession(first.tokenHash);
+        assert.equal(r2?.revokedAt, r1?.revokedAt);
+        assert.equal(await s.revokeSession('h-unknown'), undefined);
+      });
+
+      it('revokeUserSessions revokes every session of one user and counts the live ones', async (s) => {
+        const u = await user(s);
+        const v = await user(s);
+        const live1 = newSession(u.id);
+        const live2 = newSession(u.id);
+        const old = newSession(u.id, randomUUID(), inMs(-1000));
+        const theirs = newSession(v.id);
+        for (const n of [live1, live2, old, theirs]) await s.createSession(n);
+        const n1 = nextOf();
+        await s.rotateSession(live1.tokenHash, n1); // live1 replaced by n1: still one live token in that family
+        assert.equal(await s.revokeUserSessions(u.id), 2);
+        assert.deepEqual(await s.rotateSession(n1.tokenHash, nextOf()), { status: 'invalid' });
+        assert.deepEqual(await s.rotateSession(live2.tokenHash, nextOf()), { status: 'invalid' });
+        assert.equal(await s.revokeUserSessions(u.id), 0);
+        assert.equal((await s.rotateSession(theirs.tokenHash, nextOf())).status, 'rotated');
+        assert.equal(await s.revokeUserSessions(randomUUID()), 0);
+      });
+    });
+
+    describe('devices', () => {
+      it('create with defaults, get, list by name', async (s) => {
+        const b = await s.createDevice({ name: 'b-sensor' });
+        const a = await s.createDevice({ name: 'a-sensor', description: 'roof', labels: { site: 'x', 'k.y': 'ü' } });
+        assert.equal(b.description, '');
+        assert.deepEqual(b.labels, {});
+        assert.equal(b.lastSeenAt, null);
+        assert.equal(b.lastError, null);
+        assert.equal(b.lastErrorAt, null);
+        assert.match(a.createdAt, isoRe);
+        assert.deepEqual(a.labels, { site: 'x', 'k.y': 'ü' });
+        assert.deepEqual(await s.getDevice(a.id), a);
+        assert.equal(await s.getDevice(randomUUID()), undefined);
+        assert.deepEqual(await s.listDevices(), [a, b]);
+      });
+
+      it('a second device of one name is a conflict, on create and on rename', async (s) => {
+        const a = await s.createDevice({ name: 'one' });
+        await s.createDevice({ name: 'two' });
+        await assert.rejects(s.createDevice({ name: 'one' }), isConflict);
+        await assert.rejects(s.updateDevice(a.id, { name: 'two' }), isConflict);
+        assert.equal((await s.getDevice(a.id))?.name, 'one');
+      });
+
+      it('update patches only the given fields; labels are replaced whole', async (s) => {
+        const d = await s.createDevice({ name: 'd', description: 'desc', labels: { a: '1', b: '2' } });
+        const r1 = await s.updateDevice(d.id, { labels: { c: '3' } });
+        assert.deepEqual(r1?.labels, { c: '3' });
+        assert.equal(r1?.description, 'desc');
+        assert.equal(r1?.name, 'd');
+        const r2 = await s.updateDevice(d.id, { name: 'd2', description: '' });
+        assert.equal(r2?.name, 'd2');
+        assert.equal(r2?.description, '');
+        assert.deepEqual(r2?.labels, { c: '3' });
+        assert.equal(r2?.createdAt, d.createdAt);
+        assert.ok(Date.parse(r2!.updatedAt) >= Date.parse(d.updatedAt));
+        assert.deepEqual((await s.updateDevice(d.id, { labels: {} }))?.labels, {});
+        assert.equal(await s.updateDevice(randomUUID(), { name: 'x' }), undefined);
+      });
+
+      it('delete removes the device and its tokens', async (s) => {
+        const d = await s.createDevice({ name: 'gone' });
+        const keep = await s.createDevice({ name: 'kept' });
+        const t = await s.createDeviceToken({ deviceId: d.id, hash: 'hash-gone', prefix: 'st_a' });
+        await s.createDeviceToken({ deviceId: keep.id, hash: 'hash-kept', prefix: 'st_b' });
+        assert.equal(await s.deleteDevice(d.id), true);
+        assert.equal(await s.deleteDevice(d.id), false);
+        assert.equal(await s.getDevice(d.id), undefined);
+        assert.equal(await s.findDeviceToken('hash-gone'), undefined);
+        assert.equal(await s.getDeviceToken(d.id, t.id), undefined);
+        assert.deepEqual(await s.listDeviceTokens(d.id), []);
+        assert.equal((await s.findDeviceToken('hash-kept'))?.device.id, keep.id);
+        // The hash is free again.
+        await s.createDeviceToken({ deviceId: keep.id, hash: 'hash-gone', prefix: 'st_c' });
+      });
+
+      it('recordDeviceActivity applies a batch, merges per device, never moves backwards', async (s) => {
+        const a = await s.createDevice({ name: 'a' });
+        const b = await s.createDevice({ name: 'b' });
+        const c = await s.createDevice({ name: 'c' });
+        const t0 = Date.now();
+        const at = (ms: number) => new Date(t0 + ms).toISOString();
+        await s.recordDeviceActivity([]);
+        await s.recordDeviceActivity([
+          { deviceId: a.id, lastSeenAt: at(1000) },
+          { deviceId: a.id, lastSeenAt: at(3000) },
+          { deviceId: a.id, lastSeenAt: at(2000) },
+          { deviceId: b.id, lastError: { message: 'first', at: at(1000) } },
+          { deviceId: b.id, lastSeenAt: at(500), lastError: { message: 'second', at: at(2000) } },
+          { deviceId: randomUUID(), lastSeenAt: at(1000) },
+        ]);
+        const a1 = (await s.getDevice(a.id))!;
+        assert.equal(a1.lastSeenAt, at(3000));
+        assert.equal(a1.lastError, null);
+        assert.equal(a1.updatedAt, a.updatedAt);
+        const b1 = (await s.getDevice(b.id))!;
+        assert.equal(b1.lastSeenAt, at(500));
+        assert.equal(b1.lastError, 'second');
+        assert.equal(b1.lastErrorAt, at(2000));
+        assert.deepEqual(await s.getDevice(c.id), c);
+        // An older batch arriving late changes nothing; a newer one moves each field on its own.
+        await s.recordDeviceActivity([
+          { deviceId: a.id, lastSeenAt: at(100) },
+          { deviceId: b.id, lastError: { message: 'stale', at: at(1500) } },
+        ]);
+        assert.equal((await s.getDevice(a.id))?.lastSeenAt, at(3000));
+        assert.equal((await s.getDevice(b.id))?.lastError, 'second');
+        await s.recordDeviceActivity([
+          { deviceId: b.id, lastSeenAt: at(5000) },
+          { deviceId: a.id, lastError: { message: 'boom', at: at(4000) } },
+        ]);
+        const b2 = (await s.getDevice(b.id))!;
+        assert.equal(b2.lastSeenAt, at(5000));
+        assert.equal(b2.lastError, 'second');
+        const a2 = (await s.getDevice(a.id))!;
+        assert.equal(a2.lastSeenAt, at(3000));
+        assert.equal(a2.lastError, 'boom');
+        assert.equal(a2.lastErrorAt, at(4000));
+      });
+    });
+
+    describe('device tokens', () => {
+      it('create, list, get, find by hash with its device', async (s) => {
+        const d = await s.createDevice({ name: 'dev', labels: { k: 'v' } });
+        const other = await s.createDevice({ name: 'other' });
+        const exp = inMs(HOUR);
+        const t1 = await s.createDeviceToken({ deviceId: d.id, name: 'primary', hash: 'sha-1', prefix: 'st_abc', expiresAt: exp });
+        const t2 = await s.createDeviceToken({ deviceId: d.id, hash: 'sha-2', prefix: 'st_def' });
+        assert.equal(t1.deviceId, d.id);
+        assert.equal(t1.name, 'primary');
+        assert.equal(t1.prefix, 'st_abc');
+        assert.equal(t1.expiresAt, exp);
+        assert.equal(t1.revokedAt, null);
+        assert.equal(t1.lastUsedAt, null);
+        assert.equal('hash' in t1, false);
+        assert.equal(t2.name, '');
+        assert.equal(t2.expiresAt, null);
+        assert.deepEqual(
+          (await s.listDeviceTokens(d.id)).map((t) => t.id).sort(),
+          [t1.id, t2.id].sort(),
+        );
+        assert.deepEqual(await s.listDeviceTokens(other.id), []);
+        assert.deepEqual(await s.getDeviceToken(d.id, t1.id), t1);
+        assert.equal(await s.getDeviceToken(other.id, t1.id), undefined);
+        assert.deepEqual(await s.findDeviceToken('sha-1'), { token: t1, device: d });
+        assert.equal(await s.findDeviceToken('sha-3'), undefined);
+      });
+
+      it('a duplicate hash or an unknown device is a conflict', async (s) => {
+        const d = await s.createDevice({ name: 'dev' });
+        await s.createDeviceToken({ deviceId: d.id, hash: 'same', prefix: 'p' });
+        await assert.rejects(s.createDeviceToken({ deviceId: d.id, hash: 'same', prefix: 'p' }), isConflict);
+        await assert.rejects(s.createDeviceToken({ deviceId: randomUUID(), hash: 'other', prefix: 'p' }), isConflict);
+        assert.equal((await s.listDeviceTokens(d.id)).length, 1);
+      });
+
+      it('revoke is idempotent and scoped to the device; find still returns a revoked token', async (s) => {
+        const d = await s.createDevice({ name: 'dev' });
+        const other = await s.createDevice({ name: 'other' });
+        const t = await s.createDeviceToken({ deviceId: d.id, hash: 'h', prefix: 'p' });
+        assert.equal(await s.revokeDeviceToken(other.id, t.id), undefined);
+        assert.equal((await s.getDeviceToken(d.id, t.id))?.revokedAt, null);
+        const r1 = await s.revokeDeviceToken(d.id, t.id);
+        assert.match(r1!.revokedAt!, isoRe);
+        const r2 = await s.revokeDeviceToken(d.id, t.id);
+        assert.deepEqual(r2, r1);
+        assert.deepEqual((await s.findDeviceToken('h'))?.token, r1);
+        assert.equal(await s.revokeDeviceToken(d.id, randomUUID()), undefined);
+      });
+
+      it('expire sets an expiry and only ever shortens it', async (s) => {
+        const d = await s.createDevice({ name: 'dev' });
+        const t = await s.createDeviceToken({ deviceId: d.id, hash: 'h', prefix: 'p' });
+        const soon = inMs(60_000);
+        const later = inMs(HOUR);
+        const sooner = inMs(30_000);
+        assert.equal((await s.expireDeviceToken(d.id, t.id, later))?.expiresAt, later);
+        assert.equal((await s.expireDeviceToken(d.id, t.id, soon))?.expiresAt, soon);
+        assert.equal((await s.expireDeviceToken(d.id, t.id, later))?.expiresAt, soon);
+        assert.equal((await s.expireDeviceToken(d.id, t.id, sooner))?.expiresAt, sooner);
+        assert.equal((await s.getDeviceToken(d.id, t.id))?.expiresAt, sooner);
+        const other = await s.createDevice({ name: 'other' });
+        assert.equal(await s.expireDeviceToken(other.id, t.id, inMs(1)), undefined);
+        assert.equal((await s.getDeviceToken(d.id, t.id))?.expiresAt, sooner);
+      });
+
+      it('markDeviceTokensUsed records the latest use of each token given', async (s) => {
+        const d = await s.createDevice({ name: 'dev' });
+        const t1 = await s.createDeviceToken({ deviceId: d.id, hash: 'h1', prefix: 'p' });
+        const t2 = await s.createDeviceToken({ deviceId: d.id, hash: 'h2', prefix: 'p' });
+        const t3 = await s.createDeviceToken({ deviceId: d.id, hash: 'h3', prefix: 'p' });
+        const at1 = inMs(0);
+        const at2 = inMs(5000);
+        await s.markDeviceTokensUsed([], at1);
+        await s.markDeviceTokensUsed([t1.id, t2.id, t1.id, randomUUID()], at2);
+        await s.markDeviceTokensUsed([t1.id], at1);
+        assert.equal((await s.getDeviceToken(d.id, t1.id))?.lastUsedAt, at2);
+        assert.equal((await s.getDeviceToken(d.id, t2.id))?.lastUsedAt, at2);
+        assert.equal((await s.getDeviceToken(d.id, t3.id))?.lastUsedAt, null);
+      });
+    });
+
+    describe('alert rules', () => {
+      it('create with defaults, get, list, conflict, patch, delete', async (s) => {
+        const b = await s.createAlertRule({ name: 'b-rule', expr: 'up == 0' });
+        assert.equal(b.forSeconds, 0);
+        assert.equal(b.severity, 'warning');
+        assert.deepEqual(b.labels, {});
+        assert.deepEqual(b.annotations, {});
+        assert.equal(b.enabled, true);
+        assert.match(b.createdAt, isoRe);
+        const a = await s.createAlertRule({ name: 'a-rule', expr: 'rate(x[5m]) > 1', forSeconds: 300, severity: 'critical', labels: { team: 'ops' }, annotations: { summary: 'hot' }, enabled: false });
+        assert.equal(a.forSeconds, 300);
+        assert.equal(a.severity, 'critical');
+        assert.equal(a.enabled, false);
+        assert.deepEqual(await s.getAlertRule(a.id), a);
+        assert.equal(await s.getAlertRule(randomUUID()), undefined);
+        assert.deepEqual(await s.listAlertRules(), [a, b]);
+        await assert.rejects(s.createAlertRule({ name: 'a-rule', expr: '1' }), isConflict);
+        await assert.rejects(s.updateAlertRule(b.id, { name: 'a-rule' }), isConflict);
+        const p = await s.updateAlertRule(a.id, { enabled: true, labels: { team: 'dev' } });
+        assert.equal(p?.enabled, true);
+        assert.deepEqual(p?.labels, { team: 'dev' });
+        assert.deepEqual(p?.annotations, { summary: 'hot' });
+        assert.equal(p?.expr, a.expr);
+        assert.equal(p?.forSeconds, 300);
+        assert.equal(p?.severity, 'critical');
+        const p2 = await s.updateAlertRule(a.id, { forSeconds: 0, severity: 'info', expr: 'y', name: 'renamed', annotations: {} });
+        assert.deepEqual(
+          { name: p2?.name, expr: p2?.expr, forSeconds: p2?.forSeconds, severity: p2?.severity, annotations: p2?.annotations, enabled: p2?.enabled },
+          { name: 'renamed', expr: 'y', forSeconds: 0, severity: 'info', annotations: {}, enabled: true },
+        );
+        assert.equal(await s.updateAlertRule(randomUUID(), { enabled: false }), undefined);
+        assert.equal(await s.deleteAlertRule(a.id), true);
+        assert.equal(await s.deleteAlertRule(a.id), false);
+        assert.deepEqual((await s.listAlertRules()).map((r) => r.id), [b.id]);
+      });
+    });
+
+    describe('connectors', () => {
+      it('create, get, list, conflict, patch, delete', async (s) => {
+        const m = await s.createConnector({ name: 'mqtt-main', kind: 'mqtt', config: { url: 'mqtt://x', topics: ['a/#'], qos: 1, nested: { tls: false } } });
+        assert.equal(m.enabled, true);
+        assert.equal(m.kind, 'mqtt');
+        assert.deepEqual(m.config, { url: 'mqtt://x', topics: ['a/#'], qos: 1, nested: { tls: false } });
+        const h = await s.createConnector({ name: 'ha', kind: 'homeassistant', config: {}, enabled: false });
+        assert.equal(h.enabled, false);
+        assert.deepEqual(await s.getConnector(m.id), m);
+        assert.equal(await s.getConnector(randomUUID()), undefined);
+        assert.deepEqual(await s.listConnectors(), [h, m]);
+        await assert.rejects(s.createConnector({ name: 'ha', kind: 'modbus', config: {} }), isConflict);
+        await assert.rejects(s.updateConnector(m.id, { name: 'ha' }), isConflict);
+        const p = await s.updateConnector(m.id, { enabled: false });
+        assert.equal(p?.enabled, false);
+        assert.deepEqual(p?.config, m.config);
+        assert.equal(p?.name, 'mqtt-main');
+        const p2 = await s.updateConnector(m.id, { config: { url: 'mqtt://y' }, name: 'mqtt-2' });
+        assert.deepEqual(p2?.config, { url: 'mqtt://y' });
+        assert.equal(p2?.name, 'mqtt-2');
+        assert.equal(p2?.enabled, false);
+        assert.equal(p2?.kind, 'mqtt');
+        assert.equal(await s.updateConnector(randomUUID(), { enabled: true }), undefined);
+        assert.equal(await s.deleteConnector(m.id), true);
+        assert.equal(await s.deleteConnector(m.id), false);
+        assert.deepEqual((await s.listConnectors()).map((c) => c.id), [h.id]);
+      });
+    });
+
+    describe('audit log', () => {
+      const entry = (action: string, actor = 'user:alice', target = '') => ({ actor, action, target, ip: '192.0.2.1', details: { n: action } });
+
+      it('append returns increasing ids; list is newest first with a default limit of 100', async (s) => {
+        const first = await s.appendAudit({ actor: 'system', action: 'auth.login', target: '', ip: '::1', details: { ok: true, n: 1, list: [1, 'a'] } });
+        assert.match(first.id, /^\d+$/);
+        assert.match(first.at, isoRe);
+        assert.deepEqual(first.details, { ok: true, n: 1, list: [1, 'a'] });
+        const all = [first];
+        for (let i = 0; i < 104; i++) all.push(await s.appendAudit(entry(`device.update`)));
+        for (let i = 1; i < all.length; i++) assert.ok(BigInt(all[i]!.id) > BigInt(all[i - 1]!.id));
+        const listed = await s.listAudit();
+        assert.equal(listed.length, 100);
+        assert.deepEqual(listed, all.slice(-100).reverse());
+        assert.deepEqual(await s.listAudit({ limit: 3 }), all.slice(-3).reverse());
+        assert.equal((await s.listAudit({ limit: 5000 })).length, all.length);
+        assert.deepEqual((await s.listAudit({ limit: 5000 })).at(-1), first);
+      });
+
+      it('filters by actor, exact action, action prefix and target', async (s) => {
+        const e1 = await s.appendAudit(entry('device.create', 'user:alice', 'device:1'));
+        const e2 = await s.appendAudit(entry('device.delete', 'user:bob', 'device:1'));
+        const e3 = await s.appendAudit(entry('devices.list', 'user:alice'));
+        const e4 = await s.appendAudit(entry('token.revoke', 'system', 'device:2'));
+        const e5 = await s.appendAudit(entry('device', 'user:alice'));
+        const e6 = await s.appendAudit(entry('a_b.c', 'user:alice'));
+        const e7 = await s.appendAudit(entry('axb.c', 'user:alice'));
+        const ids = (xs: { id: string }[]) => xs.map((x) => x.id);
+        assert.deepEqual(ids(await s.listAudit({ actor: 'user:bob' })), [e2.id]);
+        assert.deepEqual(ids(await s.listAudit({ action: 'device.' })), [e2.id, e1.id]);
+        assert.deepEqual(ids(await s.listAudit({ action: 'device.create' })), [e1.id]);
+        assert.deepEqual(ids(await s.listAudit({ action: 'device' })), [e5.id]);
+        assert.deepEqual(ids(await s.listAudit({ action: 'a_b.' })), [e6.id]);
+        assert.deepEqual(ids(await s.listAudit({ target: 'device:1' })), [e2.id, e1.id]);
+        assert.deepEqual(ids(await s.listAudit({ target: '' })), [e7.id, e6.id, e5.id, e3.id]);
+        assert.deepEqual(ids(await s.listAudit({ actor: 'user:alice', action: 'device.', target: 'device:1' })), [e1.id]);
+        assert.deepEqual(ids(await s.listAudit({ actor: 'system', action: 'device.' })), []);
+        assert.deepEqual(ids(await s.listAudit({ action: 'token.' })), [e4.id]);
+      });
+
+      it('pages backwards with before', async (s) => {
+        const all = [];
+        for (let i = 0; i < 7; i++) all.push(await s.appendAudit(entry(i % 2 ? 'device.create' : 'user.update')));
+        const seen: string[] = [];
+        let before: string | undefined;
+        for (;;) {
+          const page = await s.listAudit({ limit: 3, ...(before === undefined ? {} : { before }) });
+          if (page.length === 0) break;
+          assert.ok(page.length <= 3);
+          seen.push(...page.map((e) => e.id));
+          before = page.at(-1)!.id;
+        }
+        assert.deepEqual(seen, all.map((e) => e.id).reverse());
+        // With a filter: only device.create below the newest one.
+        const creates = all.filter((e) => e.action === 'device.create').map((e) => e.id).reverse();
+        assert.deepEqual((await s.listAudit({ action: 'device.', before: creates[0]! })).map((e) => e.id), creates.slice(1));
+      });
+
+      it('filters by time: since inclusive, until exclusive', async (s) => {
+        const all = [await s.appendAudit(entry('x.a'))];
+        // Append until the clock has visibly moved on, so there are at least two distinct times.
+        while (all.at(-1)!.at === all[0]!.at) all.push(await s.appendAudit(entry('x.b')));
+        all.push(await s.appendAudit(entry('x.c')));
+        const last = all.at(-1)!.at;
+        const first = all[0]!.at;
+        const expect = (pred: (at: number) => boolean) => all.filter((e) => pred(Date.parse(e.at))).map((e) => e.id).reverse();
+        const ids = async (q: { since?: string; until?: string }) => (await s.listAudit({ ...q, limit: 1000 })).map((e) => e.id);
+        const sinceLast = await ids({ since: last });
+        assert.ok(sinceLast.length >= 1 && sinceLast.length < all.length);
+        assert.deepEqual(sinceLast, expect((t) => t >= Date.parse(last)));
+        const untilLast = await ids({ until: last });
+        assert.ok(untilLast.length >= 1 && untilLast.length < all.length);
+        assert.deepEqual(untilLast, expect((t) => t < Date.parse(last)));
+        assert.deepEqual(await ids({ since: first, until: last }), expect((t) => t >= Date.parse(first) && t < Date.parse(last)));
+        assert.deepEqual(await ids({ until: first }), []);
+        assert.deepEqual(await ids({ since: inMs(HOUR) }), []);
+      });
+    });
+
+    describe('settings', () => {
+      it('get of a missing key is undefined; the first writer wins', async (s) => {
+        assert.equal(await s.getSetting('jwt.key'), undefined);
+        assert.equal(await s.setSettingIfAbsent('jwt.key', 'first'), 'first');
+        assert.equal(await s.setSettingIfAbsent('jwt.key', 'second'), 'first');
+        assert.equal(await s.getSetting('jwt.key'), 'first');
+        assert.equal(await s.getSetting('other'), undefined);
+      });
+
+      it('concurrent writers all get the one stored value', async (s) => {
+        const values = Array.from({ length: 8 }, (_, i) => `v${i}`);
+        const got = await Promise.all(values.map((v) => s.setSettingIfAbsent('race', v)));
+        const stored = await s.getSetting('race');
+        assert.ok(stored !== undefined && values.includes(stored));
+        assert.deepEqual(got, values.map(() => stored));
+      });
+    });
+  });
+}
