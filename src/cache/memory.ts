@@ -126,7 +126,7 @@ export function takeTokens(state: { tokens: number; at: number } | undefined, no
   const whole = (t: number) => Math.floor(t + TOKEN_EPSILON);
   if (cost > burst) return { result: { ok: false, remaining: whole(tokens), retryAfterMs: Infinity }, next: 'unchanged' };
   if (tokens + TOKEN_EPSILON < cost) {
-    return { result: { ok: false, remaining: whole(tokens), retryAfterMs: Math.ceil(((cost - tokens) * 1000) / ratePerSecond) }, next: 'unchanged' };
+    return { result: { ok: false, remaining: whole(tokens), retryAfterMs: Math.ceil(((cost - tokens - TOKEN_EPSILON) * 1000) / ratePerSecond) }, next: 'unchanged' };
   }
   tokens = Math.max(0, tokens - cost);
   const ttlMs = Math.ceil(((burst - tokens) * 1000) / ratePerSecond);

@@ -71,7 +71,7 @@ if state[1] then
   tokens = math.min(burst, tonumber(state[1]) + elapsed * rate / 1000)
 end
 if cost > burst then return {0, fmt(tokens), '-1'} end
-if tokens + eps < cost then return {0, fmt(tokens), fmt(math.ceil((cost - tokens) * 1000 / rate))} end
+if tokens + eps < cost then return {0, fmt(tokens), fmt(math.ceil((cost - tokens - eps) * 1000 / rate))} end
 tokens = math.max(0, tokens - cost)
 local ttl = math.ceil((burst - tokens) * 1000 / rate)
 if ttl > 0 then
@@ -155,6 +155,7 @@ export class RedisCache implements Cache {
   private readonly client: ScriptedRedis;
   private readonly where: string;
   private readonly connectTimeoutMs: number;
+  private readonly commandTimeoutMs: number;
   private readonly logger: Logger;
   /** The last connection error of either connection, cleared when it is ready again: the "why" of unavailable. */
   private lastError: Error | undefined;
@@ -186,6 +187,7 @@ export class RedisCache implements Cache {
   private constructor(opts: RedisCacheOptions) {
     this.prefix = opts.prefix ?? 'sentio:';
     this.connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 2000;
     this.logger = opts.logger ?? silentLogger;
     const maxDelay = opts.maxReconnectDelayMs ?? 1000;
     const url = new URL(opts.url);
@@ -196,7 +198,7 @@ export class RedisCache implements Cache {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: opts.commandTimeoutMs ?? 2000,
+      commandTimeout: this.commandTimeoutMs,
       connectTimeout: this.connectTimeoutMs,
       retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), maxDelay),
       autoResubscribe: true,
@@ -232,7 +234,11 @@ export class RedisCache implements Cache {
   /** A failure to reach Redis as SENTIO_ERR_STORE_UNAVAILABLE; Redis' own error replies pass unchanged. */
   private unavailable(err: unknown): Error {
     if (isReplyError(err) || err instanceof SentioError) return err as Error;
-    const msg = err instanceof Error ? err.message : String(err);
+    let msg = err instanceof Error ? err.message : String(err);
+    // ioredis' wording, told in terms of what happened.
+    if (err instanceof Error && err.name === 'MaxRetriesPerRequestError') msg = 'the connection was lost before the reply';
+    else if (msg.startsWith("Stream isn't writeable")) msg = 'not connected';
+    else if (msg === 'Command timed out') msg = `no reply within ${this.commandTimeoutMs} ms (Command timed out)`;
     const why = this.lastError && this.lastError.message !== msg ? `${msg} (${this.lastError.message})` : msg;
     return new SentioError('SENTIO_ERR_STORE_UNAVAILABLE', `Redis unavailable at ${this.where}: ${why}`, { cause: err });
   }
@@ -343,7 +349,7 @@ export class RedisCache implements Cache {
   /** The subscriber connection, created on first use; rejects at once while Redis is unreachable. */
   private async subscriberReady(): Promise<Redis> {
     if (this.subscriber === undefined) {
-      const sub = this.client.duplicate();
+      const sub = this.client.duplicate({ connectionName: 'sentio-subscriber' });
       this.watch(sub, 'subscriber');
       sub.on('message', (channel: string, message: string) => this.dispatch(channel, message));
       sub.on('ready', () => {
@@ -353,7 +359,9 @@ export class RedisCache implements Cache {
       sub.connect().catch(() => {}); // whenReady reports the failure; ioredis keeps retrying
     }
     const sub = this.subscriber;
-    await whenReady(sub, this.connectTimeoutMs, true).catch((err: unknown) => {
+    // While the command connection is up, Redis is: give the subscriber the time to (re)connect.
+    // Otherwise fail at once rather than wait out a reconnect that is likely to fail.
+    await whenReady(sub, this.connectTimeoutMs, this.client.status !== 'ready').catch((err: unknown) => {
       throw this.unavailable(err);
     });
     return sub;

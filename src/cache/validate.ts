@@ -14,10 +14,11 @@ export function checkBucket(cost: number, ratePerSecond: number, burst: number):
 }
 
 /**
- * Floating-point slack when comparing tokens to a cost: after waiting exactly
- * the advertised retryAfterMs, `elapsed * rate` may fall short of the deficit
- * by a rounding error; the take must still succeed. The Lua script uses the
- * same value.
+ * Floating-point slack: a take succeeds when tokens + TOKEN_EPSILON >= cost,
+ * and retryAfterMs is the least whole ms after which that holds, so after
+ * waiting exactly the advertised time a rounding error in `elapsed * rate`
+ * cannot make the take fail (nor add a millisecond to the wait). The Lua
+ * script in redis.ts receives the same value.
  */
 export const TOKEN_EPSILON = 1e-9;
 
