@@ -4,12 +4,23 @@
 // cleanly on SIGINT/SIGTERM. `sentio queue inspect|verify`: the durable
 // queues on disk (src/queue/inspect.ts).
 
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { generatedToken } from './auth/index.js';
 import { ConfigError, helpText, loadConfig } from './config/index.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './log/index.js';
 import { queueCommand } from './queue/inspect.js';
+
+/** A URL without its password, for the banner. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -52,12 +63,21 @@ async function main(argv: string[]): Promise<number> {
 
   const gateway = await startGateway(config, log, tokens);
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+  const c = config.control;
+  const admin = gateway.control.admin;
   process.stdout.write(
     [
-      `sentio listening on http://${host}:${gateway.port} (HTTP /write, /api/v2/write; WebSocket /ws; /healthz, /metrics)`,
+      `sentio listening on ${gateway.scheme}://${host}:${gateway.port} (HTTP /write, /api/v2/write; WebSocket /ws, /live; REST /api; /healthz, /metrics)`,
       `mode: ${gateway.mode}`,
       `data directory: ${resolve(config.dataDir)}`,
-      `ingest auth: ${tokenNote}`,
+      `metadata: ${c.postgres !== undefined ? `PostgreSQL ${redact(c.postgres)}` : `PGlite under ${join(resolve(config.dataDir), 'meta')}`}; cache: ${c.redis !== undefined ? `Redis ${redact(c.redis)}` : 'in memory'}`,
+      ...(admin.generatedPassword !== undefined
+        ? [`first start: created the user "admin" with the password ${admin.generatedPassword}`, '  (shown only now; log in at POST /api/auth/login and change it with PUT /api/auth/password)']
+        : admin.created
+          ? ['first start: created the user "admin" with the configured --admin-password']
+          : []),
+      `ingest auth: ${tokenNote}; device tokens issued through the API`,
+      ...gateway.warnings.map((w) => `WARNING: ${w}`),
       `parser workers: ${config.workers} (batches <= ${config.inlineMaxBytes} bytes parsed inline, larger ones too while main-thread load < ${config.inlineMaxLoad})`,
       '',
     ].join('\n'),

@@ -1,8 +1,14 @@
 // Assembles the gateway from a validated Config: sink, parser pool,
-// ingestor, HTTP/WebSocket server. `startGateway` is what `sentio start`
-// runs and what end-to-end tests start in-process.
+// ingestor, control plane (store, cache, auth, API), HTTP/WebSocket server.
+// `startGateway` is what `sentio start` runs and what end-to-end tests
+// start in-process.
 
+import { accessSync, constants } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createApi } from './api/index.js';
+import { type ControlPlane, openControlPlane } from './api/control.js';
+import { ApiMetrics } from './api/metrics.js';
+import { StatusSampler } from './api/status.js';
 import { createAuthenticator } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { Ingestor } from './ingest/index.js';
@@ -20,11 +26,27 @@ import { VictoriaMetricsSink } from './sinks/victoriametrics/index.js';
 
 export interface Gateway {
   port: number;
+  /** 'http' or 'https' (TLS configured). */
+  scheme: 'http' | 'https';
   mode: string;
   sink: Sink;
   metrics: Metrics;
   pipeline: Pipeline;
+  control: ControlPlane;
+  status: StatusSampler;
+  /** Start-up warnings worth printing (e.g. listening beyond loopback without TLS). */
+  warnings: string[];
   close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+function checkReadable(path: string, what: string): void {
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    throw new Error(`${what} ${path} cannot be read: ${(err as Error).message}`);
+  }
 }
 
 async function createSink(config: Config, metrics: Metrics, log: Logger): Promise<{ sink: Sink; mode: string }> {
@@ -77,8 +99,22 @@ async function createSink(config: Config, metrics: Metrics, log: Logger): Promis
 }
 
 export async function startGateway(config: Config, log: Logger, tokens: readonly string[] = config.tokens): Promise<Gateway> {
+  const tls = config.control.tls;
+  if (tls) {
+    checkReadable(tls.cert, 'TLS certificate (--tls-cert)');
+    checkReadable(tls.key, 'TLS key (--tls-key)');
+  }
   const metrics = new Metrics();
-  const { sink, mode } = await createSink(config, metrics, log);
+  const apiMetrics = new ApiMetrics(metrics.registry);
+  const control = await openControlPlane(config.control, resolve(config.dataDir), log, apiMetrics);
+  let sink: Sink;
+  let mode: string;
+  try {
+    ({ sink, mode } = await createSink(config, metrics, log));
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
   const pipeline = new Pipeline({ workers: config.workers, inlineMaxBytes: config.inlineMaxBytes, inlineMaxLoad: config.inlineMaxLoad });
   metrics.poolProbe = () => ({
     queueDepth: pipeline.queueDepth,
@@ -99,13 +135,33 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     maxErrors: config.maxErrors,
     maxLineBytes: config.maxLineBytes,
     maxTags: config.maxTags,
-    limits: new IngestLimits({ maxSamplesPerSecond: config.maxSamplesPerSecond, maxSeriesPerMinute: config.maxSeriesPerMinute }),
+    limits: new IngestLimits({
+      maxSamplesPerSecond: config.maxSamplesPerSecond,
+      maxSeriesPerMinute: config.maxSeriesPerMinute,
+      // Shared buckets only when the cache is shared: an in-memory cache is this process anyway.
+      ...(control.cache.kind === 'redis' ? { shared: control.cache } : {}),
+    }),
     overloaded,
+    observers: [control.activity],
   });
+  const status = new StatusSampler({ metrics, sink, queue: () => queue?.stats() ?? [], mainLoad: () => pipeline.mainLoad });
+  const api = createApi(
+    { store: control.store, sessions: control.sessions, deviceTokens: control.deviceTokens, activity: control.activity, status: () => status.status },
+    {
+      sessions: control.sessions,
+      cache: control.cache,
+      audit: (e) => control.store.appendAudit(e),
+      log: log.pino.child({ component: 'api' }),
+      metrics: apiMetrics,
+      rateLimit: config.control.apiRateLimit,
+      corsOrigins: config.control.corsOrigins,
+    },
+    undefined,
+  );
   let ready = false;
   const app = createApp({
     ingestor,
-    auth: createAuthenticator(tokens, !config.noAuth),
+    auth: createAuthenticator(tokens, !config.noAuth, control.deviceTokens),
     metrics,
     limits: { maxBodyBytes: config.maxBodyBytes, maxDecompressedBytes: config.maxDecompressedBytes, maxCompressionRatio: config.maxCompressionRatio },
     maxFrameBytes: config.maxFrameBytes,
@@ -115,22 +171,34 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       const h = await sink.health();
       return h.ok ? undefined : `sink ${sink.name}: ${h.detail ?? 'unhealthy'}`;
     },
+    ...(tls ? { tls } : {}),
+    routes: (a) => api.register(a),
   });
   let server: Server;
   try {
     server = await listen(app, config.listen.host, config.listen.port);
   } catch (err) {
-    await Promise.allSettled([pipeline.close(), sink.close()]);
+    status.close();
+    await Promise.allSettled([pipeline.close(), sink.close(), control.close()]);
     throw err;
   }
   ready = true;
+  const warnings: string[] = [];
+  if (!tls && !LOOPBACK.test(config.listen.host)) {
+    warnings.push(`listening on ${config.listen.host} without TLS: passwords, access tokens and device tokens cross the network in clear text; set --tls-cert and --tls-key, or put a TLS proxy in front`);
+  }
+  for (const w of warnings) log.warn(w);
   let closing: Promise<void> | undefined;
   return {
     port: server.port,
+    scheme: tls ? 'https' : 'http',
     mode,
     sink,
     metrics,
     pipeline,
+    control,
+    status,
+    warnings,
     close() {
       closing ??= (async () => {
         // Stop taking batches, finish those in flight, then let the sink
@@ -140,8 +208,10 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([ingestor.stop(), new Promise<void>((r) => (timer = setTimeout(r, config.shutdownGraceMs)))]);
         clearTimeout(timer);
+        status.close();
         await sink.close();
         await pipeline.close();
+        await control.close();
       })();
       return closing;
     },

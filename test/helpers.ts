@@ -9,6 +9,8 @@ import { silentLogger } from '../src/log/index.js';
 import { QueuedSink } from '../src/queue/sink.js';
 
 export const TOKEN = 'test-token-0123456789';
+/** The password of the user `admin` on test gateways. */
+export const ADMIN_PASSWORD = 'admin-password-for-tests';
 
 export interface TestGateway {
   gateway: Gateway;
@@ -24,7 +26,7 @@ export interface TestGateway {
 /** A gateway on a free loopback port with a temp data dir; `args` are `sentio start` flags. */
 export async function startTestGateway(args: string[] = []): Promise<TestGateway> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sentio-gw-'));
-  const { config } = loadConfig(['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token', TOKEN, '--workers', '2', ...args], {});
+  const { config } = loadConfig(['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--token', TOKEN, '--workers', '2', '--admin-password', ADMIN_PASSWORD, ...args], {});
   const gateway = await startGateway(config, silentLogger);
   const url = `http://127.0.0.1:${gateway.port}`;
   return {
@@ -59,4 +61,41 @@ export function metricValue(exposition: string, name: string, labels: Record<str
 export async function scrape(url: string): Promise<string> {
   const res = await fetch(`${url}/metrics`);
   return res.text();
+}
+
+export interface ApiClient {
+  accessToken: string;
+  refreshToken: string;
+  /** A JSON request with this client's access token; resolves with status, body (parsed when JSON) and headers. */
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+}
+
+/** Logs in through POST /api/auth/login (default: the admin of test gateways). */
+export async function login(url: string, username = 'admin', password = ADMIN_PASSWORD): Promise<ApiClient> {
+  const res = await fetch(`${url}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+  const body = (await res.json()) as { accessToken: string; refreshToken: string; message?: string };
+  if (res.status !== 200) throw new Error(`login as ${username}: HTTP ${res.status}: ${body.message}`);
+  return apiClient(url, body.accessToken, body.refreshToken);
+}
+
+export function apiClient(url: string, accessToken: string, refreshToken = ''): ApiClient {
+  return {
+    accessToken,
+    refreshToken,
+    async call(method, path, body) {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${accessToken}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text === '' ? undefined : JSON.parse(text);
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+  };
 }

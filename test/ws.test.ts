@@ -453,7 +453,7 @@ async function stubServer(ws: Partial<WsDeps['ws']> = {}) {
   const app = uWS.App();
   registerWebSocket(app, {
     ingestor,
-    auth: { enabled: false, check: () => true, identify: () => 'anonymous' },
+    auth: { enabled: false, identify: () => ({ key: 'anonymous' }) },
     metrics: new Metrics(),
     maxFrameBytes: 1 << 20,
     isReady: () => true,

@@ -17,11 +17,11 @@ test('tokens are read from every form InfluxDB clients send', () => {
 
 test('only configured tokens pass; --no-auth lets everything through', () => {
   const auth = createAuthenticator(['secret-token-1'], true);
-  assert.equal(auth.check('Token secret-token-1', ''), true);
-  assert.equal(auth.check('Token secret-token-2', ''), false);
-  assert.equal(auth.check('', ''), false);
-  assert.equal(createAuthenticator([], true).check('Token anything', ''), false);
-  assert.equal(createAuthenticator([], false).check('', ''), true);
+  assert.ok(auth.identify('Token secret-token-1', ''));
+  assert.equal(auth.identify('Token secret-token-2', ''), undefined);
+  assert.equal(auth.identify('', ''), undefined);
+  assert.equal(createAuthenticator([], true).identify('Token anything', ''), undefined);
+  assert.deepEqual(createAuthenticator([], false).identify('', ''), { key: 'anonymous' });
 });
 
 test('a generated token is stored with mode 0600 and reused', () => {

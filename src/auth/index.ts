@@ -1,23 +1,32 @@
-// Ingest authentication: tokens from configuration (device-token management
-// comes with the control plane). Accepted forms, as InfluxDB clients send them:
+// Ingest authentication: configured tokens (--token) and device tokens
+// (issued through the API, see devices.ts). Accepted forms, as InfluxDB
+// clients send them:
 //   Authorization: Token <t>      (InfluxDB v2 clients, Telegraf influxdb_v2)
 //   Authorization: Bearer <t>
 //   Authorization: Basic base64(<user>:<t>)   (InfluxDB v1 clients, Telegraf influxdb)
 //   ?p=<t> (v1 query parameter) or ?token=<t> (browsers' WebSocket, which cannot set headers)
-// Tokens are kept only as SHA-256 digests; lookup is by digest.
+// Configured tokens are kept only as SHA-256 digests. A device token is
+// answered synchronously when this instance looked it up in the last
+// seconds, else after an asynchronous lookup (cache, then store).
 
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEVICE_TOKEN_PREFIX, type DeviceTokens } from './devices.js';
+
+/** Who writes: `key` scopes per-token limits; device tokens also name their device. */
+export interface Principal {
+  key: string;
+  deviceId?: string;
+  tokenId?: string;
+}
+
+/** A principal, undefined when the credentials are not acceptable, or a promise of either (a device token not looked up recently). */
+export type Identified = Principal | undefined | Promise<Principal | undefined>;
 
 export interface Authenticator {
-  /** True when the credentials are acceptable (always, with auth disabled). */
-  check(authorization: string, query: string): boolean;
-  /**
-   * Who is writing, for per-token limits: a short digest of the token, or
-   * 'anonymous' with auth disabled; undefined when the credentials are not acceptable.
-   */
-  identify(authorization: string, query: string): string | undefined;
+  /** Who presents these credentials ('anonymous' with auth disabled). Call again to re-check a long-lived connection. */
+  identify(authorization: string, query: string): Identified;
   readonly enabled: boolean;
 }
 
@@ -43,19 +52,33 @@ export function presentedToken(authorization: string, query: string): string | u
   return undefined;
 }
 
-export function createAuthenticator(tokens: readonly string[], enabled: boolean): Authenticator {
-  const digests = new Set(tokens.map(digest));
-  const identify = (authorization: string, query: string): string | undefined => {
-    if (!enabled) return 'anonymous';
-    const token = presentedToken(authorization, query);
-    if (token === undefined) return undefined;
-    const d = digest(token);
-    return digests.has(d) ? d.slice(0, 12) : undefined;
+const ANONYMOUS: Principal = { key: 'anonymous' };
+
+export function createAuthenticator(tokens: readonly string[], enabled: boolean, devices?: DeviceTokens): Authenticator {
+  const configured = new Map(tokens.map((t) => [digest(t), { key: digest(t).slice(0, 12) }] as const));
+  const principals = new Map<string, Principal>();
+  const ofDevice = (d: { tokenId: string; deviceId: string } | undefined): Principal | undefined => {
+    if (d === undefined) return undefined;
+    let p = principals.get(d.tokenId);
+    if (p === undefined) {
+      if (principals.size > 100_000) principals.clear();
+      p = { key: `device-token:${d.tokenId}`, deviceId: d.deviceId, tokenId: d.tokenId };
+      principals.set(d.tokenId, p);
+    }
+    return p;
   };
   return {
     enabled,
-    identify,
-    check: (authorization, query) => identify(authorization, query) !== undefined,
+    identify(authorization, query) {
+      if (!enabled) return ANONYMOUS;
+      const token = presentedToken(authorization, query);
+      if (token === undefined) return undefined;
+      if (devices !== undefined && token.startsWith(DEVICE_TOKEN_PREFIX)) {
+        const found = devices.lookup(token);
+        return found instanceof Promise ? found.then(ofDevice) : ofDevice(found);
+      }
+      return configured.get(digest(token));
+    },
   };
 }
 

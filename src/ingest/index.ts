@@ -110,7 +110,8 @@ export class Ingestor {
       if (result.rejectedTags > 0) this.metrics.limitHit('tags', result.rejectedTags);
       if (result.samples > 0) {
         try {
-          this.limits.admit(opts.principal, result.samples, result.seriesHashes);
+          const admitted = this.limits.admit(opts.principal, result.samples, result.seriesHashes);
+          if (admitted !== undefined) await admitted;
         } catch (err) {
           if (err instanceof SentioError) this.metrics.limitHit(err.code === 'SENTIO_ERR_RATE_LIMITED' ? 'samples_per_second' : 'series_per_minute', 1);
           throw err;

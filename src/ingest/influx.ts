@@ -49,8 +49,8 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
       sendError(res, state, err);
     };
     if (!deps.isReady()) return fail(new SentioError('SENTIO_ERR_NOT_READY'));
-    const principal = deps.auth.identify(authorization, query);
-    if (principal === undefined) return fail(new SentioError('SENTIO_ERR_UNAUTHORIZED'));
+    const identified = deps.auth.identify(authorization, query);
+    if (identified === undefined) return fail(new SentioError('SENTIO_ERR_UNAUTHORIZED'));
     const params = new URLSearchParams(query);
     let precision;
     try {
@@ -61,12 +61,15 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
     const db = params.get('db') ?? undefined;
 
     let received = 0;
-    readBody(res, contentLength, deps.limits.maxBodyBytes)
-      .then((raw) => {
+    // The body is read while a device token not seen lately is looked up.
+    Promise.all([readBody(res, contentLength, deps.limits.maxBodyBytes), identified])
+      .then(([raw, principal]) => {
         received = raw.byteLength;
-        return decodeBody(raw, contentEncoding, deps.limits);
+        if (principal === undefined) throw new SentioError('SENTIO_ERR_UNAUTHORIZED');
+        return decodeBody(raw, contentEncoding, deps.limits).then((body) =>
+          deps.ingestor.ingest(protocol, format, body, { precision, db, principal: principal.key, ...(principal.deviceId !== undefined ? { deviceId: principal.deviceId } : {}) }),
+        );
       })
-      .then((body) => deps.ingestor.ingest(protocol, format, body, { precision, db, principal }))
       .then(
         (result) => {
           if (result.rejected === 0) return send(res, state, 204);

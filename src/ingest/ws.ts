@@ -37,10 +37,10 @@
 //   it unread).
 
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import type { Authenticator } from '../auth/index.js';
+import type { Authenticator, Principal } from '../auth/index.js';
 import { type ErrorCode, SentioError, asSentioError } from '../errors.js';
 import type { Metrics } from '../metrics/index.js';
-import type { LineError } from '../native/types.js';
+import type { IngestResult, LineError } from '../native/types.js';
 import { sendError, watchAbort } from '../server/http.js';
 import type { Ingestor } from './index.js';
 
@@ -59,8 +59,9 @@ interface Connection {
   nextSeq: number;
   closed: boolean;
   db: string | undefined;
-  /** Who writes (Authenticator.identify), for per-token limits. */
-  principal: string;
+  /** The credentials presented at upgrade: every frame is checked again (a revoked token stops writing at once). */
+  authorization: string;
+  query: string;
   /** The `?client=` id when resume is on, else undefined. */
   client: string | undefined;
   /** Frames of this connection being ingested. */
@@ -93,6 +94,8 @@ export const SLOW_DOWN: ErrorCode = 'SENTIO_ERR_SLOW_DOWN';
 const SLOW_DOWN_RETRY_MS = 100;
 /** retryAfterMs of the other load refusals when the error does not name one. */
 const LOAD_RETRY_MS = 1000;
+/** Close code after a frame was refused because the connection's credentials no longer pass (RFC 6455: policy violation). */
+const CLOSE_POLICY = 1008;
 
 /** uWS's own frame limit: twice --max-frame-bytes (frames between are refused with a reply), capped at 2 GiB. */
 export function frameHardCap(maxFrameBytes: number): number {
@@ -305,9 +308,19 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
     if (status === 2) conn.closed = true;
   };
 
-  /** Parses and stores one frame; resolves (never rejects) with its reply. */
-  const ingestFrame = (conn: Connection, isBinary: boolean, frame: Buffer, seq: number): Promise<Reply> =>
-    deps.ingestor.ingest('ws', isBinary ? 'msgpack' : 'lp', frame, { db: conn.db, principal: conn.principal }).then(
+  const store = (conn: Connection, isBinary: boolean, frame: Buffer, principal: Principal | undefined): Promise<IngestResult> => {
+    if (principal === undefined) return Promise.reject(new SentioError('SENTIO_ERR_UNAUTHORIZED', 'the token was revoked or has expired'));
+    return deps.ingestor.ingest('ws', isBinary ? 'msgpack' : 'lp', frame, {
+      db: conn.db,
+      principal: principal.key,
+      ...(principal.deviceId !== undefined ? { deviceId: principal.deviceId } : {}),
+    });
+  };
+
+  /** Checks the credentials again, parses and stores one frame; resolves (never rejects) with its reply. */
+  const ingestFrame = (conn: Connection, isBinary: boolean, frame: Buffer, seq: number): Promise<Reply> => {
+    const who = deps.auth.identify(conn.authorization, conn.query);
+    return (who instanceof Promise ? who.then((p) => store(conn, isBinary, frame, p)) : store(conn, isBinary, frame, who)).then(
       (r): Reply => {
         if (r.seq !== undefined) conn.nextSeq = Math.max(conn.nextSeq, r.seq + 1);
         return { type: 'ack', seq: r.seq ?? seq, lines: r.lines, accepted: r.samples, rejected: r.rejected, skipped: r.skippedStrings, errors: r.errors };
@@ -321,6 +334,7 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
         return { type: 'error', seq: typeof e.details?.seq === 'number' ? e.details.seq : seq, code: e.code, message: e.message, ...backOff };
       },
     );
+  };
 
   app.ws<Connection>('/ws', {
     // Frames up to twice --max-frame-bytes reach `message` and are refused
@@ -340,23 +354,32 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
       const state = watchAbort(res);
       const query = req.getQuery() ?? '';
       if (!deps.isReady()) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_READY'));
-      const principal = deps.auth.identify(req.getHeader('authorization'), query);
-      if (principal === undefined) {
+      const authorization = req.getHeader('authorization');
+      const unauthorized = (): void => {
         deps.metrics.rejected('ws', 'SENTIO_ERR_UNAUTHORIZED', 0);
-        return sendError(res, state, new SentioError('SENTIO_ERR_UNAUTHORIZED'));
-      }
+        sendError(res, state, new SentioError('SENTIO_ERR_UNAUTHORIZED'));
+      };
+      const identified = deps.auth.identify(authorization, query);
+      if (identified === undefined) return unauthorized();
       const params = new URLSearchParams(query);
       const clients = params.getAll('client');
       if (clients.length > 1 || (clients.length === 1 && !CLIENT_ID.test(clients[0]!))) {
         deps.metrics.rejected('ws', 'SENTIO_ERR_BAD_REQUEST', 0);
         return sendError(res, state, new SentioError('SENTIO_ERR_BAD_REQUEST', 'client must be one id of 1 to 128 characters A-Z a-z 0-9 . _ : -'));
       }
-      res.upgrade<Connection>(
-        { nextSeq: 1, closed: false, db: params.get('db') ?? undefined, principal, client: memory ? clients[0] : undefined, inflight: 0 },
-        req.getHeader('sec-websocket-key'),
-        req.getHeader('sec-websocket-protocol'),
-        req.getHeader('sec-websocket-extensions'),
-        context,
+      const conn: Connection = { nextSeq: 1, closed: false, db: params.get('db') ?? undefined, authorization, query, client: memory ? clients[0] : undefined, inflight: 0 };
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      if (!(identified instanceof Promise)) return res.upgrade<Connection>(conn, key, protocol, extensions, context);
+      // A device token not looked up lately: upgrade once the lookup answers (req is gone by then; its headers were copied).
+      identified.then(
+        (principal) => {
+          if (state.aborted) return;
+          if (principal === undefined) return unauthorized();
+          res.cork(() => res.upgrade<Connection>(conn, key, protocol, extensions, context));
+        },
+        (err: unknown) => sendError(res, state, asSentioError(err)),
       );
     },
 
@@ -412,6 +435,11 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
           if (r.type === 'ack' && r.seq === seq) window.remember(r);
         }
         reply(ws, r);
+        // Credentials that no longer pass (a revoked or expired device token): the connection ends after telling why.
+        if (r.type === 'error' && r.code === 'SENTIO_ERR_UNAUTHORIZED' && !conn.closed) {
+          conn.closed = true;
+          ws.end(CLOSE_POLICY, 'credentials revoked or expired');
+        }
       });
     },
 

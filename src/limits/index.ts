@@ -10,7 +10,13 @@
 //   (by series hash); a batch that would take it past the limit is refused
 //   whole. The minute is a fixed window, reset on the minute.
 // - Memory: one entry per token seen; entries idle for two minutes go.
+// - Several instances: with a shared bucket store (the Redis cache), the
+//   rate is checked there instead, atomically across instances (one round
+//   trip per batch, only when a rate is configured); a batch costs at most
+//   one second's allowance there, the same debt rule as the local bucket.
+//   The cardinality guard stays per instance.
 
+import type { TakeResult } from '../cache/types.js';
 import { SentioError } from '../errors.js';
 
 export interface LimitOptions {
@@ -18,6 +24,8 @@ export interface LimitOptions {
   maxSamplesPerSecond: number;
   /** Distinct series per token per minute; 0: unlimited. */
   maxSeriesPerMinute: number;
+  /** Rate buckets shared across instances (Cache.take); absent: buckets in this process. */
+  shared?: { take(key: string, cost: number, ratePerSecond: number, burst: number): Promise<TakeResult> };
 }
 
 interface TokenState {
@@ -53,13 +61,14 @@ export class IngestLimits {
    * distinct series (u64 LE hashes), or throws SENTIO_ERR_RATE_LIMITED /
    * SENTIO_ERR_CARDINALITY_LIMIT with `details.retryAfterMs`.
    */
-  admit(principal: string, samples: number, seriesHashes: Buffer | undefined): void {
+  admit(principal: string, samples: number, seriesHashes: Buffer | undefined): void | Promise<void> {
     if (!this.enabled || samples === 0) return;
     const now = this.now();
     this.sweep(now);
     const s = this.state(principal, now);
     const rate = this.o.maxSamplesPerSecond;
-    if (rate > 0) {
+    const shared = this.o.shared;
+    if (rate > 0 && shared === undefined) {
       s.tokens = Math.min(rate, s.tokens + ((now - s.refilledMs) / 1000) * rate);
       s.refilledMs = now;
       if (s.tokens <= 0) {
@@ -88,6 +97,18 @@ export class IngestLimits {
         );
       }
       for (const h of fresh) s.series.add(h);
+    }
+    if (rate > 0 && shared !== undefined) {
+      return shared.take(`ingest:${principal}`, Math.min(samples, rate), rate, rate).then(
+        (r) => {
+          if (r.ok) return;
+          const retryAfterMs = Math.max(1, Math.ceil(r.retryAfterMs));
+          throw new SentioError('SENTIO_ERR_RATE_LIMITED', `over ${rate} samples/s for this token; retry in ${retryAfterMs} ms`, { details: { retryAfterMs } });
+        },
+        (err: unknown) => {
+          throw new SentioError('SENTIO_ERR_STORE_UNAVAILABLE', `rate-limit cache: ${(err as Error).message}`, { cause: err });
+        },
+      );
     }
     if (rate > 0) s.tokens -= samples;
   }

@@ -1,23 +1,36 @@
-// A small leveled logger writing one line per event to stderr. Configured
-// once at start; modules receive a Logger rather than reading settings.
+// Structured logs: one JSON object per line on stderr (pino), with `level`,
+// `time`, `msg` and whatever the caller binds (`reqId` on every API line,
+// `component`...). Configured once at start; modules receive a Logger
+// rather than reading settings. The Logger interface is the small part of
+// pino the gateway uses, so modules can also be given `silentLogger`.
+
+import { pino, type Logger as PinoLogger } from 'pino';
 
 export type Level = 'error' | 'warn' | 'info' | 'debug';
-const order: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
 export interface Logger {
   error(msg: string): void;
   warn(msg: string): void;
   info(msg: string): void;
   debug(msg: string): void;
+  /** The pino logger underneath, for structured fields and child loggers. */
+  readonly pino: PinoLogger;
 }
 
-export function createLogger(level: Level, write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const max = order[level];
-  const at = (l: Level) =>
-    function log(msg: string): void {
-      if (order[l] <= max) write(`${new Date().toISOString()} ${l.padEnd(5)} ${msg}\n`);
-    };
-  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+function wrap(p: PinoLogger): Logger {
+  return {
+    pino: p,
+    error: (msg) => p.error(msg),
+    warn: (msg) => p.warn(msg),
+    info: (msg) => p.info(msg),
+    debug: (msg) => p.debug(msg),
+  };
 }
 
-export const silentLogger: Logger = { error() {}, warn() {}, info() {}, debug() {} };
+/** `write` receives each JSON line (default: stderr). */
+export function createLogger(level: Level, write?: (line: string) => void): Logger {
+  const destination = write ? { write } : pino.destination({ fd: 2, sync: true });
+  return wrap(pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination));
+}
+
+export const silentLogger: Logger = wrap(pino({ level: 'silent' }));

@@ -1,5 +1,7 @@
 // The uWebSockets.js front end: routes, listen and close. Handlers live with
-// their components (src/ingest); this module only wires them to paths.
+// their components (src/ingest, src/api, src/live); this module only wires
+// them to paths. With a certificate and key, the same port serves HTTPS and
+// WSS (uWS SSLApp); there is no plain listener beside it.
 
 import uWS from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
@@ -13,6 +15,10 @@ export interface ServerDeps extends InfluxDeps, WsDeps {
   metrics: Metrics;
   /** Resolves to undefined when healthy, else what is wrong. */
   health: () => Promise<string | undefined>;
+  /** PEM files: serve HTTPS and WSS. */
+  tls?: { cert: string; key: string };
+  /** Registers further routes (the API, /live) before the catch-all. */
+  routes?: (app: TemplatedApp) => void;
 }
 
 export interface Server {
@@ -22,7 +28,7 @@ export interface Server {
 }
 
 export function createApp(deps: ServerDeps): TemplatedApp {
-  const app = uWS.App();
+  const app = deps.tls ? uWS.SSLApp({ cert_file_name: deps.tls.cert, key_file_name: deps.tls.key }) : uWS.App();
   app.post('/write', influxWriteHandler(deps, 'v1'));
   app.post('/api/v2/write', influxWriteHandler(deps, 'v2'));
   app.get('/ping', pingHandler);
@@ -53,6 +59,7 @@ export function createApp(deps: ServerDeps): TemplatedApp {
       (err: unknown) => send(res, state, 500, `${(err as Error).message}\n`),
     );
   });
+  deps.routes?.(app);
   app.any('/*', function notFound(res, req) {
     const state = watchAbort(res);
     const url = req.getUrl();

@@ -1,0 +1,169 @@
+// The API's request and response schemas (zod). The router validates with
+// them and openapi.ts turns them into the OpenAPI 3.1 document, so the
+// document is the contract the code enforces.
+
+import { z } from 'zod';
+import { connectorKinds, roles } from '../store/types.js';
+
+export const Id = z.uuid().describe('A UUID.');
+export const IdParams = z.object({ id: Id });
+export const Timestamp = z.string().describe('ISO-8601 time in UTC.');
+const Labels = z.record(z.string(), z.string());
+
+export const ErrorBody = z
+  .object({
+    code: z.string().describe('Stable machine-readable code (docs/errors.md).'),
+    message: z.string(),
+    requestId: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Error' });
+
+const Role = z.enum(roles as [string, ...string[]]);
+const Password = z.string().min(12, 'at least 12 characters').max(256);
+
+export const User = z
+  .object({ id: Id, username: z.string(), role: Role, disabled: z.boolean(), createdAt: Timestamp, updatedAt: Timestamp })
+  .meta({ id: 'User' });
+export const NewUser = z.object({
+  username: z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, '1 to 64 of A-Z a-z 0-9 . _ @ -'),
+  password: Password,
+  role: Role,
+});
+export const UserPatch = z.object({ role: Role.optional(), password: Password.optional(), disabled: z.boolean().optional() }).strict();
+
+export const Login = z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) });
+export const TokenPair = z
+  .object({
+    accessToken: z.string(),
+    tokenType: z.literal('Bearer'),
+    expiresIn: z.number().int().describe('Seconds until the access token expires.'),
+    refreshToken: z.string().describe('Exchange it at POST /api/auth/refresh before it expires; each use returns a new one.'),
+    refreshExpiresIn: z.number().int(),
+    user: User,
+  })
+  .meta({ id: 'TokenPair' });
+export const Refresh = z.object({ refreshToken: z.string().min(1).max(512) });
+export const Logout = z.object({ refreshToken: z.string().min(1).max(512).optional() });
+export const PasswordChange = z.object({ currentPassword: z.string().min(1).max(256), newPassword: Password });
+export const Me = z.object({ id: Id, username: z.string(), role: Role, expiresAt: z.number().int().describe('Access token expiry, Unix seconds.') });
+
+export const DeviceStatus = z.object({
+  state: z.enum(['online', 'stale', 'never']).describe('online: wrote in the last 60 s; stale: wrote before; never: no accepted write yet.'),
+  lastSeenAt: Timestamp.nullable(),
+  samplesPerSecond: z.number().describe('Accepted samples per second over the last 10 s, as seen by the answering instance.'),
+  lastError: z.string().nullable(),
+  lastErrorAt: Timestamp.nullable(),
+});
+export const Device = z
+  .object({
+    id: Id,
+    name: z.string(),
+    description: z.string(),
+    labels: Labels,
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    status: DeviceStatus,
+  })
+  .meta({ id: 'Device' });
+const DeviceName = z.string().min(1).max(128).regex(/^[^\p{Cc}]+$/u, 'no control characters');
+const LabelsIn = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().max(256)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels');
+
+export const DeviceToken = z
+  .object({
+    id: Id,
+    deviceId: Id,
+    name: z.string(),
+    prefix: z.string().describe('The first characters of the token, to tell tokens apart.'),
+    createdAt: Timestamp,
+    expiresAt: Timestamp.nullable(),
+    revokedAt: Timestamp.nullable(),
+    lastUsedAt: Timestamp.nullable(),
+    state: z.enum(['active', 'expiring', 'expired', 'revoked']).describe('expiring: active with an expiry set (e.g. the old token of a rotation).'),
+  })
+  .meta({ id: 'DeviceToken' });
+const TokenOptions = z.object({
+  name: z.string().max(128).optional(),
+  expiresInSeconds: z.number().int().min(60).max(10 * 365 * 86_400).optional().describe('The token stops working this long after it is issued; absent: never expires.'),
+});
+export const NewDevice = z.object({ name: DeviceName, description: z.string().max(1024).optional(), labels: LabelsIn.optional(), token: TokenOptions.optional() });
+export const DevicePatch = z.object({ name: DeviceName.optional(), description: z.string().max(1024).optional(), labels: LabelsIn.optional() }).strict();
+export const IssuedToken = DeviceToken.extend({
+  token: z.string().describe('The secret: shown only in this reply. Send it as "Authorization: Token <token>" (or Bearer, Basic, ?token=).'),
+  rotated: DeviceToken.optional().describe('The token this one replaces, now expiring after the overlap.'),
+}).meta({ id: 'IssuedToken' });
+export const CreatedDevice = Device.extend({
+  token: z.string().describe('The first ingest token of the device: shown only in this reply.'),
+  tokenInfo: DeviceToken,
+}).meta({ id: 'CreatedDevice' });
+export const NewToken = TokenOptions.extend({
+  rotate: z
+    .object({
+      tokenId: Id.describe('The token to replace.'),
+      overlapSeconds: z.number().int().min(0).max(30 * 86_400).default(3600).describe('How long the old token keeps working, so devices can switch.'),
+    })
+    .optional(),
+});
+export const TokenParams = z.object({ id: Id, tokenId: Id });
+
+const Severity = z.enum(['info', 'warning', 'critical']);
+export const AlertRule = z
+  .object({
+    id: Id,
+    name: z.string(),
+    expr: z.string(),
+    forSeconds: z.number().int(),
+    severity: Severity,
+    labels: Labels,
+    annotations: Labels,
+    enabled: z.boolean(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+  })
+  .meta({ id: 'AlertRule' });
+const RuleFields = {
+  name: z.string().min(1).max(128),
+  expr: z.string().min(1).max(4096).describe('PromQL/MetricsQL expression or series selector (evaluated by the anomaly engine).'),
+  forSeconds: z.number().int().min(0).max(86_400 * 7),
+  severity: Severity,
+  labels: LabelsIn,
+  annotations: z.record(z.string().max(64), z.string().max(4096)),
+  enabled: z.boolean(),
+};
+export const NewAlertRule = z.object({
+  name: RuleFields.name,
+  expr: RuleFields.expr,
+  forSeconds: RuleFields.forSeconds.optional(),
+  severity: RuleFields.severity.optional(),
+  labels: RuleFields.labels.optional(),
+  annotations: RuleFields.annotations.optional(),
+  enabled: RuleFields.enabled.optional(),
+});
+export const AlertRulePatch = NewAlertRule.partial().strict();
+
+const ConnectorKind = z.enum(connectorKinds as [string, ...string[]]);
+export const Connector = z
+  .object({ id: Id, name: z.string(), kind: ConnectorKind, config: z.record(z.string(), z.unknown()), enabled: z.boolean(), createdAt: Timestamp, updatedAt: Timestamp })
+  .meta({ id: 'Connector' });
+export const NewConnector = z.object({
+  name: z.string().min(1).max(128),
+  kind: ConnectorKind,
+  config: z.record(z.string(), z.unknown()).describe('Kind-specific settings; checked by the connector when it starts.'),
+  enabled: z.boolean().optional(),
+});
+export const ConnectorPatch = z.object({ name: z.string().min(1).max(128).optional(), config: z.record(z.string(), z.unknown()).optional(), enabled: z.boolean().optional() }).strict();
+
+export const AuditEntry = z
+  .object({ id: z.string(), at: Timestamp, actor: z.string(), action: z.string(), target: z.string(), ip: z.string(), details: z.record(z.string(), z.unknown()) })
+  .meta({ id: 'AuditEntry' });
+export const AuditQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  before: z.string().regex(/^\d+$/).optional().describe('Entries older than this id (paging).'),
+  actor: z.string().max(200).optional(),
+  action: z.string().max(200).optional().describe('An action, or a prefix ending in "." such as "device.".'),
+  target: z.string().max(200).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+});
+
+export const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });

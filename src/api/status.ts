@@ -1,0 +1,123 @@
+// Gateway status for operators (GET /api/status, and the `status` frames
+// of /live): ingest rates by protocol, accepted and rejected, queue depth
+// per shard, sink health. Sampled once a second from the Prometheus
+// counters the gateway keeps anyway, so it costs the hot path nothing.
+
+import { hostname } from 'node:os';
+import type client from 'prom-client';
+import type { Metrics } from '../metrics/index.js';
+import type { ShardStats } from '../queue/index.js';
+import type { Sink } from '../sinks/types.js';
+
+export interface GatewayStatus {
+  instance: string;
+  time: string;
+  uptimeSeconds: number;
+  ingest: {
+    samplesPerSecond: number;
+    /** Accepted samples per second by protocol (influx_v1, influx_v2, ws, ...). */
+    byProtocol: Record<string, number>;
+    rejectedPointsPerSecond: number;
+    rejectedRequestsPerSecond: number;
+    acceptedSamplesTotal: number;
+    rejectedPointsTotal: number;
+    rejectedRequestsTotal: number;
+  };
+  sink: { name: string; healthy: boolean; detail: string | null };
+  queue: Array<{ shard: number; records: number; samples: number; bytes: number; oldestAgeSeconds: number }>;
+  mainThreadLoad: number;
+}
+
+async function totals(registry: client.Registry, name: string, by?: string): Promise<{ total: number; by: Record<string, number> }> {
+  const m = registry.getSingleMetric(name) as client.Counter | undefined;
+  const out = { total: 0, by: {} as Record<string, number> };
+  if (!m) return out;
+  for (const v of (await m.get()).values) {
+    out.total += v.value;
+    if (by !== undefined) {
+      const k = String(v.labels[by] ?? '');
+      out.by[k] = (out.by[k] ?? 0) + v.value;
+    }
+  }
+  return out;
+}
+
+export class StatusSampler {
+  private last: { at: number; accepted: number; byProtocol: Record<string, number>; rejectedPoints: number; rejectedRequests: number } | undefined;
+  private current: GatewayStatus;
+  private readonly timer: NodeJS.Timeout;
+  private readonly started = Date.now();
+  private readonly listeners = new Set<(s: GatewayStatus) => void>();
+
+  constructor(
+    private readonly o: { instance?: string; metrics: Metrics; sink: Sink; queue: () => ShardStats[]; mainLoad: () => number },
+    periodMs = 1000,
+  ) {
+    this.current = this.empty();
+    this.timer = setInterval(() => void this.sample(), periodMs);
+    this.timer.unref();
+    void this.sample();
+  }
+
+  private empty(): GatewayStatus {
+    return {
+      instance: this.o.instance ?? `${hostname()}:${process.pid}`,
+      time: new Date().toISOString(),
+      uptimeSeconds: 0,
+      ingest: { samplesPerSecond: 0, byProtocol: {}, rejectedPointsPerSecond: 0, rejectedRequestsPerSecond: 0, acceptedSamplesTotal: 0, rejectedPointsTotal: 0, rejectedRequestsTotal: 0 },
+      sink: { name: this.o.sink.name, healthy: true, detail: null },
+      queue: [],
+      mainThreadLoad: 0,
+    };
+  }
+
+  /** The latest sample. */
+  get status(): GatewayStatus {
+    return this.current;
+  }
+
+  /** Called after each sample (the live hub streams it). */
+  onSample(listener: (s: GatewayStatus) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async sample(): Promise<void> {
+    const r = this.o.metrics.registry;
+    const [accepted, rejectedPoints, rejectedRequests, health] = await Promise.all([
+      totals(r, 'sentio_accepted_samples_total', 'protocol'),
+      totals(r, 'sentio_rejected_points_total'),
+      totals(r, 'sentio_rejected_requests_total'),
+      this.o.sink.health().catch((err: unknown) => ({ ok: false, detail: (err as Error).message })),
+    ]);
+    const now = Date.now();
+    const prev = this.last;
+    const dt = prev ? (now - prev.at) / 1000 : 0;
+    const rate = (cur: number, old: number | undefined) => (prev && dt > 0 ? Math.max(0, (cur - (old ?? 0)) / dt) : 0);
+    const byProtocol: Record<string, number> = {};
+    for (const [p, v] of Object.entries(accepted.by)) byProtocol[p] = rate(v, prev?.byProtocol[p]);
+    this.last = { at: now, accepted: accepted.total, byProtocol: accepted.by, rejectedPoints: rejectedPoints.total, rejectedRequests: rejectedRequests.total };
+    this.current = {
+      instance: this.current.instance,
+      time: new Date(now).toISOString(),
+      uptimeSeconds: Math.round((now - this.started) / 1000),
+      ingest: {
+        samplesPerSecond: rate(accepted.total, prev?.accepted),
+        byProtocol,
+        rejectedPointsPerSecond: rate(rejectedPoints.total, prev?.rejectedPoints),
+        rejectedRequestsPerSecond: rate(rejectedRequests.total, prev?.rejectedRequests),
+        acceptedSamplesTotal: accepted.total,
+        rejectedPointsTotal: rejectedPoints.total,
+        rejectedRequestsTotal: rejectedRequests.total,
+      },
+      sink: { name: this.o.sink.name, healthy: health.ok, detail: health.detail ?? null },
+      queue: this.o.queue().map((q) => ({ shard: q.shard, records: q.records, samples: q.samples, bytes: q.bytes, oldestAgeSeconds: q.oldestMs === undefined ? 0 : (now - q.oldestMs) / 1000 })),
+      mainThreadLoad: this.o.mainLoad(),
+    };
+    for (const l of this.listeners) l(this.current);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,196 @@
+// Device ingest tokens: issue, look up on the hot path, revoke.
+//
+// A token is `sdt_` + 32 random bytes (base64url). It is shown once, when
+// issued; the store keeps its SHA-256 (hex) and its first 12 characters
+// (`prefix`, to tell tokens apart in lists). A token only writes: the API
+// does not accept it.
+//
+// Lookup, fastest first:
+// 1. This instance's map of recent lookups (hash → token id, device id,
+//    expiry), trusted for `localTtlMs` (--token-cache-ttl-ms, default 5 s):
+//    a hit costs a hash and a Map lookup, synchronously, so the ingest path
+//    stays synchronous for known tokens.
+// 2. The shared cache (`tok:<hash>`, Redis when configured), plus its
+//    revocation mark for the token id (`dt:<id>`).
+// 3. The metadata store; the answer is then written to the shared cache.
+// Unknown tokens are remembered locally for a second, so a client retrying
+// a bad token does not reach the database on every request.
+//
+// Revocation (and a changed expiry) takes effect everywhere within seconds:
+// the store is updated first, then the token id is marked revoked in the
+// shared cache (checked on every lookup that misses locally), its shared
+// entry is dropped, and the id is broadcast on the cache's pub/sub channel
+// so every instance drops its local entry at once. Should a broadcast be
+// lost, the local entry expires after `localTtlMs` anyway.
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { Cache, Unsubscribe } from '../cache/types.js';
+import type { DeviceToken, MetaStore } from '../store/types.js';
+
+export const DEVICE_TOKEN_PREFIX = 'sdt_';
+const CHANNEL = 'device-token-changed';
+const NEGATIVE_TTL_MS = 1000;
+const LOCAL_MAX = 100_000;
+
+export interface DevicePrincipal {
+  tokenId: string;
+  deviceId: string;
+}
+
+interface Entry {
+  found: DevicePrincipal | undefined;
+  expiresAtMs: number | null;
+  fetchedAt: number;
+}
+
+interface SharedEntry {
+  tokenId: string;
+  deviceId: string;
+  expiresAt: string | null;
+  revoked: boolean;
+}
+
+export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('hex');
+
+export function newDeviceToken(): { token: string; hash: string; prefix: string } {
+  const token = `${DEVICE_TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
+  return { token, hash: tokenHash(token), prefix: token.slice(0, 12) };
+}
+
+export interface DeviceTokenOptions {
+  store: MetaStore;
+  cache: Cache;
+  localTtlMs: number;
+  /** Lifetime of entries in the shared cache. */
+  sharedTtlMs?: number;
+  /** Counts store/cache failures (they fail the lookup: the write is refused, not let through). */
+  onError?: (where: 'store' | 'cache', err: unknown) => void;
+}
+
+export class DeviceTokens {
+  private readonly local = new Map<string, Entry>();
+  private readonly hashByTokenId = new Map<string, string>();
+  private readonly inflight = new Map<string, Promise<DevicePrincipal | undefined>>();
+  private readonly sharedTtlMs: number;
+  private unsubscribe: Unsubscribe | undefined;
+
+  private constructor(private readonly o: DeviceTokenOptions) {
+    this.sharedTtlMs = o.sharedTtlMs ?? (o.cache.kind === 'memory' ? o.localTtlMs : 60_000);
+  }
+
+  static async open(o: DeviceTokenOptions): Promise<DeviceTokens> {
+    const t = new DeviceTokens(o);
+    t.unsubscribe = await o.cache.subscribe(CHANNEL, (tokenId) => t.forget(tokenId));
+    return t;
+  }
+
+  async close(): Promise<void> {
+    await this.unsubscribe?.();
+  }
+
+  private forget(tokenId: string): void {
+    const hash = this.hashByTokenId.get(tokenId);
+    if (hash === undefined) return;
+    this.hashByTokenId.delete(tokenId);
+    this.local.delete(hash);
+  }
+
+  /** Issues a token for a device; the secret is in the result only. */
+  async issue(deviceId: string, opts: { name?: string; expiresAt?: string | null } = {}): Promise<{ token: string; record: DeviceToken }> {
+    const t = newDeviceToken();
+    const record = await this.o.store.createDeviceToken({ deviceId, hash: t.hash, prefix: t.prefix, name: opts.name ?? '', expiresAt: opts.expiresAt ?? null });
+    return { token: t.token, record };
+  }
+
+  /** Revokes one token now, on every instance. */
+  async revoke(deviceId: string, tokenId: string): Promise<DeviceToken | undefined> {
+    const record = await this.o.store.revokeDeviceToken(deviceId, tokenId);
+    if (record) await this.changed(tokenId, true);
+    return record;
+  }
+
+  /** Shortens a token's life (rotation overlap); the new expiry applies on every instance within seconds. */
+  async expire(deviceId: string, tokenId: string, expiresAt: string): Promise<DeviceToken | undefined> {
+    const record = await this.o.store.expireDeviceToken(deviceId, tokenId, expiresAt);
+    if (record) await this.changed(tokenId, false);
+    return record;
+  }
+
+  /** After the store changed a token: drop every cached copy. */
+  async changed(tokenId: string, revoked: boolean): Promise<void> {
+    this.forget(tokenId);
+    const cache = this.o.cache;
+    if (revoked) await cache.revoke(`dt:${tokenId}`, this.sharedTtlMs + 60_000);
+    const hash = await cache.get(`tokh:${tokenId}`);
+    if (hash !== undefined) await cache.del(`tok:${hash}`);
+    await cache.publish(CHANNEL, tokenId);
+  }
+
+  /**
+   * The device behind a presented token: synchronously when this instance
+   * looked it up recently, else a promise. undefined: unknown, revoked or
+   * expired. Rejects when the store and cache cannot answer.
+   */
+  lookup(token: string, now = Date.now()): DevicePrincipal | undefined | Promise<DevicePrincipal | undefined> {
+    const hash = tokenHash(token);
+    const e = this.local.get(hash);
+    if (e !== undefined && now - e.fetchedAt < (e.found ? this.o.localTtlMs : NEGATIVE_TTL_MS)) {
+      if (e.expiresAtMs !== null && now >= e.expiresAtMs) return undefined;
+      return e.found;
+    }
+    let p = this.inflight.get(hash);
+    if (p === undefined) {
+      p = this.fetch(hash).finally(() => this.inflight.delete(hash));
+      this.inflight.set(hash, p);
+    }
+    return p;
+  }
+
+  private remember(hash: string, found: DevicePrincipal | undefined, expiresAt: string | null): DevicePrincipal | undefined {
+    if (this.local.size >= LOCAL_MAX) {
+      // Drop the oldest tenth (Map iterates in insertion order).
+      let n = LOCAL_MAX / 10;
+      for (const k of this.local.keys()) {
+        this.local.delete(k);
+        if (--n === 0) break;
+      }
+    }
+    const expiresAtMs = expiresAt === null ? null : Date.parse(expiresAt);
+    this.local.delete(hash);
+    this.local.set(hash, { found, expiresAtMs, fetchedAt: Date.now() });
+    if (found) this.hashByTokenId.set(found.tokenId, hash);
+    return expiresAtMs !== null && Date.now() >= expiresAtMs ? undefined : found;
+  }
+
+  private async fetch(hash: string): Promise<DevicePrincipal | undefined> {
+    const cache = this.o.cache;
+    let shared: SharedEntry | undefined;
+    try {
+      const text = await cache.get(`tok:${hash}`);
+      if (text !== undefined) shared = JSON.parse(text) as SharedEntry;
+      if (shared && !shared.revoked && (await cache.isRevoked(`dt:${shared.tokenId}`))) shared.revoked = true;
+    } catch (err) {
+      this.o.onError?.('cache', err);
+      shared = undefined;
+    }
+    if (shared === undefined) {
+      let row;
+      try {
+        row = await this.o.store.findDeviceToken(hash);
+      } catch (err) {
+        this.o.onError?.('store', err);
+        throw err;
+      }
+      if (row === undefined) return this.remember(hash, undefined, null);
+      shared = { tokenId: row.token.id, deviceId: row.device.id, expiresAt: row.token.expiresAt, revoked: row.token.revokedAt !== null };
+      try {
+        await cache.set(`tok:${hash}`, JSON.stringify(shared), this.sharedTtlMs);
+        await cache.set(`tokh:${shared.tokenId}`, hash, this.sharedTtlMs);
+      } catch (err) {
+        this.o.onError?.('cache', err);
+      }
+    }
+    if (shared.revoked) return this.remember(hash, undefined, null);
+    return this.remember(hash, { tokenId: shared.tokenId, deviceId: shared.deviceId }, shared.expiresAt);
+  }
+}
