@@ -550,6 +550,9 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         // With a filter: only device.create below the newest one.
         const creates = all.filter((e) => e.action === 'device.create').map((e) => e.id).reverse();
         assert.deepEqual((await s.listAudit({ action: 'device.', before: creates[0]! })).map((e) => e.id), creates.slice(1));
+        assert.equal((await s.listAudit({ before: '99999999999999999999999' })).length, all.length);
+        assert.deepEqual(await s.listAudit({ before: all[0]!.id }), []);
+        await assert.rejects(s.listAudit({ before: 'abc' }), TypeError);
       });
 
       it('filters by time: since inclusive, until exclusive', async (s) => {

@@ -177,6 +177,7 @@ const jsonOrNull = (v: unknown): string | null => (v === undefined ? null : JSON
 
 /** bigserial ids as text: exact whatever the driver does with int8. */
 const AUDIT_COLUMNS = 'id::text AS id, at, actor, action, target, ip, details';
+const MAX_BIGINT = 2n ** 63n - 1n;
 const AUDIT_DEFAULT_LIMIT = 100;
 const AUDIT_MAX_LIMIT = 1000;
 
@@ -516,8 +517,10 @@ export class SqlStore implements MetaStore {
       where.push(cond(`$${params.length}`));
     };
     if (query.before !== undefined) {
-      if (!/^\d{1,18}$/.test(query.before)) throw new TypeError(`listAudit: before must be an audit entry id, got ${JSON.stringify(query.before)}`);
-      add((p) => `id < ${p}::bigint`, query.before);
+      if (!/^\d+$/.test(query.before)) throw new TypeError(`listAudit: before must be an audit entry id, got ${JSON.stringify(query.before)}`);
+      // Past the bigint range means "below everything there is".
+      const before = BigInt(query.before) > MAX_BIGINT ? String(MAX_BIGINT) : query.before;
+      add((p) => `id < ${p}::bigint`, before);
     }
     if (query.actor !== undefined) add((p) => `actor = ${p}::text`, query.actor);
     if (query.action !== undefined) {

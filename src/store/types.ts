@@ -10,7 +10,9 @@
 //   audit entries have increasing numeric ids, returned as strings.
 // - Times are ISO-8601 strings in UTC ('2026-11-27T10:00:00.000Z').
 // - A unique-key clash (a second user 'admin', a second device of one name)
-//   throws StoreConflictError; a missing row is `undefined` / `false`, not an error.
+//   throws StoreConflictError, and so does a reference to a missing row (a
+//   token for a device deleted meanwhile); a missing row is `undefined` /
+//   `false`, not an error.
 // - Secrets are never stored: passwords as memory-hard hashes, tokens as
 //   SHA-256 digests made by the caller.
 
@@ -183,7 +185,9 @@ export interface AuditQuery {
   /** Exact action, or a prefix ending in '.' ('device.'). */
   action?: string;
   target?: string;
+  /** Entries at or after this time (inclusive). */
   since?: string;
+  /** Entries before this time (exclusive). */
   until?: string;
 }
 
@@ -211,10 +215,15 @@ export interface MetaStore {
   deleteUser(id: string): Promise<boolean>;
 
   createSession(s: NewSession): Promise<Session>;
-  /** Atomically exchanges a valid refresh token (by hash) for `next` in the same family. */
+  /**
+   * Atomically exchanges a valid refresh token (by hash) for `next` in the same family.
+   * A replaced token presented again is 'reused' (even when expired); of two concurrent
+   * exchanges of one token, one is 'rotated' and the other 'reused'.
+   */
   rotateSession(tokenHash: string, next: Omit<NewSession, 'userId' | 'familyId'>, now?: string): Promise<RotateResult>;
   /** Revokes the session of this token and its whole family; resolves with it, if any. */
   revokeSession(tokenHash: string): Promise<Session | undefined>;
+  /** Revokes every session of the user; resolves with how many were still usable (neither replaced, revoked nor expired). */
   revokeUserSessions(userId: string): Promise<number>;
 
   createDevice(d: NewDevice): Promise<Device>;
