@@ -93,7 +93,7 @@ export function cacheConformance(name: string, open: () => Promise<CachePair>): 
       assert.equal(r.ok, false);
       assert.equal(r.remaining, 0);
       // One token at 1/s, minus what refilled since the last take.
-      assert.ok(r.retryAfterMs > 800 && r.retryAfterMs <= 1000, `retryAfterMs ${r.retryAfterMs}`);
+      assert.ok(r.retryAfterMs > 500 && r.retryAfterMs <= 1000, `retryAfterMs ${r.retryAfterMs}`);
       // Other keys have their own bucket.
       assert.equal((await a.take('tb-other', 5, 1, 5)).ok, true);
     }));
@@ -102,7 +102,7 @@ export function cacheConformance(name: string, open: () => Promise<CachePair>): 
       assert.deepEqual(await a.take('tb', 4, 20, 4), { ok: true, remaining: 0, retryAfterMs: 0 });
       const r = await b.take('tb', 2, 20, 4); // 2 tokens at 20/s: 100 ms less what refilled since
       assert.equal(r.ok, false);
-      assert.ok(r.retryAfterMs > 50 && r.retryAfterMs <= 100, `retryAfterMs ${r.retryAfterMs}`);
+      assert.ok(r.retryAfterMs > 0 && r.retryAfterMs <= 100, `retryAfterMs ${r.retryAfterMs}`);
       await atLeast(r.retryAfterMs);
       const again = await b.take('tb', 2, 20, 4);
       assert.equal(again.ok, true, `after waiting ${r.retryAfterMs} ms: ${JSON.stringify(again)}`);
@@ -126,7 +126,7 @@ export function cacheConformance(name: string, open: () => Promise<CachePair>): 
       assert.deepEqual(await a.take('frac', 1, 0.5, 1.5), { ok: true, remaining: 0, retryAfterMs: 0 });
       const r = await a.take('frac', 0.5, 0.5, 1.5);
       assert.equal(r.ok, false);
-      assert.ok(r.retryAfterMs > 900 && r.retryAfterMs <= 1000, `retryAfterMs ${r.retryAfterMs}`);
+      assert.ok(r.retryAfterMs > 500 && r.retryAfterMs <= 1000, `retryAfterMs ${r.retryAfterMs}`);
     }));
 
     test('take(): 50 concurrent takes from two instances admit exactly the burst of 10', withPair(async (a, b) => {

@@ -330,6 +330,7 @@ export class RedisCache implements Cache {
   /** UNSUBSCRIBE when no local handler is left; failures are retried when the subscriber is back. */
   private dropIfUnused(full: string): void {
     void this.serially(async () => {
+      if (this.handlers.has(full)) this.stale.delete(full); // wanted again
       if (this.handlers.has(full) || this.subscriber === undefined || this.closed) return;
       try {
         await this.run(() => this.subscriber!.unsubscribe(full));
