@@ -24,7 +24,10 @@
 //   reject at once; commands in flight when the connection drops reject at
 //   once too (maxRetriesPerRequest 0, nothing is resent: take() and hit()
 //   are not idempotent). Errors are SentioError SENTIO_ERR_STORE_UNAVAILABLE,
-//   "Redis unavailable at host:port: <why>".
+//   "Redis unavailable at host:port: <why>". subscribe() waits for the
+//   subscriber connection only while the command connection is up (then
+//   Redis is, and the subscriber is between reconnect attempts), at most
+//   connectTimeoutMs.
 // - Redis hung (accepts, never answers): each command rejects after
 //   commandTimeoutMs (default 2 s). Its reply, if it ever comes, is dropped.
 // - Either connection reconnects by itself, retrying every 50 ms doubling up
@@ -116,25 +119,31 @@ function isReplyError(err: unknown): boolean {
 
 /**
  * Resolves when `r` is ready; rejects after `timeoutMs`, when it ends, and
- * (with `failFast`) at once if it is between attempts or its attempt fails.
+ * when `giveUp()` holds while it is between attempts (checked now and each
+ * time an attempt fails).
  */
-function whenReady(r: Redis, timeoutMs: number, failFast: boolean): Promise<void> {
+function whenReady(r: Redis, timeoutMs: number, giveUp: () => boolean): Promise<void> {
   if (r.status === 'ready') return Promise.resolve();
-  if (r.status === 'end' || (failFast && (r.status === 'reconnecting' || r.status === 'close'))) return Promise.reject(new Error(`connection ${r.status}`));
+  const between = () => r.status === 'reconnecting' || r.status === 'close';
+  if (r.status === 'end' || (between() && giveUp())) return Promise.reject(new Error(`connection ${r.status}`));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => finish(new Error(`not connected after ${timeoutMs} ms`)), timeoutMs);
     const onReady = () => finish();
-    const onClose = () => finish(new Error('connection closed'));
-    const closeEvent = failFast ? 'close' : 'end';
+    const onClose = () => {
+      if (giveUp()) finish(new Error('connection closed'));
+    };
+    const onEnd = () => finish(new Error('connection ended'));
     function finish(err?: Error) {
       clearTimeout(timer);
       r.off('ready', onReady);
-      r.off(closeEvent, onClose);
+      r.off('close', onClose);
+      r.off('end', onEnd);
       if (err) reject(err);
       else resolve();
     }
     r.on('ready', onReady);
-    r.on(closeEvent, onClose);
+    r.on('close', onClose);
+    r.on('end', onEnd);
   });
 }
 
@@ -173,7 +182,7 @@ export class RedisCache implements Cache {
     const cache = new RedisCache(opts);
     try {
       await cache.client.connect().catch(() => {}); // failures surface through whenReady, which keeps waiting while ioredis retries
-      await whenReady(cache.client, cache.connectTimeoutMs, false).catch((err: unknown) => {
+      await whenReady(cache.client, cache.connectTimeoutMs, () => false).catch((err: unknown) => {
         throw cache.unavailable(err);
       });
       await cache.health();
@@ -361,8 +370,8 @@ export class RedisCache implements Cache {
     }
     const sub = this.subscriber;
     // While the command connection is up, Redis is: give the subscriber the time to (re)connect.
-    // Otherwise fail at once rather than wait out a reconnect that is likely to fail.
-    await whenReady(sub, this.connectTimeoutMs, this.client.status !== 'ready').catch((err: unknown) => {
+    // Otherwise fail as soon as its attempt fails rather than wait out reconnects that are likely to fail.
+    await whenReady(sub, this.connectTimeoutMs, () => this.client.status !== 'ready').catch((err: unknown) => {
       throw this.unavailable(err);
     });
     return sub;
