@@ -13,6 +13,8 @@ import { createAuthenticator } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { Ingestor } from './ingest/index.js';
 import { IngestLimits } from './limits/index.js';
+import { LiveHub } from './live/index.js';
+import { createQueryEngine } from './query/index.js';
 import type { Logger } from './log/index.js';
 import { Metrics } from './metrics/index.js';
 import { Pipeline } from './pipeline/index.js';
@@ -124,6 +126,18 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     pooled: pipeline.pooledCount,
     mainLoad: pipeline.mainLoad,
   });
+  const status = new StatusSampler({ metrics, sink, queue: () => queue?.stats() ?? [], mainLoad: () => pipeline.mainLoad });
+  const live = new LiveHub({
+    maxRate: config.control.liveMaxRate,
+    async verify(token) {
+      const c = await control.sessions.authenticate(token);
+      return { userId: c.sub, username: c.name, role: c.role, expiresAtMs: c.exp * 1000 };
+    },
+    cache: control.cache,
+    status: () => status.status,
+    registry: metrics.registry,
+    instanceId: status.status.instance,
+  });
   // High-water marks: the queue 80 % full, or more batches waiting for a parser than there are parsers.
   const queue = sink instanceof QueuedSink ? sink.queue : undefined;
   const highWater = config.queue ? config.queue.maxBytes * 0.8 : Number.POSITIVE_INFINITY;
@@ -142,9 +156,8 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       ...(control.cache.kind === 'redis' ? { shared: control.cache } : {}),
     }),
     overloaded,
-    observers: [control.activity],
+    observers: [control.activity, live],
   });
-  const status = new StatusSampler({ metrics, sink, queue: () => queue?.stats() ?? [], mainLoad: () => pipeline.mainLoad });
   const api = createApi(
     { store: control.store, sessions: control.sessions, deviceTokens: control.deviceTokens, activity: control.activity, status: () => status.status },
     {
@@ -156,7 +169,14 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       rateLimit: config.control.apiRateLimit,
       corsOrigins: config.control.corsOrigins,
     },
-    undefined,
+    sink instanceof BlackholeSink
+      ? undefined
+      : createQueryEngine({
+          ...(config.control.vmselect !== undefined ? { vmselect: config.control.vmselect } : {}),
+          victoriametrics: config.victoriametrics,
+          ...(sink instanceof EmbeddedSink ? { embedded: sink } : {}),
+          timeoutMs: config.vm.timeoutMs,
+        }),
   );
   let ready = false;
   const app = createApp({
@@ -172,14 +192,17 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       return h.ok ? undefined : `sink ${sink.name}: ${h.detail ?? 'unhealthy'}`;
     },
     ...(tls ? { tls } : {}),
-    routes: (a) => api.register(a),
+    routes: (a) => {
+      api.register(a);
+      live.register(a);
+    },
   });
   let server: Server;
   try {
     server = await listen(app, config.listen.host, config.listen.port);
   } catch (err) {
     status.close();
-    await Promise.allSettled([pipeline.close(), sink.close(), control.close()]);
+    await Promise.allSettled([live.close(), pipeline.close(), sink.close(), control.close()]);
     throw err;
   }
   ready = true;
@@ -209,6 +232,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         await Promise.race([ingestor.stop(), new Promise<void>((r) => (timer = setTimeout(r, config.shutdownGraceMs)))]);
         clearTimeout(timer);
         status.close();
+        await live.close();
         await sink.close();
         await pipeline.close();
         await control.close();

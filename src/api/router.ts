@@ -183,6 +183,9 @@ export class Router {
     let user: AccessClaims | undefined;
 
     const finish = (status: number, payload: unknown): void => {
+      // Observed before the reply leaves, so a client that reads /metrics next sees its own request.
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.deps.metrics.observe(r.method, r.path, status, seconds);
       const headers: Record<string, string> = { 'x-request-id': requestId, 'cache-control': 'no-store', ...this.cors(origin) };
       if (payload instanceof SentioError) {
         if (payload.status === 429 || payload.status === 503) {
@@ -194,8 +197,6 @@ export class Router {
         sendJson(res, state, payload.status, { code: payload.code, message: payload.message, requestId, ...issues }, headers);
       } else if (payload === undefined) send(res, state, status, undefined, headers);
       else sendJson(res, state, status, payload, headers);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.deps.metrics.observe(r.method, r.path, status, seconds);
       const line = { method: r.method.toUpperCase(), route: r.path, status, ms: Math.round(seconds * 1e4) / 10, ip, user: user?.name };
       if (payload instanceof SentioError && payload.status >= 500) log.error({ ...line, code: payload.code, err: payload.cause ?? payload }, payload.message);
       else if (payload instanceof SentioError) log.info({ ...line, code: payload.code }, payload.message);

@@ -57,26 +57,33 @@ export class Sessions {
     return this.o.tokens.ttlSeconds;
   }
 
-  /** Refuses with SENTIO_ERR_RATE_LIMITED while either bucket is empty; counts a failure when `fail` is set. */
-  private async loginBucket(keys: string[], fail: boolean): Promise<void> {
-    const burst = this.o.loginMaxFailures;
-    const rate = burst / LOGIN_WINDOW_S;
-    const results = await Promise.all(keys.map((k) => this.o.cache.take(k, fail ? 1 : 0, rate, burst)));
+  /**
+   * Failed-login buckets, per username and per client address: refuses with
+   * SENTIO_ERR_RATE_LIMITED while either is empty; takes one from each when
+   * `fail` is set. An address gets five times a username's allowance (many
+   * users may share one address behind NAT).
+   */
+  private async loginBuckets(username: string, ip: string, fail: boolean): Promise<void> {
+    const perUser = this.o.loginMaxFailures;
+    const buckets = [
+      { key: `login:user:${username.toLowerCase()}`, burst: perUser },
+      { key: `login:ip:${ip}`, burst: perUser * 5 },
+    ];
+    const results = await Promise.all(buckets.map((b) => this.o.cache.take(b.key, fail ? 1 : 0, b.burst / LOGIN_WINDOW_S, b.burst).then((r) => ({ ...r, rate: b.burst / LOGIN_WINDOW_S }))));
     if (fail) return;
     const empty = results.filter((r) => r.remaining < 1);
     if (empty.length > 0) {
-      const retryAfterMs = Math.max(...empty.map((r) => Math.ceil(((1 - r.remaining) / rate) * 1000)));
+      const retryAfterMs = Math.max(...empty.map((r) => Math.ceil((1 / r.rate) * 1000)));
       throw new SentioError('SENTIO_ERR_RATE_LIMITED', 'too many failed logins; try again later', { details: { retryAfterMs } });
     }
   }
 
   async login(username: string, password: string, ip: string): Promise<TokenPair> {
-    const keys = [`login:user:${username.toLowerCase()}`, `login:ip:${ip}`];
-    await this.loginBucket(keys, false);
+    await this.loginBuckets(username, ip, false);
     const user = await this.o.store.getUserByUsername(username);
     const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash()));
     if (!user || !ok || user.disabled) {
-      await this.loginBucket(keys, true);
+      await this.loginBuckets(username, ip, true);
       throw new SentioError('SENTIO_ERR_LOGIN_FAILED');
     }
     return this.issue(user, randomUUID());
