@@ -1,0 +1,177 @@
+// Device tokens end to end: create a device, write with its token over
+// HTTP and WebSocket, rotate and revoke tokens; the next write after a
+// revocation is refused (401) on this instance and on a second instance
+// sharing a real PostgreSQL and a real Redis.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { type ApiClient, login, startTestGateway, type TestGateway } from './helpers.js';
+import { startPostgres, type Postgres } from './services/postgres.js';
+import { startRedis, type RedisService } from './services/redis.js';
+
+const line = (n: number) => `devtest,host=h${n} v=${n}\n`;
+
+async function write(url: string, token: string, body = line(1)): Promise<{ status: number; code?: string }> {
+  const res = await fetch(`${url}/write`, { method: 'POST', headers: { authorization: `Token ${token}` }, body });
+  const text = await res.text();
+  return { status: res.status, ...(text ? { code: (JSON.parse(text) as { code: string }).code } : {}) };
+}
+
+/** Opens a WebSocket with a device token; resolves with a function sending one frame and waiting for its reply, and the close event. */
+async function openWs(wsUrl: string, token: string) {
+  const ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`);
+  const replies: Array<(m: { type: string; code?: string }) => void> = [];
+  ws.on('message', (d) => replies.shift()?.(JSON.parse(d.toString()) as { type: string; code?: string }));
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+  return {
+    ws,
+    closed,
+    send(frame: string) {
+      return new Promise<{ type: string; code?: string }>((resolve) => {
+        replies.push(resolve);
+        ws.send(frame);
+      });
+    },
+  };
+}
+
+describe('device tokens on one instance (embedded default)', () => {
+  let gw: TestGateway;
+  let op: ApiClient;
+  before(async () => {
+    gw = await startTestGateway();
+    op = await login(gw.url);
+  });
+  after(() => gw.close());
+
+  test('create a device, write with its token over HTTP and WebSocket, revoke it: the next write is 401 on both', async () => {
+    const created = await op.call('POST', '/api/devices', { name: 'boiler-1', labels: { site: 'north' } });
+    assert.equal(created.status, 201);
+    const { token, id, tokenInfo } = created.body;
+    assert.match(token, /^sdt_[A-Za-z0-9_-]{43}$/);
+    assert.equal(created.body.status.state, 'never');
+
+    assert.equal((await write(gw.url, token)).status, 204);
+    const ws = await openWs(gw.wsUrl, token);
+    assert.equal((await ws.send(line(2))).type, 'ack');
+
+    // Listing shows metadata, never the secret or its hash.
+    const list = await op.call('GET', `/api/devices/${id}/tokens`);
+    assert.equal(list.status, 200);
+    assert.equal(list.body.items.length, 1);
+    assert.deepEqual(Object.keys(list.body.items[0]).sort(), ['createdAt', 'deviceId', 'expiresAt', 'id', 'lastUsedAt', 'name', 'prefix', 'revokedAt', 'state'].sort());
+    assert.ok(!JSON.stringify(list.body).includes(token.slice(12)));
+    assert.equal(token.slice(0, 12), list.body.items[0].prefix);
+
+    assert.equal((await op.call('DELETE', `/api/devices/${id}/tokens/${tokenInfo.id}`)).status, 204);
+    const refused = await write(gw.url, token);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.code, 'SENTIO_ERR_UNAUTHORIZED');
+    const reply = await ws.send(line(3));
+    assert.equal(reply.type, 'error');
+    assert.equal(reply.code, 'SENTIO_ERR_UNAUTHORIZED');
+    assert.equal(await ws.closed, 1008);
+    // A new connection is refused at the upgrade.
+    await assert.rejects(openWs(gw.wsUrl, token), /upgrade refused: 401/);
+
+    const revoked = await op.call('GET', `/api/devices/${id}/tokens`);
+    assert.equal(revoked.body.items[0].state, 'revoked');
+  });
+
+  test('device status: last seen, samples/s and last error come from the ingest path', async () => {
+    const created = await op.call('POST', '/api/devices', { name: 'meter-7' });
+    const { token, id } = created.body;
+    const body = Array.from({ length: 50 }, (_, i) => line(i)).join('');
+    for (let i = 0; i < 5; i++) assert.equal((await write(gw.url, token, body)).status, 204);
+    // A batch refused whole (a msgpack envelope that cannot be read) becomes the device's last error.
+    const bad = await fetch(`${gw.url}/write`, { method: 'POST', headers: { authorization: `Token ${token}`, 'content-type': 'application/msgpack' }, body: Buffer.from([0xc1]) });
+    assert.equal(bad.status, 400);
+    await bad.arrayBuffer();
+    await gw.gateway.control.activity.flush();
+    const d = await op.call('GET', `/api/devices/${id}`);
+    assert.equal(d.status, 200);
+    assert.equal(d.body.status.state, 'online');
+    assert.ok(Date.now() - Date.parse(d.body.status.lastSeenAt) < 60_000);
+    assert.match(d.body.status.lastError, /SENTIO_ERR_BAD_BATCH/);
+    const tokens = await op.call('GET', `/api/devices/${id}/tokens`);
+    assert.ok(tokens.body.items[0].lastUsedAt !== null, 'lastUsedAt recorded');
+  });
+
+  test('rotation: the new token works at once and the old one until the overlap ends; expired tokens are refused', async () => {
+    const created = await op.call('POST', '/api/devices', { name: 'pump-3' });
+    const { token: oldToken, id, tokenInfo } = created.body;
+    const rotated = await op.call('POST', `/api/devices/${id}/tokens`, { name: 'v2', rotate: { tokenId: tokenInfo.id, overlapSeconds: 3600 } });
+    assert.equal(rotated.status, 201);
+    assert.equal(rotated.body.rotated.state, 'expiring');
+    assert.equal((await write(gw.url, rotated.body.token)).status, 204);
+    assert.equal((await write(gw.url, oldToken)).status, 204);
+    // Overlap 0: the old token stops now (a rotation of the new one).
+    const again = await op.call('POST', `/api/devices/${id}/tokens`, { rotate: { tokenId: rotated.body.id, overlapSeconds: 0 } });
+    assert.equal(again.status, 201);
+    assert.equal((await write(gw.url, rotated.body.token)).status, 401);
+    assert.equal((await write(gw.url, again.body.token)).status, 204);
+    const audit = await op.call('GET', `/api/audit?target=device:${id}`);
+    assert.deepEqual(audit.body.items.map((e: { action: string }) => e.action), ['token.rotate', 'token.rotate', 'device.create']);
+  });
+
+  test('deleting a device ends its tokens; an unknown token is 401', async () => {
+    const created = await op.call('POST', '/api/devices', { name: 'gone-1' });
+    assert.equal((await write(gw.url, created.body.token)).status, 204);
+    assert.equal((await op.call('DELETE', `/api/devices/${created.body.id}`)).status, 204);
+    assert.equal((await write(gw.url, created.body.token)).status, 401);
+    assert.equal((await write(gw.url, 'sdt_not-a-real-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')).status, 401);
+    assert.equal((await op.call('GET', `/api/devices/${created.body.id}`)).status, 404);
+  });
+});
+
+describe('device tokens on two instances sharing PostgreSQL and Redis', () => {
+  let pg: Postgres;
+  let redis: RedisService;
+  let a: TestGateway;
+  let b: TestGateway;
+  before(async () => {
+    [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
+    const shared = ['--postgres', pg.url, '--redis', redis.url];
+    a = await startTestGateway(shared);
+    b = await startTestGateway(shared);
+  });
+  after(async () => {
+    await Promise.allSettled([a?.close(), b?.close()]);
+    await Promise.allSettled([pg?.destroy(), redis?.destroy()]);
+  });
+
+  test('a token issued on A writes on B; revoked on A, the next write on B is 401', async () => {
+    const opA = await login(a.url);
+    // One admin for both: the second instance found the user the first created.
+    const opB = await login(b.url);
+    const created = await opA.call('POST', '/api/devices', { name: 'shared-1' });
+    assert.equal(created.status, 201);
+    const { token, id, tokenInfo } = created.body;
+    assert.equal((await opB.call('GET', `/api/devices/${id}`)).status, 200);
+    // B looks the token up (store, then cache) and keeps it locally.
+    assert.equal((await write(b.url, token)).status, 204);
+    assert.equal((await write(b.url, token)).status, 204);
+    const wsB = await openWs(b.wsUrl, token);
+    assert.equal((await wsB.send(line(5))).type, 'ack');
+
+    assert.equal((await opA.call('DELETE', `/api/devices/${id}/tokens/${tokenInfo.id}`)).status, 204);
+    const refused = await write(b.url, token);
+    assert.equal(refused.status, 401, 'B refuses at once (the revocation was broadcast through Redis)');
+    assert.equal((await wsB.send(line(6))).code, 'SENTIO_ERR_UNAUTHORIZED');
+    assert.equal((await write(a.url, token)).status, 401);
+  });
+
+  test('sessions are shared: a token from A works on B, and logout on A ends it on B', async () => {
+    const c = await login(a.url);
+    const onB = { ...c, call: (m: string, p: string, body?: unknown) => fetch(`${b.url}${p}`, { method: m, headers: { authorization: `Bearer ${c.accessToken}` }, ...(body ? { body: JSON.stringify(body) } : {}) }) };
+    assert.equal((await onB.call('GET', '/api/auth/me')).status, 200);
+    assert.equal((await c.call('POST', '/api/auth/logout', { refreshToken: c.refreshToken })).status, 204);
+    assert.equal((await onB.call('GET', '/api/auth/me')).status, 401);
+  });
+});
