@@ -69,7 +69,7 @@ pub enum OutputData {
     RemoteWrite(RemoteWriteOutput),
 }
 
-fn offset_u32(n: usize) -> [u8; 4] {
+pub(crate) fn offset_u32(n: usize) -> [u8; 4] {
     u32::try_from(n).expect("series definitions of one batch exceed 4 GiB").to_le_bytes()
 }
 

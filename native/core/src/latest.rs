@@ -7,7 +7,7 @@
 //! same timestamp, the one later in the batch (as a store keeps the last
 //! write). Series are in first-seen order, as in the columns output.
 
-use crate::batch::Mapped;
+use crate::batch::{offset_u32, Mapped};
 use crate::series::push_json;
 use crate::Ingestor;
 
@@ -34,10 +34,6 @@ impl LatestOutput {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
-}
-
-fn offset_u32(n: usize) -> [u8; 4] {
-    u32::try_from(n).expect("series definitions of one batch exceed 4 GiB").to_le_bytes()
 }
 
 fn latest_of(m: &Mapped<'_>) -> LatestOutput {
