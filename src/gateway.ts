@@ -38,6 +38,8 @@ export interface Gateway {
   status: StatusSampler;
   /** Start-up warnings worth printing (e.g. listening beyond loopback without TLS). */
   warnings: string[];
+  /** The REST API's routes (method, OpenAPI path). */
+  apiRoutes: ReadonlyArray<{ method: string; path: string }>;
   close(): Promise<void>;
 }
 
@@ -222,6 +224,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     control,
     status,
     warnings,
+    apiRoutes: api.routes.map((r) => ({ method: r.method, path: r.path })),
     close() {
       closing ??= (async () => {
         // Stop taking batches, finish those in flight, then let the sink
