@@ -512,6 +512,67 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
   }
 }
 
+/**
+ * What checking credentials costs on the hot path: HTTP /write into the
+ * blackhole (where it weighs most) with --no-auth, with a configured
+ * --token, and with a device token issued through the API (looked up in
+ * the cache once, then answered from the instance's own map). Three rounds,
+ * interleaved, so drift on a noisy machine hits every case alike; the
+ * ratio is of the medians.
+ */
+async function benchAuth(o: E2eOptions): Promise<void> {
+  if (!sentioBuilt()) {
+    notes.push('dist/cli.js or the native addon is missing (run npm run build): no auth rows');
+    return;
+  }
+  const password = 'bench-admin-password';
+  const open = await track(startSentio({ token: TOKEN, sink: 'blackhole', args: ['--no-auth'] }));
+  const guarded = await track(startSentio({ token: TOKEN, sink: 'blackhole', args: ['--admin-password', password, '--api-rate-limit', '0'] }));
+  try {
+    const loginRes = await fetch(`${guarded.base}/api/auth/login`, { method: 'POST', body: JSON.stringify({ username: 'admin', password }) });
+    const { accessToken } = (await loginRes.json()) as { accessToken: string };
+    const dev = await fetch(`${guarded.base}/api/devices`, { method: 'POST', headers: { authorization: `Bearer ${accessToken}` }, body: JSON.stringify({ name: 'bench-device' }) });
+    const { token: deviceToken } = (await dev.json()) as { token: string };
+    if (!deviceToken) throw new Error(`could not create a device: HTTP ${dev.status}`);
+    const cases: Array<[string, Server, string]> = [
+      ['--no-auth', open, TOKEN],
+      ['configured --token', guarded, TOKEN],
+      ['device token (API-issued)', guarded, deviceToken],
+    ];
+    const runs = new Map<string, HttpRun[]>();
+    const ROUNDS = 3;
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, server, token] of cases) {
+        log(`auth: HTTP → blackhole, ${label}, round ${round + 1}`);
+        const r = await httpRun(o, undefined, `${server.base}/write?db=auth`, token, 'promremotewrite', [server]);
+        if (r.non2xx > 0) throw new Error(`${label}: ${r.non2xx} requests refused`);
+        runs.set(label, [...(runs.get(label) ?? []), r]);
+      }
+    }
+    const median = (label: string) => {
+      const v = runs.get(label)!.map((r) => r.samplesPerSec).sort((a, b) => a - b);
+      return v[Math.floor(v.length / 2)]!;
+    };
+    const base = median('--no-auth');
+    for (const [label] of cases) {
+      const m = median(label);
+      const rs = runs.get(label)!;
+      row({
+        section: 'auth',
+        case: `HTTP /write → blackhole, c=${o.connections}, ${label} (median of ${ROUNDS} rounds)`,
+        ours: `${fmtM(m)} samples/s (${rs.map((r) => fmtM(r.samplesPerSec)).join(', ')})`,
+        cpu: rs[rs.length - 1]!.cpu,
+        peer: label === '--no-auth' ? '' : `--no-auth ${fmtM(base)} samples/s`,
+        ratio: label === '--no-auth' ? '' : fmtRatio(m, base),
+        target: label === 'device token (API-issued)' ? `cost < 2 %: ${met(m >= 0.98 * base)}` : '',
+      });
+    }
+  } finally {
+    await stop(open);
+    await stop(guarded);
+  }
+}
+
 async function benchWs(o: E2eOptions, vm: Server | undefined): Promise<void> {
   if (!sentioBuilt()) {
     notes.push('dist/cli.js or the native addon is missing (run npm run build): no WebSocket rows');
@@ -596,7 +657,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string', default: '10' },
-      only: { type: 'string', default: 'parse,pipeline,http,ws' },
+      only: { type: 'string', default: 'parse,pipeline,http,ws,auth' },
       quick: { type: 'boolean', default: false },
       connections: { type: 'string', default: '8' },
       'ws-connections': { type: 'string', default: '8' },
@@ -605,11 +666,11 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--duration S] [--only parse,pipeline,http,ws] [--quick] [--connections N] [--ws-connections N] [--ws-window W]\n');
+    process.stdout.write('usage: npm run bench -- [--duration S] [--only parse,pipeline,http,ws,auth] [--quick] [--connections N] [--ws-connections N] [--ws-window W]\n');
     return 0;
   }
   const only = new Set(values.only.split(',').map((s) => s.trim()).filter(Boolean));
-  for (const s of only) if (!['parse', 'pipeline', 'http', 'ws'].includes(s)) throw new Error(`--only: unknown section "${s}"`);
+  for (const s of only) if (!['parse', 'pipeline', 'http', 'ws', 'auth'].includes(s)) throw new Error(`--only: unknown section "${s}"`);
   const quick = values.quick;
   const duration = quick ? 2 : Number(values.duration);
   const corpus = makeCorpus();
@@ -658,6 +719,7 @@ async function main(): Promise<number> {
       await benchHttp(e2e, vm);
     });
     await section('ws', () => benchWs(e2e, vm));
+    await section('auth', () => benchAuth(e2e));
   } finally {
     await stop(vm);
   }
