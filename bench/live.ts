@@ -20,7 +20,9 @@
 //   node --import tsx bench/live.ts [--duration S] [--rounds R] [--connections N] [--workers N]
 //
 // Not a test: it prints a table. The load generator shares the machine
-// with the gateway; compare rows of one run, not absolute figures.
+// with the gateway; compare rows of one run, not absolute figures. The
+// gateway's CPU time per million samples is the steadier figure when the
+// machine is busy with other work.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -29,6 +31,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { makeCorpus } from '../load-tests/corpus.js';
 import { runHttpLoad } from '../load-tests/http.js';
+import { cpuSeconds } from '../load-tests/servers.js';
 import { startLiveGateway } from '../src/live/harness.js';
 
 const { values: args } = parseArgs({
@@ -142,6 +145,8 @@ const cases: Case[] = [
 
 interface Sample {
   samplesPerSec: number;
+  /** The gateway process's CPU seconds per million samples accepted. */
+  cpuPerM: number;
   p99Ms: number;
   errors: number;
   frames: number;
@@ -173,10 +178,13 @@ async function main(): Promise<void> {
         const s = c.hub ? servers.hub : servers.plain;
         const clients = await c.clients(s.liveUrl);
         const before = await scrape(s.url, [FRAMES, SKIPPED, DROPPED]);
+        const cpu0 = cpuSeconds(s.child.pid!);
         const r = await runHttpLoad({ url: `${s.url}/write`, connections, duration, corpus });
+        const cpu = cpuSeconds(s.child.pid!) - cpu0;
         const after = await scrape(s.url, [FRAMES, SKIPPED, DROPPED]);
         results.get(c.name)!.push({
           samplesPerSec: r.samplesPerSec,
+          cpuPerM: cpu / ((r.samplesPerSec * r.seconds) / 1e6),
           p99Ms: r.p99Ms,
           errors: r.non2xx + r.errors,
           frames: after[FRAMES]! - before[FRAMES]!,
@@ -196,7 +204,8 @@ async function main(): Promise<void> {
   }
 
   const baseline = median(results.get('no hub')!.map((x) => x.samplesPerSec));
-  const head = ['case', 'samples/s (median)', 'vs no hub', 'each round', 'p99 ms', 'errors', 'frames sent', 'updates received', 'updates skipped', 'clients dropped'];
+  const baseCpu = median(results.get('no hub')!.map((x) => x.cpuPerM));
+  const head = ['case', 'samples/s (median)', 'vs no hub', 'each round', 'gateway CPU s / M samples', 'vs no hub', 'p99 ms', 'errors', 'frames sent', 'updates received', 'updates skipped', 'clients dropped'];
   const rows = cases.map((c) => {
     const xs = results.get(c.name)!;
     const sps = median(xs.map((x) => x.samplesPerSec));
@@ -206,6 +215,8 @@ async function main(): Promise<void> {
       `${(sps / 1e6).toFixed(2)} M`,
       `${(sps / baseline).toFixed(2)}×`,
       xs.map((x) => (x.samplesPerSec / 1e6).toFixed(2)).join(' '),
+      median(xs.map((x) => x.cpuPerM)).toFixed(3),
+      `${(median(xs.map((x) => x.cpuPerM)) / baseCpu).toFixed(2)}×`,
       String(median(xs.map((x) => x.p99Ms))),
       sum((x) => x.errors),
       sum((x) => x.frames),

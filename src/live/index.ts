@@ -453,12 +453,16 @@ export class LiveHub implements IngestObserver {
       return;
     }
     this.lastFlush = now;
-    this.flush(now);
-    if (now >= this.nextStatus) {
-      this.nextStatus = now + STATUS_MS;
-      this.statusTick(now);
+    try {
+      this.flush(now);
+      if (now >= this.nextStatus) {
+        this.nextStatus = now + STATUS_MS;
+        this.statusTick(now);
+      }
+    } finally {
+      // Whatever failed in this tick, the next one comes.
+      this.timer = setTimeout(this.onTick, Math.ceil(this.intervalMs)).unref();
     }
-    this.timer = setTimeout(this.onTick, Math.ceil(this.intervalMs)).unref();
   };
 
   private flush(now: number): void {
@@ -535,13 +539,13 @@ export class LiveHub implements IngestObserver {
 
   private statusTick(now: number): void {
     if (this.app !== undefined && this.clients.size > 0) {
-      let status: unknown;
+      let frame: string;
       try {
-        status = this.status();
+        frame = JSON.stringify({ type: 'status', t: now, status: this.status() });
       } catch (err) {
-        status = { error: (err as Error).message };
+        frame = JSON.stringify({ type: 'status', t: now, status: null, error: (err as Error).message });
       }
-      this.app.publish(STATUS_TOPIC, JSON.stringify({ type: 'status', t: now, status }), false, false);
+      this.app.publish(STATUS_TOPIC, frame, false, false);
     }
     // Interest of other instances lapses unless renewed.
     for (const t of [...this.topics.values()]) {
