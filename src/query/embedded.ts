@@ -35,15 +35,19 @@
 //   label pairs in name order); values are formatted like Go's
 //   strconv.FormatFloat(v, 'f', -1, 64).
 //
-// The work is one SQL statement per query: the window bounds come from
-// ASOF joins of the (series x step) grid against the samples, so JS only
-// sees one row per output point.
+// The work: the matching series come from the small `series` table; their
+// samples in [start - 5m - max(step, [d]), end] are read as typed arrays
+// (embedded-samples.ts: no row conversion, no sort in DuckDB), and the
+// rollups run in JS over each series (rollup.ts), one pass per series with
+// two cursors. bench/query.ts measures it against the earlier all-SQL plan.
 
-import { listValue, type DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { SentioError } from '../errors.js';
 import type { EmbeddedSink } from '../sinks/embedded/index.js';
 import { children, parseDuration, parsePromQL, selectorOf, textOf, topAggregation, type SyntaxNode } from './promql.js';
+import { connectTo, readSamples } from './embedded-samples.js';
 import { compareLabels, formatValue, groupLabels as aggregateLabels, labelsKey } from './format.js';
+import { MAX_SILENCE_MS, maxPrevInterval, removeCounterResets, rollupLast, rollupRate, scrapeInterval, type Grid, type SeriesSamples } from './rollup.js';
 import { parseSelector, type Matcher, type Selector } from './selector.js';
 import type { InstantQuery, Labels, MatrixResult, QueryEngine, RangeQuery, SamplePair, SeriesQuery, VectorResult } from './types.js';
 
@@ -69,8 +73,6 @@ export interface EmbeddedQueryOptions {
   maxPoints?: number;
 }
 
-/** VictoriaMetrics' maxSilenceInterval: how far back before the window data is read. */
-const MAX_SILENCE_MS = 300_000;
 /** VictoriaMetrics' default step for instant queries (its -search.maxStalenessInterval unset). */
 const INSTANT_STEP_MS = 300_000;
 const MIN_POINTS_FOR_ALIGNMENT = 50;
@@ -206,7 +208,7 @@ export class EmbeddedQueryEngine implements QueryEngine {
   private readonly maxPoints: number;
 
   constructor(
-    private readonly sink: EmbeddedSink,
+    protected readonly sink: EmbeddedSink,
     opts: EmbeddedQueryOptions = {},
   ) {
     this.align = opts.alignStartEnd ?? true;
@@ -269,28 +271,51 @@ export class EmbeddedQueryEngine implements QueryEngine {
       throw new SentioError('SENTIO_ERR_UNSUPPORTED_QUERY', 'rate() over several metrics whose series differ only in the metric name is not supported by the embedded store');
     }
 
-    const points = Math.floor((endMs - startMs) / stepMs) + 1;
-    const window = plan.fn === 'rate' ? plan.windowMs : stepMs;
-    const minTs = Math.max(0, startMs - MAX_SILENCE_MS - Math.max(plan.windowMs, stepMs));
-    const sql = rollupSql(plan);
-    const params: DuckDBValue[] = [
-      listValue(series.map((s) => s.id)),
-      listValue(gids),
-      BigInt(minTs),
-      BigInt(endMs),
-      BigInt(startMs),
-      BigInt(stepMs),
-      BigInt(points),
-      BigInt(window),
-    ];
-    const rows = await this.read<[number, number, number]>(sql, params);
-    const values: SamplePair[][] = groupLabels.map(() => []);
-    for (const [g, t, v] of rows) values[g]!.push([t / 1000, formatValue(v)]);
+    const values = await this.rollup(plan, series.map((s) => s.id), gids, groupLabels.length, startMs, endMs, stepMs);
     const result = groupLabels
       .map((metric, g) => ({ metric, values: values[g]! }))
       .filter((s) => s.values.length > 0)
       .sort((a, b) => compareLabels(a.metric, b.metric));
     return { resultType: 'matrix', result };
+  }
+
+  /**
+   * The points of each output group: series `ids[i]` goes into group
+   * `gids[i]`. Protected so that bench/query.ts can run the earlier plan
+   * in its place.
+   */
+  protected async rollup(plan: QueryPlan, ids: bigint[], gids: number[], groups: number, startMs: number, endMs: number, stepMs: number): Promise<SamplePair[][]> {
+    const points = Math.floor((endMs - startMs) / stepMs) + 1;
+    const window = plan.fn === 'rate' ? plan.windowMs : stepMs;
+    const minTs = Math.max(0, startMs - MAX_SILENCE_MS - Math.max(plan.windowMs, stepMs));
+    const grid: Grid = { t0: startMs - minTs, step: stepMs, points };
+    const acc = new GroupAccumulator(plan.aggregate?.op, groups, points);
+    const point = new Float64Array(points);
+    let corrected = new Float64Array(0);
+    await this.samples(ids, minTs, endMs, (i, s) => {
+      const maxPrev = maxPrevInterval(scrapeInterval(s));
+      const win = Math.max(window, maxPrev);
+      if (plan.fn === 'rate') {
+        if (corrected.length < s.n) corrected = new Float64Array(s.n);
+        rollupRate(s, removeCounterResets(s, corrected), grid, win, maxPrev, point);
+      }
+      else rollupLast(s, grid, win, point);
+      acc.add(gids[i]!, point);
+    });
+    return Array.from({ length: groups }, (_, g) => acc.pairs(g, startMs, stepMs));
+  }
+
+  private async samples(ids: bigint[], fromMs: number, toMs: number, visit: (i: number, s: SeriesSamples) => void): Promise<void> {
+    let conn: DuckDBConnection | undefined;
+    try {
+      conn = await connectTo(this.sink);
+      await readSamples(conn, ids, fromMs, toMs, visit);
+    } catch (err) {
+      if (err instanceof SentioError) throw err;
+      throw new SentioError('SENTIO_ERR_QUERY_FAILED', `embedded store: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      conn?.closeSync();
+    }
   }
 
   async series(q: SeriesQuery): Promise<Labels[]> {
@@ -355,94 +380,48 @@ export function alignStartEnd(startMs: number, endMs: number, stepMs: number, po
 }
 
 /**
- * The rollup as one statement. Parameters: $1 series ids, $2 their output
- * group, $3..$4 the samples read [minTs, end], $5 start, $6 step, $7 points,
- * $8 the window before adjustment (step, or rate's [d]).
- * Rows: (group, t ms as DOUBLE, value), ordered by group and t.
+ * The points of the output series: one series' points as they are, or an
+ * aggregation across series per point (missing points skipped; none where
+ * no series has one).
  */
-function rollupSql(plan: QueryPlan): string {
-  const rate = plan.fn === 'rate';
-  const agg = plan.aggregate?.op;
-  const samples = `
-    sel AS (SELECT unnest($1::BIGINT[]) AS sid, unnest($2::INTEGER[]) AS gid),
-    raw AS (
-      SELECT series_id AS sid, ts, arg_max(value, rowid) AS v
-      FROM samples
-      WHERE series_id IN (SELECT sid FROM sel) AND ts BETWEEN $3 AND $4
-      GROUP BY series_id, ts
-    ),`;
-  // Counter resets removed as VictoriaMetrics does: a drop adds the previous value to
-  // the correction, a drop of less than 1/8 of it only the difference.
-  const counters = rate
-    ? `
-    lagged AS (SELECT sid, ts, v, lag(v) OVER (PARTITION BY sid ORDER BY ts) AS pv FROM raw),
-    s AS (
-      SELECT sid, ts, v + coalesce(sum(CASE WHEN v < pv THEN (CASE WHEN (pv - v) * 8 < pv THEN pv - v ELSE pv END) ELSE 0::DOUBLE END)
-        OVER (PARTITION BY sid ORDER BY ts ROWS UNBOUNDED PRECEDING), 0::DOUBLE) AS v
-      FROM lagged
-    ),`
-    : `
-    s AS (SELECT sid, ts, v FROM raw),`;
-  // Scrape interval: the 0.6 quantile (Go's formula) of the first 20 intervals; maxPrev from it.
-  const stats = `
-    iv AS (SELECT sid, ts, ts - lag(ts) OVER (PARTITION BY sid ORDER BY ts) AS d, row_number() OVER (PARTITION BY sid ORDER BY ts) AS rn FROM s),
-    q AS (
-      SELECT sid, count(*) AS n, max(ts) AS last_ts,
-             list(d::DOUBLE ORDER BY d) FILTER (WHERE rn BETWEEN 2 AND 21) AS ds
-      FROM iv GROUP BY sid
-    ),
-    qi AS (
-      SELECT sid, n, last_ts, ds, 0.6::DOUBLE * (len(ds) - 1)::DOUBLE AS rank FROM q
-    ),
-    si AS (
-      SELECT sid, last_ts,
-        CASE WHEN n < 2 THEN ${MAX_SILENCE_MS}::BIGINT ELSE trunc(
-          ds[floor(rank)::BIGINT + 1] * (1::DOUBLE - (rank - floor(rank))) +
-          ds[least(len(ds) - 1, floor(rank)::BIGINT + 1) + 1] * (rank - floor(rank))
-        )::BIGINT END AS si0
-      FROM qi
-    ),
-    mp AS (
-      SELECT sid, last_ts, CASE WHEN si0 <= 0 THEN ${MAX_SILENCE_MS}::BIGINT ELSE si0 END AS si FROM si
-    ),
-    mx AS (
-      SELECT sid, last_ts,
-        CASE WHEN si <= 2000 THEN si * 5 WHEN si <= 4000 THEN si * 3 WHEN si <= 8000 THEN si * 2
-             WHEN si <= 16000 THEN si + si // 2 WHEN si <= 32000 THEN si + si // 4 ELSE si + si // 8 END AS mpi
-      FROM mp
-    ),
-    grid AS (
-      SELECT mx.sid, mx.last_ts, mx.mpi, greatest($8::BIGINT, mx.mpi) AS win, $5::BIGINT + r.k * $6::BIGINT AS t
-      FROM mx, range($7::BIGINT) r(k)
-    ),
-    a AS (
-      SELECT g.*, l.ts AS lt, l.v AS lv FROM grid g ASOF LEFT JOIN s l ON g.sid = l.sid AND g.t >= l.ts
-    ),`;
-  const value = rate
-    ? `
-    b AS (SELECT a.*, p.ts AS pt, p.v AS pv FROM a ASOF LEFT JOIN s p ON a.sid = p.sid AND a.t - a.win >= p.ts),
-    c AS (SELECT b.*, f.ts AS ft, f.v AS fv FROM b ASOF LEFT JOIN s f ON b.sid = f.sid AND b.t - b.win < f.ts),
-    pts AS (
-      SELECT sid, t, CASE
-        WHEN pt IS NOT NULL AND pt > t - win - mpi AND last_ts > t - win THEN
-          CASE WHEN lt > t - win THEN (lv - pv) / ((lt - pt)::DOUBLE / 1000::DOUBLE) ELSE 0::DOUBLE END
-        WHEN lt > t - win AND ft < lt THEN (lv - fv) / ((lt - ft)::DOUBLE / 1000::DOUBLE)
-      END AS v
-      FROM c
-    )`
-    : `
-    pts AS (SELECT sid, t, CASE WHEN lt > t - win THEN lv END AS v FROM a)`;
-  const out = agg
-    ? `
-    SELECT sel.gid, pts.t::DOUBLE AS t, ${agg}(pts.v) AS v
-    FROM pts JOIN sel USING (sid)
-    WHERE pts.v IS NOT NULL AND NOT isnan(pts.v)
-    GROUP BY sel.gid, pts.t
-    ORDER BY sel.gid, pts.t`
-    : `
-    SELECT sel.gid, pts.t::DOUBLE AS t, pts.v
-    FROM pts JOIN sel USING (sid)
-    WHERE pts.v IS NOT NULL AND NOT isnan(pts.v)
-    ORDER BY sel.gid, pts.t`;
-  return `WITH ${samples}${counters}${stats}${value}${out}`;
+class GroupAccumulator {
+  private readonly value: Float64Array[];
+  private readonly count: Float64Array[];
+
+  constructor(
+    private readonly op: AggregateOp | undefined,
+    groups: number,
+    points: number,
+  ) {
+    this.value = Array.from({ length: groups }, () => new Float64Array(points).fill(NaN));
+    this.count = Array.from({ length: groups }, () => new Float64Array(points));
+  }
+
+  add(g: number, point: Float64Array): void {
+    const value = this.value[g]!;
+    const count = this.count[g]!;
+    for (let k = 0; k < point.length; k++) {
+      const v = point[k]!;
+      if (Number.isNaN(v)) continue;
+      const c = count[k]!;
+      count[k] = c + 1;
+      if (c === 0 || this.op === undefined) value[k] = v;
+      else if (this.op === 'sum' || this.op === 'avg') value[k]! += v;
+      else if (this.op === 'min') value[k] = Math.min(value[k]!, v);
+      else value[k] = Math.max(value[k]!, v);
+    }
+  }
+
+  /** [seconds, value] pairs of group g; NaN results (e.g. +Inf + -Inf) left out, as VictoriaMetrics does. */
+  pairs(g: number, startMs: number, stepMs: number): SamplePair[] {
+    const value = this.value[g]!;
+    const count = this.count[g]!;
+    const out: SamplePair[] = [];
+    for (let k = 0; k < value.length; k++) {
+      if (count[k] === 0) continue;
+      const v = this.op === 'avg' ? value[k]! / count[k]! : value[k]!;
+      if (!Number.isNaN(v)) out.push([(startMs + k * stepMs) / 1000, formatValue(v)]);
+    }
+    return out;
+  }
 }

@@ -1,0 +1,182 @@
+// Reads the samples of a query from the embedded DuckDB store into typed
+// arrays, one SeriesSamples per series: times ascending, duplicate
+// timestamps removed (the last written sample wins, by rowid, as the store
+// documents).
+//
+// Why not rows through EmbeddedSink.read: converting 400,000 rows to JS
+// values costs ~450 ms (getRowsJS) or ~80 ms (getColumnsJS) here, while
+// copying the result vectors' bytes costs ~20 ms in all, scan included. So
+// DuckDB only filters (series ids by a hash join, time by the zone maps) and
+// the bytes of each result chunk are copied into Float64Arrays; no ORDER BY
+// (sorting in DuckDB cost more than the whole rest). Order is restored here:
+// rows are bucketed per series (a stable counting sort), and a series whose
+// rows are not already in (ts, rowid) order, which for telemetry written in
+// time order is rare, is sorted by index.
+//
+// The connection: EmbeddedSink has no public API for reading chunks, so the
+// DuckDB instance is taken from it here (one place, checked at run time).
+// A public EmbeddedSink.connect() would remove that; see bench/RESULTS.md.
+
+import { listValue, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
+import { SentioError } from '../errors.js';
+import { rawBindings, type EmbeddedSink } from '../sinks/embedded/index.js';
+import type { SeriesSamples } from './rollup.js';
+
+interface ChunkBindings {
+  data_chunk_get_vector(chunk: unknown, columnIndex: number): unknown;
+  vector_get_data(vector: unknown, byteCount: number): Uint8Array;
+}
+
+/** A connection of its own on the sink's DuckDB instance (close it after use). */
+export async function connectTo(sink: EmbeddedSink): Promise<DuckDBConnection> {
+  const instance = (sink as unknown as { instance?: DuckDBInstance }).instance;
+  if (!instance || typeof instance.connect !== 'function') {
+    throw new SentioError('SENTIO_ERR_QUERY_FAILED', 'embedded store: the sink does not expose its DuckDB instance');
+  }
+  return instance.connect();
+}
+
+/** One result vector's values as a typed array (a view on the chunk's memory when aligned). */
+function column<T extends Float64Array | Int32Array>(b: ChunkBindings, chunk: unknown, index: number, rows: number, type: { new (buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number }): T {
+  const bytes = b.vector_get_data(b.data_chunk_get_vector(chunk, index), rows * type.BYTES_PER_ELEMENT);
+  if (bytes.byteOffset % type.BYTES_PER_ELEMENT === 0) return new type(bytes.buffer, bytes.byteOffset, rows);
+  return new type(bytes.slice().buffer, 0, rows);
+}
+
+interface Chunk {
+  sid: Int32Array;
+  ts: Float64Array;
+  row: Float64Array;
+  val: Float64Array;
+}
+
+/** Grows to the largest result seen; reused by every query (only used synchronously). */
+class Scratch {
+  ts = new Float64Array(0);
+  row = new Float64Array(0);
+  val = new Float64Array(0);
+
+  reserve(n: number): void {
+    if (this.ts.length >= n) return;
+    const size = Math.max(n, this.ts.length * 2);
+    this.ts = new Float64Array(size);
+    this.row = new Float64Array(size);
+    this.val = new Float64Array(size);
+  }
+}
+
+const scratch = new Scratch();
+const mergeScratch = new Scratch();
+
+/**
+ * Reads the samples of series `ids` with ts in [fromMs, toMs] and calls
+ * `visit(i, samples)` for each series (i indexes `ids`; series without
+ * samples are skipped), times as offsets from fromMs. The arrays are reused
+ * after `visit` returns: copy what must outlive the call.
+ */
+export async function readSamples(conn: DuckDBConnection, ids: bigint[], fromMs: number, toMs: number, visit: (i: number, samples: SeriesSamples) => void): Promise<void> {
+  const result = await conn.run(
+    `SELECT sel.i, (x.ts - $3)::DOUBLE, x.rowid::DOUBLE, x.value
+     FROM samples x JOIN (SELECT unnest($1::BIGINT[]) AS sid, unnest($2::INTEGER[]) AS i) sel ON x.series_id = sel.sid
+     WHERE x.ts BETWEEN $3 AND $4`,
+    [listValue(ids), listValue(ids.map((_, i) => i)), BigInt(fromMs), BigInt(toMs)],
+  );
+  // From here on synchronous: the chunks' memory and the scratch arrays stay ours.
+  const b = rawBindings() as unknown as ChunkBindings;
+  const chunks: Chunk[] = [];
+  for (let c = 0; c < result.chunkCount; c++) {
+    const raw = result.getChunk(c);
+    const rows = raw.rowCount;
+    if (rows === 0) continue;
+    chunks.push({
+      sid: column(b, raw.chunk, 0, rows, Int32Array),
+      ts: column(b, raw.chunk, 1, rows, Float64Array),
+      row: column(b, raw.chunk, 2, rows, Float64Array),
+      val: column(b, raw.chunk, 3, rows, Float64Array),
+    });
+  }
+  groupSeries(ids.length, chunks, visit);
+}
+
+/**
+ * Rows (series index, ts, rowid, value) in any order → per series, by (ts,
+ * rowid), the last of equal ts kept. A stable counting sort by series, then
+ * each series sorted by a natural merge sort (linear when it is in order or
+ * made of a few ordered runs, as DuckDB's parallel scan returns it).
+ */
+export function groupSeries(seriesCount: number, chunks: Chunk[], visit: (i: number, samples: SeriesSamples) => void): void {
+  const start = new Int32Array(seriesCount + 1);
+  let total = 0;
+  for (const c of chunks) {
+    const sid = c.sid;
+    for (let i = 0; i < sid.length; i++) start[sid[i]! + 1]!++;
+    total += sid.length;
+  }
+  for (let s = 0; s < seriesCount; s++) start[s + 1]! += start[s]!;
+  const at = start.slice(0, seriesCount);
+  scratch.reserve(total);
+  const { ts, row, val } = scratch;
+  for (const c of chunks) {
+    const { sid, ts: cts, row: crow, val: cval } = c;
+    for (let i = 0; i < sid.length; i++) {
+      const k = at[sid[i]!]!++;
+      ts[k] = cts[i]!;
+      row[k] = crow[i]!;
+      val[k] = cval[i]!;
+    }
+  }
+  for (let s = 0; s < seriesCount; s++) {
+    const from = start[s]!;
+    const to = start[s + 1]!;
+    if (from === to) continue;
+    sortRange(ts, row, val, from, to);
+    // Equal times: the later row (the last written) overwrites.
+    let n = from;
+    for (let k = from; k < to; k++) {
+      if (n > from && ts[n - 1] === ts[k]) n--;
+      ts[n] = ts[k]!;
+      val[n] = val[k]!;
+      n++;
+    }
+    visit(s, { ts: ts.subarray(from, n), values: val.subarray(from, n), n: n - from });
+  }
+}
+
+/** Sorts rows [from, to) of the three columns by (ts, rowid): ordered runs found, then merged pairwise. */
+function sortRange(ts: Float64Array, row: Float64Array, val: Float64Array, from: number, to: number): void {
+  const runs = [from];
+  for (let k = from + 1; k < to; k++) {
+    if (ts[k - 1]! > ts[k]! || (ts[k - 1] === ts[k] && row[k - 1]! > row[k]!)) runs.push(k);
+  }
+  if (runs.length === 1) return;
+  runs.push(to);
+  mergeScratch.reserve(to - from);
+  const tmp = mergeScratch;
+  while (runs.length > 2) {
+    const merged = [from];
+    for (let r = 0; r + 1 < runs.length; r += 2) {
+      const lo = runs[r]!;
+      const mid = runs[r + 1]!;
+      const hi = r + 2 < runs.length ? runs[r + 2]! : mid;
+      let i = lo;
+      let j = mid;
+      let o = 0;
+      while (i < mid && j < hi) {
+        const fromRight = ts[j]! < ts[i]! || (ts[j] === ts[i] && row[j]! < row[i]!);
+        const k = fromRight ? j++ : i++;
+        tmp.ts[o] = ts[k]!;
+        tmp.row[o] = row[k]!;
+        tmp.val[o] = val[k]!;
+        o++;
+      }
+      for (; i < mid; i++, o++) [tmp.ts[o], tmp.row[o], tmp.val[o]] = [ts[i]!, row[i]!, val[i]!];
+      for (; j < hi; j++, o++) [tmp.ts[o], tmp.row[o], tmp.val[o]] = [ts[j]!, row[j]!, val[j]!];
+      ts.set(tmp.ts.subarray(0, o), lo);
+      row.set(tmp.row.subarray(0, o), lo);
+      val.set(tmp.val.subarray(0, o), lo);
+      merged.push(hi);
+    }
+    if (merged[merged.length - 1] !== to) merged.push(to);
+    runs.splice(0, runs.length, ...merged);
+  }
+}
