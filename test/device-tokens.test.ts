@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { type ApiClient, login, startTestGateway, type TestGateway } from './helpers.js';
+import { type ApiClient, login, opened, startTestGateway, type TestGateway } from './helpers.js';
 import { startPostgres, type Postgres } from './services/postgres.js';
 import { startRedis, type RedisService } from './services/redis.js';
 
@@ -24,11 +24,7 @@ async function openWs(wsUrl: string, token: string) {
   const replies: Array<(m: { type: string; code?: string }) => void> = [];
   ws.on('message', (d) => replies.shift()?.(JSON.parse(d.toString()) as { type: string; code?: string }));
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
-    ws.once('error', reject);
-  });
+  await opened(ws);
   return {
     ws,
     closed,

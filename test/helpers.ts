@@ -63,6 +63,15 @@ export async function scrape(url: string): Promise<string> {
   return res.text();
 }
 
+/** Resolves once the WebSocket is open; rejects with "upgrade refused: <status>" when the server answers the upgrade with an HTTP error. */
+export function opened(ws: import('ws').WebSocket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
 export interface ApiClient {
   accessToken: string;
   refreshToken: string;

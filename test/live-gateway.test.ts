@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { type ApiClient, login, startTestGateway, type TestGateway } from './helpers.js';
+import { type ApiClient, login, opened, startTestGateway, type TestGateway } from './helpers.js';
 
 interface Frame {
   type: string;
@@ -37,11 +37,7 @@ async function live(token: string) {
       w.resolve(f);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
-    ws.once('error', reject);
-  });
+  await opened(ws);
   return {
     ws,
     next(pred: (f: Frame) => boolean, timeoutMs = 10_000): Promise<Frame> {

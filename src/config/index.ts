@@ -80,7 +80,7 @@ export const settings = {
     help: 'how long an instance trusts a device-token lookup without asking the cache again; bounds how late a revocation takes effect when its broadcast is missed',
   },
   'api-rate-limit': { kind: 'int', help: 'API requests per user (or per address, before login) per minute; 0: unlimited' },
-  'login-max-failures': { kind: 'int', help: 'failed logins per username and per address within 15 minutes before login is refused for the rest of the window' },
+  'login-max-failures': { kind: 'int', help: 'failed logins allowed per username (an address: five times as many); the allowance refills over 15 minutes, login is refused while it is used up' },
   'cors-origin': { kind: 'list', help: 'origins allowed to call the API from a browser ("*" for any); default: none (same origin only)' },
   'tls-cert': { kind: 'string', help: 'PEM certificate (chain): serve HTTPS and WSS on the listen port' },
   'tls-key': { kind: 'string', help: 'PEM private key of tls-cert' },
