@@ -133,7 +133,8 @@ describe('device tokens on two instances sharing PostgreSQL and Redis', () => {
   let b: TestGateway;
   before(async () => {
     [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
-    const shared = ['--postgres', pg.url, '--redis', redis.url];
+    // A per-token rate low enough to reach in a test; the other tests here write a sample or two.
+    const shared = ['--postgres', pg.url, '--redis', redis.url, '--max-samples-per-second', '1000'];
     a = await startTestGateway(shared);
     b = await startTestGateway(shared);
   });
@@ -161,6 +162,17 @@ describe('device tokens on two instances sharing PostgreSQL and Redis', () => {
     assert.equal(refused.status, 401, 'B refuses at once (the revocation was broadcast through Redis)');
     assert.equal((await wsB.send(line(6))).code, 'SENTIO_ERR_UNAUTHORIZED');
     assert.equal((await write(a.url, token)).status, 401);
+  });
+
+  test('the per-token rate limit is one bucket across instances (Redis)', async () => {
+    const opA = await login(a.url);
+    const { token } = (await opA.call('POST', '/api/devices', { name: 'rated-1' })).body;
+    const batch = (n: number) => Array.from({ length: n }, (_, i) => `rated,host=h${i} v=${i}\n`).join('');
+    assert.equal((await write(a.url, token, batch(600))).status, 204);
+    // 600 of the 1000 a second are used on A: 600 more on B must not pass (each instance alone would allow it).
+    const onB = await write(b.url, token, batch(600));
+    assert.equal(onB.status, 429);
+    assert.equal(onB.code, 'SENTIO_ERR_RATE_LIMITED');
   });
 
   test('sessions are shared: a token from A works on B, and logout on A ends it on B', async () => {
