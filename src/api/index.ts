@@ -3,7 +3,6 @@
 // router.ts runs them (auth, roles, limits, validation, audit, logs,
 // metrics) and openapi.ts describes them at GET /api/openapi.json.
 
-import type { TemplatedApp } from 'uWebSockets.js';
 import { z } from 'zod';
 import type { QueryEngine } from '../query/types.js';
 import { openApiDocument } from './openapi.js';
@@ -26,8 +25,4 @@ export function createApi(services: ApiServices, deps: RouterDeps, query: QueryE
     }),
   );
   return router;
-}
-
-export function registerApi(app: TemplatedApp, router: Router): void {
-  router.register(app);
 }

@@ -48,11 +48,6 @@ export interface Context<P, Q, B> {
   audit(action: string, target: string, details?: Record<string, unknown>, actor?: string): Promise<void>;
 }
 
-/** A reply other than 200 with the response schema. */
-export class Reply {
-  constructor(readonly status: number, readonly body?: unknown) {}
-}
-
 export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   method: Method;
   /** OpenAPI form: /api/devices/{id}. */
@@ -69,7 +64,7 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown, R = unknown> {
   response?: z.ZodType<R>;
   /** Codes this route answers beyond the common ones, for the document. */
   errors?: ErrorCode[];
-  handler(ctx: Context<P, Q, B>): Promise<R | Reply>;
+  handler(ctx: Context<P, Q, B>): Promise<R>;
 }
 
 /** Declares a route with its types inferred from the schemas. */
@@ -133,18 +128,15 @@ export class Router {
     return allowed.includes(origin) ? { 'access-control-allow-origin': origin, vary: 'origin' } : {};
   }
 
-  /** Registers every route, plus CORS preflight, on the app. */
+  /** Registers every route, plus 405 for other methods on its path and CORS preflight, on the app. */
   register(app: TemplatedApp): void {
+    const methods = new Map<string, string[]>();
     for (const r of this.routes) {
+      // OpenAPI's /devices/{id} is uWS's /devices/:id; parameters are read by position.
       const uwsPath = r.path.replace(/\{([^}]+)\}/g, ':$1');
       const names = [...r.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
       app[r.method === 'delete' ? 'del' : r.method](uwsPath, (res, req) => this.handle(r, names, res, req));
-    }
-    // A known path with another method: 405 naming the allowed ones.
-    const methods = new Map<string, string[]>();
-    for (const r of this.routes) {
-      const p = r.path.replace(/\{([^}]+)\}/g, ':$1');
-      methods.set(p, [...(methods.get(p) ?? []), r.method.toUpperCase()]);
+      methods.set(uwsPath, [...(methods.get(uwsPath) ?? []), r.method.toUpperCase()]);
     }
     for (const [p, allowed] of methods) {
       app.any(p, (res, req) => {
@@ -249,7 +241,6 @@ export class Router {
         },
       };
       const out = await r.handler(ctx);
-      if (out instanceof Reply) return finish(out.status, out.body);
       if (r.response === undefined) return finish(r.status ?? 204, undefined);
       const checked = r.response.safeParse(out);
       if (!checked.success) throw new SentioError('SENTIO_ERR_INTERNAL', `response of ${r.operationId} does not match its schema: ${checked.error.issues[0]?.message}`);
@@ -270,4 +261,3 @@ function groupQuery(query: string): Map<string, string | string[]> {
   return out;
 }
 
-export type { RequestState };

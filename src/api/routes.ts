@@ -13,7 +13,7 @@ import type { Sessions } from '../auth/sessions.js';
 import { SentioError } from '../errors.js';
 import type { Device as StoredDevice, DeviceToken as StoredToken, MetaStore } from '../store/types.js';
 import type { DeviceActivityTracker } from './device-activity.js';
-import { Reply, route, type RouteDef } from './router.js';
+import { route, type RouteDef } from './router.js';
 import * as S from './schemas.js';
 
 export interface ApiServices {
@@ -326,4 +326,3 @@ export function auditAndStatusRoutes(s: ApiServices): RouteDef<any, any, any, an
   ];
 }
 
-export { Reply };
