@@ -9,6 +9,7 @@ import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
 import WebSocket from 'ws';
 import { type Cache, openCache } from '../cache/index.js';
 import { SentioError } from '../errors.js';
+import { native } from '../native/index.js';
 import { startRedis, type RedisService } from '../../test/services/redis.js';
 import { type LiveGateway, startLiveGateway } from './harness.js';
 import { CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW, type LiveUser, presentedLiveToken, type VerifyToken } from './index.js';
@@ -379,6 +380,45 @@ test('columns output (embedded store) and the worker pool feed the tap the same 
     } finally {
       await g.close();
     }
+  }
+});
+
+test('label sets come once; a tap result that never reached the hub heals with a new epoch', async () => {
+  // workers 0: the gateway parses on this thread, whose core keeps the
+  // label sets it returned under the hub's epoch.
+  const g = await startLiveGateway({ hub: { maxRate: 50, verify } });
+  try {
+    const c = await LiveClient.open(g.liveUrl, { token: await jwt('u1', Date.now() + HOUR) });
+    await c.subscribe('s', { selector: 'heal_v' });
+    const tap = g.hub.parseOptions();
+    assert.equal(typeof tap?.latest, 'number', 'an epoch');
+    const now = Date.now();
+    const parse = (line: string): Uint8Array => {
+      const r = native.ingest(Buffer.from(line), { format: 'lp', precision: 'ms', nowMs: now, output: 'remote_write', ...tap });
+      return r.latest!;
+    };
+    /** [series, definition bytes of the first series] of a packed tap. */
+    const shape = (l: Uint8Array): [number, number] => {
+      const b = Buffer.from(l.buffer, l.byteOffset, l.byteLength);
+      return [b.readUInt32LE(0), b.readUInt32LE(8 + 24 + 4) - b.readUInt32LE(8 + 24)];
+    };
+    // A batch whose result is lost (as when its sink fails): the core now
+    // counts heal_v's label set as returned under this epoch ...
+    assert.deepEqual(shape(parse(`heal v=1 ${now}\n`)), [1, '{"__name__":"heal_v"}'.length]);
+    // ... and leaves it out of the next one, which the hub cannot use.
+    const second = native.ingest(Buffer.from(`heal v=2 ${now + 1}\n`), { format: 'lp', precision: 'ms', nowMs: now, output: 'remote_write', ...tap });
+    assert.deepEqual(shape(second.latest!), [1, 0]);
+    g.hub.accepted(second, { principal: 'test' });
+    assert.notEqual(g.hub.parseOptions()?.latest, tap?.latest, 'a new epoch');
+    // Every label set comes again: the client gets the series (labels before the ref, checked by updates()).
+    await write(g, `heal v=3 ${now + 2}\n`);
+    await c.next(() => c.updates(() => true).length > 0, 'an update');
+    assert.deepEqual(c.updates(() => true).map(([, p]) => p), [[now + 2, 3]]);
+    // Known from now on: left out again under the new epoch.
+    assert.deepEqual(shape(native.ingest(Buffer.from(`heal v=4 ${now + 3}\n`), { format: 'lp', precision: 'ms', nowMs: now, output: 'remote_write', ...g.hub.parseOptions() }).latest!), [1, 0]);
+    c.close();
+  } finally {
+    await g.close();
   }
 });
 

@@ -50,9 +50,13 @@
 //   socket (also counted). Nothing here ever waits on a client.
 // - Ingest path cost: accepted() does nothing and parseOptions() asks for
 //   nothing while no topic exists (here or, with a shared cache, on another
-//   instance). Otherwise, per batch, the core's latest tap and O(distinct
-//   series of the batch) here: a Map lookup per series, a JSON.parse and
-//   selector match per new series (cached, re-matched when topics change).
+//   instance). Otherwise, per batch, the core's latest tap (one packed
+//   buffer; label sets only for series this hub has not been sent yet, see
+//   `epoch`) and O(distinct series of the batch) here: a Map lookup per
+//   series, a JSON.parse and selector match per new series (cached,
+//   re-matched when topics change), and a changed series is queued once per
+//   tick. Fanning out to topics (however many match) happens once per tick,
+//   not per batch; nothing here is per sample.
 // - Across instances (cache of kind 'redis'): each instance publishes the
 //   topics it serves (on change and every second; forgotten after 3.5 s
 //   without renewal) and, per tick, the updates from its own ingest that
@@ -127,7 +131,17 @@ const MAX_ID_CHARS = 128;
 const MAX_DEVICE_CHARS = 256;
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const LATEST: ObserverParseOptions = Object.freeze({ latest: true });
+
+/**
+ * Tap epochs (see LiveHub.epoch), unique in the process: the native core
+ * keeps, per thread, which label sets it returned under one epoch, and two
+ * hubs in one process must never share one.
+ */
+let lastEpoch = Math.floor(Math.random() * 2 ** 30);
+function nextEpoch(): number {
+  lastEpoch = lastEpoch >= 2 ** 32 - 1 ? 1 : lastEpoch + 1;
+  return lastEpoch;
+}
 
 /** Monotonic Unix ms (whole): frame times and tick spacing. */
 function nowMs(): number {
@@ -162,6 +176,10 @@ interface Series {
   topics: Topic[];
   /** Topics holding it (`Topic.series`). */
   held: number;
+  /** Queued in LiveHub.changed (updated since the last tick, not yet given to its topics). */
+  changed: boolean;
+  /** The device whose batch last updated it (for other instances' device topics). */
+  device: string | undefined;
 }
 
 class Topic {
@@ -251,6 +269,15 @@ export class LiveHub implements IngestObserver {
   /** Bumped when the set of selector topics changes: series re-match lazily. */
   private version = 0;
   private nextRef = 1;
+  /**
+   * The tap epoch: the core leaves out label sets it already returned under
+   * it. A new one whenever this hub may lack a label set it was sent (it
+   * forgot series, or a batch's result never reached accepted()).
+   */
+  private epoch = nextEpoch();
+  private parseOpts: ObserverParseOptions = Object.freeze({ latest: this.epoch });
+  /** Series updated by local ingest since the last tick, each once: given to their topics at the tick. */
+  private readonly changed: Series[] = [];
   /** Local updates another instance wants, with the device that wrote them. */
   private readonly outbound = new Map<Series, string | undefined>();
   private interestChanged = false;
@@ -345,7 +372,7 @@ export class LiveHub implements IngestObserver {
 
   /** While any topic exists: ask the core for the latest sample of each series. */
   parseOptions(): ObserverParseOptions | undefined {
-    return this.topics.size > 0 ? LATEST : undefined;
+    return this.topics.size > 0 ? this.parseOpts : undefined;
   }
 
   accepted(result: IngestResult, opts: BatchOptions): void {
@@ -353,35 +380,70 @@ export class LiveHub implements IngestObserver {
     this.mergeLatest(result.latest, opts.deviceId);
   }
 
+  /** The packed tap (LatestSamples in src/native/types.ts): O(distinct series), no per-topic work. */
   private mergeLatest(l: LatestSamples, deviceId: string | undefined): void {
-    const n = l.ids.byteLength >>> 3;
+    const b = new DataView(l.buffer, l.byteOffset, l.byteLength);
+    const n = b.getUint32(0, true);
     if (n === 0) return;
-    const ids = new DataView(l.ids.buffer, l.ids.byteOffset, l.ids.byteLength);
-    const tss = new DataView(l.timestamps.buffer, l.timestamps.byteOffset, l.timestamps.byteLength);
-    const vals = new DataView(l.values.buffer, l.values.byteOffset, l.values.byteLength);
-    const offs = new DataView(l.defOffsets.buffer, l.defOffsets.byteOffset, l.defOffsets.byteLength);
-    const defs = Buffer.from(l.defs.buffer, l.defs.byteOffset, l.defs.byteLength);
+    const epoch = b.getUint32(4, true);
+    const tsAt = 8 + n * 8;
+    const valueAt = 8 + n * 16;
+    const offsetAt = 8 + n * 24;
+    const defsAt = offsetAt + (n + 1) * 4;
+    let defs: Buffer | undefined;
     const device = deviceId !== undefined ? this.topics.get(`dev:${deviceId}`) : undefined;
     for (let i = 0; i < n; i++) {
-      const id = ids.getBigInt64(i * 8, true);
+      const id = b.getBigInt64(8 + i * 8, true);
       let s = this.series.get(id);
-      if (s === undefined) s = this.addSeries(id, defs.toString('utf8', offs.getUint32(i * 4, true), offs.getUint32(i * 4 + 4, true)));
+      if (s === undefined) {
+        const start = b.getUint32(offsetAt + i * 4, true);
+        const end = b.getUint32(offsetAt + i * 4 + 4, true);
+        if (start === end) {
+          // Labels left out, yet unknown here: sent in a result that never
+          // reached accepted(), or forgotten. Under the current epoch, start a
+          // new one (every thread sends every label set again); this update
+          // is lost, the series' next one is not.
+          if (epoch === this.epoch) this.newEpoch();
+          continue;
+        }
+        defs ??= Buffer.from(l.buffer, l.byteOffset + defsAt, l.byteLength - defsAt);
+        s = this.addSeries(id, defs.toString('utf8', start, end));
+      }
       if (s.version !== this.version) this.rematch(s);
       if (s.topics.length === 0 && device === undefined) continue;
       // i64 ms as two halves: exact for any timestamp a JS number holds.
-      const ts = tss.getInt32(i * 8 + 4, true) * 4294967296 + tss.getUint32(i * 8, true);
-      if (!this.update(s, ts, vals.getFloat64(i * 8, true))) continue;
+      const ts = b.getInt32(tsAt + i * 8 + 4, true) * 4294967296 + b.getUint32(tsAt + i * 8, true);
+      if (!this.update(s, ts, b.getFloat64(valueAt + i * 8, true))) continue;
+      s.device = deviceId;
+      if (!s.changed && s.topics.length > 0) {
+        s.changed = true;
+        this.changed.push(s);
+      }
+      if (device !== undefined) {
+        this.touch(device, s);
+        if (device.remote.size > 0) this.outbound.set(s, deviceId);
+      }
+    }
+  }
+
+  private newEpoch(): void {
+    this.epoch = nextEpoch();
+    this.parseOpts = Object.freeze({ latest: this.epoch });
+  }
+
+  /** Gives the series changed since the last tick to their selector topics (and to other instances that want them). */
+  private distribute(): void {
+    for (const s of this.changed) {
+      s.changed = false;
+      if (s.version !== this.version) this.rematch(s);
       let remote = false;
       for (const t of s.topics) {
         this.touch(t, s);
         if (t.remote.size > 0) remote = true;
       }
-      if (device !== undefined) {
-        this.touch(device, s);
-        if (device.remote.size > 0) remote = true;
-      }
-      if (remote) this.outbound.set(s, deviceId);
+      if (remote) this.outbound.set(s, s.device);
     }
+    this.changed.length = 0;
   }
 
   /** Takes a point when it is not older than the series' latest; false when it is. */
@@ -394,9 +456,23 @@ export class LiveHub implements IngestObserver {
 
   private addSeries(id: bigint, json: string, labels?: Record<string, string>): Series {
     if (this.series.size >= this.maxSeries) {
-      for (const [k, e] of this.series) if (e.held === 0) this.series.delete(k);
+      // Forgotten label sets: the tap must send them again.
+      for (const [k, e] of this.series) if (e.held === 0 && !e.changed) this.series.delete(k);
+      this.newEpoch();
     }
-    const s: Series = { ref: this.nextRef++, id, labels: labels ?? (JSON.parse(json) as Record<string, string>), json, ts: Number.NEGATIVE_INFINITY, v: 0, version: -1, topics: [], held: 0 };
+    const s: Series = {
+      ref: this.nextRef++,
+      id,
+      labels: labels ?? (JSON.parse(json) as Record<string, string>),
+      json,
+      ts: Number.NEGATIVE_INFINITY,
+      v: 0,
+      version: -1,
+      topics: [],
+      held: 0,
+      changed: false,
+      device: undefined,
+    };
     this.series.set(id, s);
     return s;
   }
@@ -468,6 +544,7 @@ export class LiveHub implements IngestObserver {
   private flush(now: number): void {
     const app = this.app;
     if (app === undefined) return;
+    this.distribute();
     this.checkClients(now);
     for (const t of this.topics.values()) {
       if (t.dirty.size === 0) continue;
@@ -838,6 +915,7 @@ export class LiveHub implements IngestObserver {
     }
     this.topics.clear();
     this.series.clear();
+    this.changed.length = 0;
     this.outbound.clear();
     const u = this.unsubscribe;
     this.unsubscribe = undefined;

@@ -43,26 +43,28 @@ export interface IngestOptions {
   /**
    * remote_write or columns output: also return `latest`, the latest sample of each distinct series of the
    * batch with its id and label set (the live tap, src/live). Ignored with output 'none'.
+   * A number (an epoch, 1..2^32-1) instead of true: leave out the label sets this thread has returned
+   * under that epoch already (a consumer changes its epoch when it may have lost one).
    */
-  latest?: boolean;
+  latest?: boolean | number;
 }
 
 /**
- * The latest sample of each distinct series of a batch (`latest: true`), first-seen order, little endian.
+ * The latest sample of each distinct series of a batch (`latest`), first-seen order, packed in ONE
+ * buffer (a worker's result then carries one more buffer, not five), little endian
+ * (native/core/src/latest.rs, `LatestOutput`):
+ *
+ *   u32 n; u32 epoch (the `latest` epoch, 0 for true);
+ *   i64 ids[n] (the bits of the columns' distinctIds / seriesHash());
+ *   i64 timestamps[n] (Unix ms of the latest sample: the greatest timestamp, the later point on ties);
+ *   f64 values[n];
+ *   u32 defOffsets[n + 1] (into defs);
+ *   defs: each series' canonical label set as a JSON object (`__name__` first), concatenated as
+ *   seriesDefs; an empty definition: left out, already returned under `epoch`.
+ *
  * Uint8Array, not Buffer: results that come back from a worker thread carry plain Uint8Arrays here.
  */
-export interface LatestSamples {
-  /** i64 series id per series (the bits of the columns' distinctIds / seriesHash()). */
-  ids: Uint8Array;
-  /** i64 Unix-ms timestamp of the series' latest sample: the greatest timestamp, the later point on ties. */
-  timestamps: Uint8Array;
-  /** f64 value of that sample. */
-  values: Uint8Array;
-  /** Canonical label set of each series as a JSON object (`__name__` first), concatenated, as seriesDefs. */
-  defs: Uint8Array;
-  /** u32 start offset of each definition in defs, plus the end offset (series + 1 entries). */
-  defOffsets: Uint8Array;
-}
+export type LatestSamples = Uint8Array;
 
 export interface LineError {
   /** 1-based line number (line protocol) or point index (msgpack). */

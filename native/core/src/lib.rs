@@ -17,7 +17,7 @@ pub mod shard;
 pub mod types;
 
 pub use batch::{ColumnsOutput, Output, OutputData, RemoteWriteOutput};
-pub use latest::LatestOutput;
+pub use latest::{KnownSeries, LatestOutput};
 pub use remote_write::{decode_remote_write, DecodedSeries};
 pub use series::series_hash;
 pub use shard::{jump_hash, Sharding};

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use napi::bindgen_prelude::{BigInt, Buffer};
+use napi::bindgen_prelude::{BigInt, Buffer, Either};
 use napi::{Error, Result};
 use napi_derive::napi;
 use sentio_core as core;
@@ -24,7 +24,8 @@ pub struct IngestOptions {
     pub max_line_bytes: Option<f64>,
     pub max_tags: Option<f64>,
     pub series_hashes: Option<bool>,
-    pub latest: Option<bool>,
+    /// The live tap: true, or a consumer epoch (label sets already returned under it left out).
+    pub latest: Option<Either<bool, f64>>,
 }
 
 #[napi(object)]
@@ -53,17 +54,8 @@ pub struct IngestResult {
     pub series_hashes: Option<Buffer>,
     pub rejected_line_bytes: u32,
     pub rejected_tags: u32,
-    pub latest: Option<LatestSamples>,
-}
-
-/// The live tap's output (core `LatestOutput`).
-#[napi(object)]
-pub struct LatestSamples {
-    pub ids: Buffer,
-    pub timestamps: Buffer,
-    pub values: Buffer,
-    pub defs: Buffer,
-    pub def_offsets: Buffer,
+    /// The live tap's output: core `LatestOutput`'s packed buffer.
+    pub latest: Option<Buffer>,
 }
 
 #[napi(object)]
@@ -188,19 +180,31 @@ fn to_core_options(o: &IngestOptions) -> Result<core::IngestOptions<'_>> {
     })
 }
 
+/// `latest`: None (off), Some(0) (every label set) or Some(epoch).
+fn latest_epoch(o: &IngestOptions) -> Result<Option<u32>> {
+    match o.latest {
+        None | Some(Either::A(false)) => Ok(None),
+        Some(Either::A(true)) => Ok(Some(0)),
+        Some(Either::B(e)) => whole("latest", e, 1.0, f64::from(u32::MAX)).map(Some),
+    }
+}
+
 thread_local! {
     static INGESTOR: RefCell<core::Ingestor> = RefCell::new(core::Ingestor::new());
+    /// Label sets this thread's live tap has returned (core `KnownSeries`).
+    static KNOWN: RefCell<core::KnownSeries> = RefCell::new(core::KnownSeries::new());
 }
 
 #[napi]
 pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
     let opts = to_core_options(&options)?;
+    let epoch = latest_epoch(&options)?.filter(|_| opts.output != core::Output::None);
     guard("ingest", || {
         // The live tap reads the batch just mapped, so in the same borrow.
         let (r, latest) = INGESTOR.with(|i| {
             let mut i = i.borrow_mut();
             let r = i.ingest(&input, &opts);
-            let latest = (options.latest == Some(true) && opts.output != core::Output::None).then(|| i.latest());
+            let latest = epoch.map(|e| KNOWN.with(|k| i.latest_known(&mut k.borrow_mut(), e)));
             (r, latest)
         });
         let mut out = IngestResult {
@@ -222,13 +226,7 @@ pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
             series_hashes: r.series_hashes.map(|h| h.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
             rejected_line_bytes: r.rejected_line_bytes,
             rejected_tags: r.rejected_tags,
-            latest: latest.map(|l| LatestSamples {
-                ids: l.ids.into(),
-                timestamps: l.timestamps.into(),
-                values: l.values.into(),
-                defs: l.defs.into(),
-                def_offsets: l.def_offsets.into(),
-            }),
+            latest: latest.map(|l| l.into_bytes().into()),
         };
         match r.data {
             core::OutputData::None => {}
