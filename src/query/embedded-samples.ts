@@ -43,7 +43,7 @@ function column<T extends Float64Array | Int32Array>(b: ChunkBindings, chunk: un
   return new type(bytes.slice().buffer, 0, rows);
 }
 
-interface Chunk {
+export interface Chunk {
   sid: Int32Array;
   ts: Float64Array;
   row: Float64Array;
