@@ -142,40 +142,60 @@ export function groupSeries(seriesCount: number, chunks: Chunk[], visit: (i: num
   }
 }
 
-/** Sorts rows [from, to) of the three columns by (ts, rowid): ordered runs found, then merged pairwise. */
+/** Whether row a sorts before row b: by ts, then rowid (never equal). */
+function before(ts: Float64Array, row: Float64Array, a: number, b: number): boolean {
+  return ts[a]! < ts[b]! || (ts[a] === ts[b] && row[a]! < row[b]!);
+}
+
+/** The first index in [lo, hi) whose row sorts after row `x` (rows [lo, hi) in order). */
+function firstAfter(ts: Float64Array, row: Float64Array, x: number, lo: number, hi: number): number {
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    if (before(ts, row, x, m)) hi = m;
+    else lo = m + 1;
+  }
+  return lo;
+}
+
+/**
+ * Sorts rows [from, to) of the three columns by (ts, rowid): ordered runs
+ * found, then merged pairwise. Each merge only touches the part where the
+ * two runs overlap (found by binary search): DuckDB's parallel scan returns
+ * a series as a few long runs that overlap over a chunk or two.
+ */
 function sortRange(ts: Float64Array, row: Float64Array, val: Float64Array, from: number, to: number): void {
   const runs = [from];
-  for (let k = from + 1; k < to; k++) {
-    if (ts[k - 1]! > ts[k]! || (ts[k - 1] === ts[k] && row[k - 1]! > row[k]!)) runs.push(k);
-  }
+  for (let k = from + 1; k < to; k++) if (before(ts, row, k, k - 1)) runs.push(k);
   if (runs.length === 1) return;
   runs.push(to);
   mergeScratch.reserve(to - from);
   const tmp = mergeScratch;
   while (runs.length > 2) {
     const merged = [from];
-    for (let r = 0; r + 1 < runs.length; r += 2) {
-      const lo = runs[r]!;
+    for (let r = 0; r + 2 < runs.length; r += 2) {
       const mid = runs[r + 1]!;
-      const hi = r + 2 < runs.length ? runs[r + 2]! : mid;
+      const hi = runs[r + 2]!;
+      // Rows before `lo` in the left run and from `end` on in the right run are already in place.
+      const lo = firstAfter(ts, row, mid, runs[r]!, mid);
+      const end = firstAfter(ts, row, mid - 1, mid, hi);
       let i = lo;
       let j = mid;
       let o = 0;
-      while (i < mid && j < hi) {
-        const fromRight = ts[j]! < ts[i]! || (ts[j] === ts[i] && row[j]! < row[i]!);
-        const k = fromRight ? j++ : i++;
+      while (i < mid && j < end) {
+        const k = before(ts, row, j, i) ? j++ : i++;
         tmp.ts[o] = ts[k]!;
         tmp.row[o] = row[k]!;
         tmp.val[o] = val[k]!;
         o++;
       }
       for (; i < mid; i++, o++) [tmp.ts[o], tmp.row[o], tmp.val[o]] = [ts[i]!, row[i]!, val[i]!];
-      for (; j < hi; j++, o++) [tmp.ts[o], tmp.row[o], tmp.val[o]] = [ts[j]!, row[j]!, val[j]!];
+      for (; j < end; j++, o++) [tmp.ts[o], tmp.row[o], tmp.val[o]] = [ts[j]!, row[j]!, val[j]!];
       ts.set(tmp.ts.subarray(0, o), lo);
       row.set(tmp.row.subarray(0, o), lo);
       val.set(tmp.val.subarray(0, o), lo);
       merged.push(hi);
     }
+    // An odd run out stays as it is.
     if (merged[merged.length - 1] !== to) merged.push(to);
     runs.splice(0, runs.length, ...merged);
   }

@@ -59,6 +59,39 @@ describe('groupSeries', () => {
     assert.deepEqual(grouped(2, chunks([...rows].reverse(), 3)), want);
   });
 
+  it('agrees with a plain sort on shuffled blocks, duplicates and late samples (seeded)', () => {
+    let seed = 1;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let round = 0; round < 50; round++) {
+      // Rows in rowid order: 3 series, mostly ascending times, some late samples and duplicates.
+      const rows: Array<[number, number, number, number]> = [];
+      const clock = [0, 0, 0];
+      for (let r = 0; r < 300; r++) {
+        const sid = Math.floor(rnd() * 3);
+        const u = rnd();
+        const t = u < 0.05 ? Math.max(0, clock[sid]! - Math.floor(rnd() * 50)) : u < 0.1 ? clock[sid]! : (clock[sid]! += 1 + Math.floor(rnd() * 10));
+        rows.push([sid, t, r, Math.floor(rnd() * 1000)]);
+      }
+      // What DuckDB may hand back: blocks of rows in another order.
+      const blocks: Array<typeof rows> = [];
+      for (let i = 0; i < rows.length; ) {
+        const n = 1 + Math.floor(rnd() * 60);
+        blocks.push(rows.slice(i, i + n));
+        i += n;
+      }
+      blocks.sort(() => rnd() - 0.5);
+      const got = grouped(3, chunks(blocks.flat(), 1 + Math.floor(rnd() * 40)));
+      const want = new Map<number, [number[], number[]]>();
+      for (let sid = 0; sid < 3; sid++) {
+        const last = new Map<number, number>();
+        for (const [s, t, , v] of rows) if (s === sid) last.set(t, v); // rowid order: the last written wins
+        const ts = [...last.keys()].sort((a, b) => a - b);
+        if (ts.length > 0) want.set(sid, [ts, ts.map((t) => last.get(t)!)]);
+      }
+      assert.deepEqual(got, want, `round ${round}`);
+    }
+  });
+
   it('many ordered runs merge into one', () => {
     const rows: Array<[number, number, number, number]> = [];
     for (let run = 4; run >= 0; run--) for (let k = 0; k < 7; k++) rows.push([0, run * 100 + k, run * 100 + k, run * 100 + k]);
