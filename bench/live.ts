@@ -23,15 +23,19 @@
 // are shown, as medians over rounds, and the ratios (b)/(a) and (c)/(b) as
 // the median of the per-round ratios (cases of one round run back to back).
 //
-// `--before DIR`: also runs every case against the gateway of another
-// checkout (DIR/bench/live.ts --serve, e.g. `git archive <commit>` with
-// node_modules and its built addon), interleaved with this one, so before
-// and after come from the same run.
+// `--before DIR` (repeatable): also runs every case against the gateway of
+// another checkout (DIR/bench/live.ts --serve, which must accept the same
+// flags; e.g. `git archive <commit>` with node_modules and its built addon),
+// interleaved with this one, so before and after come from the same run.
 //
 // Lines carry no timestamp, so each point is "now" and every batch changes
 // every series: the subscribers get the full maxRate (10/s) of all series.
 //
-//   node --import tsx bench/live.ts [--duration S] [--rounds R] [--connections N] [--workers N] [--subscriptions K] [--before DIR]
+//   node --import tsx bench/live.ts [--duration S] [--rounds R] [--connections N] [--workers N] [--pooled] [--subscriptions K] [--before DIR]...
+//
+// --pooled: every batch is parsed in the worker pool (default: on the main
+// thread while it is not busy, as the gateway does), the path where the
+// tap's result crosses threads.
 //
 // Not a test: it prints tables.
 
@@ -53,7 +57,8 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '5' },
     subscriptions: { type: 'string', default: '20' },
-    before: { type: 'string' },
+    before: { type: 'string', multiple: true },
+    pooled: { type: 'boolean', default: false },
     serve: { type: 'boolean', default: false },
     'no-hub': { type: 'boolean', default: false },
   },
@@ -64,6 +69,7 @@ async function serve(): Promise<void> {
   const g = await startLiveGateway({
     hub: { maxRate: 10, verify: async () => ({ userId: 'bench', username: 'bench', role: 'viewer', expiresAtMs: Date.now() + 3_600_000 }) },
     workers: Number(args.workers),
+    pooled: args.pooled,
     withoutHub: args['no-hub'],
   });
   process.stdout.write(`${JSON.stringify({ url: g.url, liveUrl: g.liveUrl })}\n`);
@@ -80,7 +86,7 @@ interface Server {
 
 /** A gateway child process from `script` (this file, or another checkout's bench/live.ts). */
 async function startServer(script: string, noHub: boolean): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, '--serve', '--workers', args.workers!, ...(noHub ? ['--no-hub'] : [])], {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, '--serve', '--workers', args.workers!, ...(args.pooled ? ['--pooled'] : []), ...(noHub ? ['--no-hub'] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const first = await new Promise<string>((resolve, reject) => {
@@ -278,8 +284,8 @@ async function main(): Promise<void> {
   const fresh = (): Map<string, Sample[]> => new Map(cases.map((c) => [c.name, []]));
   try {
     gateways.push({ label: 'this checkout', hub: await startServer(self, false), plain: await startServer(self, true), results: fresh() });
-    if (args.before !== undefined) {
-      gateways.push({ label: `before (${args.before})`, hub: await startServer(resolve(args.before, 'bench/live.ts'), false), plain: undefined, results: fresh() });
+    for (const dir of args.before ?? []) {
+      gateways.push({ label: `before (${dir})`, hub: await startServer(resolve(dir, 'bench/live.ts'), false), plain: undefined, results: fresh() });
     }
     for (const g of gateways) for (const s of [g.hub, g.plain]) if (s) await runHttpLoad({ url: `${s.url}/write`, connections: Number(args.connections), duration: 2, corpus }); // warm-up
     // Rounds of every case back to back, the checkouts alternating first:
@@ -293,17 +299,16 @@ async function main(): Promise<void> {
   }
   for (const g of gateways) console.log(`${table(g)}\n`);
   const ours = gateways[0]!;
-  const old = gateways[1];
-  if (old !== undefined) {
+  for (const old of gateways.slice(1)) {
     const cpu = (name: string, g: Gateway): number => median(g.results.get(name)!.map((x) => x.cpuPerM));
     const extra = (g: Gateway, name: string): number => cpu(name, g) - cpu(A, g);
     console.log(
-      `extra CPU s / M samples over (a): (b) ${extra(old, B).toFixed(3)} before → ${extra(ours, B).toFixed(3)} now; (c) ${extra(old, C).toFixed(3)} before → ${extra(ours, C).toFixed(3)} now\n`,
+      `extra CPU s / M samples over (a): (b) ${extra(old, B).toFixed(3)} ${old.label} → ${extra(ours, B).toFixed(3)} now; (c) ${extra(old, C).toFixed(3)} ${old.label} → ${extra(ours, C).toFixed(3)} now\n`,
     );
   }
   console.log(
     `${rounds} rounds of ${args.duration} s per case and checkout (counts summed over rounds), ${args.connections} connections, ${corpus.samplesPerBody} samples a request, ` +
-      `${args.workers} parser worker(s), maxRate 10/s, S = ${S.length} selectors each matching every cpu_* series.`,
+      `${args.workers} parser worker(s)${args.pooled ? ' (every batch pooled)' : ''}, maxRate 10/s, S = ${S.length} selectors each matching every cpu_* series.`,
   );
 }
 

@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { type Cache, openCache } from '../cache/index.js';
 import { SentioError } from '../errors.js';
 import { native } from '../native/index.js';
+import type { IngestResult } from '../native/types.js';
 import { startRedis, type RedisService } from '../../test/services/redis.js';
 import { type LiveGateway, startLiveGateway } from './harness.js';
 import { CLOSE_TOKEN_EXPIRED, CLOSE_TOO_SLOW, type LiveUser, presentedLiveToken, type VerifyToken } from './index.js';
@@ -393,10 +394,7 @@ test('label sets come once; a tap result that never reached the hub heals with a
     const tap = g.hub.parseOptions();
     assert.equal(typeof tap?.latest, 'number', 'an epoch');
     const now = Date.now();
-    const parse = (line: string): Uint8Array => {
-      const r = native.ingest(Buffer.from(line), { format: 'lp', precision: 'ms', nowMs: now, output: 'remote_write', ...tap });
-      return r.latest!;
-    };
+    const parse = (line: string, parseOptions = tap): IngestResult => native.ingest(Buffer.from(line), { format: 'lp', precision: 'ms', nowMs: now, output: 'remote_write', ...parseOptions });
     /** [series, definition bytes of the first series] of a packed tap. */
     const shape = (l: Uint8Array): [number, number] => {
       const b = Buffer.from(l.buffer, l.byteOffset, l.byteLength);
@@ -404,9 +402,9 @@ test('label sets come once; a tap result that never reached the hub heals with a
     };
     // A batch whose result is lost (as when its sink fails): the core now
     // counts heal_v's label set as returned under this epoch ...
-    assert.deepEqual(shape(parse(`heal v=1 ${now}\n`)), [1, '{"__name__":"heal_v"}'.length]);
+    assert.deepEqual(shape(parse(`heal v=1 ${now}\n`).latest!), [1, '{"__name__":"heal_v"}'.length]);
     // ... and leaves it out of the next one, which the hub cannot use.
-    const second = native.ingest(Buffer.from(`heal v=2 ${now + 1}\n`), { format: 'lp', precision: 'ms', nowMs: now, output: 'remote_write', ...tap });
+    const second = parse(`heal v=2 ${now + 1}\n`);
     assert.deepEqual(shape(second.latest!), [1, 0]);
     g.hub.accepted(second, { principal: 'test' });
     assert.notEqual(g.hub.parseOptions()?.latest, tap?.latest, 'a new epoch');
@@ -415,7 +413,7 @@ test('label sets come once; a tap result that never reached the hub heals with a
     await c.next(() => c.updates(() => true).length > 0, 'an update');
     assert.deepEqual(c.updates(() => true).map(([, p]) => p), [[now + 2, 3]]);
     // Known from now on: left out again under the new epoch.
-    assert.deepEqual(shape(native.ingest(Buffer.from(`heal v=4 ${now + 3}\n`), { format: 'lp', precision: 'ms', nowMs: now, output: 'remote_write', ...g.hub.parseOptions() }).latest!), [1, 0]);
+    assert.deepEqual(shape(parse(`heal v=4 ${now + 3}\n`, g.hub.parseOptions()).latest!), [1, 0]);
     c.close();
   } finally {
     await g.close();
