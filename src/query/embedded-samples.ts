@@ -11,29 +11,16 @@
 // (sorting in DuckDB cost more than the whole rest). Order is restored here:
 // rows are bucketed per series (a stable counting sort), and a series whose
 // rows are not already in (ts, rowid) order, which for telemetry written in
-// time order is rare, is sorted by index.
-//
-// The connection: EmbeddedSink has no public API for reading chunks, so the
-// DuckDB instance is taken from it here (one place, checked at run time).
-// A public EmbeddedSink.connect() would remove that; see bench/RESULTS.md.
+// time order is rare, is sorted by index. The caller passes a connection of
+// its own (EmbeddedSink.connectReader).
 
-import { listValue, type DuckDBConnection, type DuckDBInstance } from '@duckdb/node-api';
-import { SentioError } from '../errors.js';
-import { rawBindings, type EmbeddedSink } from '../sinks/embedded/index.js';
+import { listValue, type DuckDBConnection } from '@duckdb/node-api';
+import { rawBindings } from '../sinks/embedded/index.js';
 import type { SeriesSamples } from './rollup.js';
 
 interface ChunkBindings {
   data_chunk_get_vector(chunk: unknown, columnIndex: number): unknown;
   vector_get_data(vector: unknown, byteCount: number): Uint8Array;
-}
-
-/** A connection of its own on the sink's DuckDB instance (close it after use). */
-export async function connectTo(sink: EmbeddedSink): Promise<DuckDBConnection> {
-  const instance = (sink as unknown as { instance?: DuckDBInstance }).instance;
-  if (!instance || typeof instance.connect !== 'function') {
-    throw new SentioError('SENTIO_ERR_QUERY_FAILED', 'embedded store: the sink does not expose its DuckDB instance');
-  }
-  return instance.connect();
 }
 
 /** One result vector's values as a typed array (a view on the chunk's memory when aligned). */

@@ -45,7 +45,7 @@ import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { SentioError } from '../errors.js';
 import type { EmbeddedSink } from '../sinks/embedded/index.js';
 import { children, parseDuration, parsePromQL, selectorOf, textOf, topAggregation, type SyntaxNode } from './promql.js';
-import { connectTo, readSamples } from './embedded-samples.js';
+import { readSamples } from './embedded-samples.js';
 import { compareLabels, formatValue, groupLabels as aggregateLabels, labelsKey } from './format.js';
 import { MAX_SILENCE_MS, maxPrevInterval, removeCounterResets, rollupLast, rollupRate, scrapeInterval, type Grid, type SeriesSamples } from './rollup.js';
 import { parseSelector, type Matcher, type Selector } from './selector.js';
@@ -308,7 +308,7 @@ export class EmbeddedQueryEngine implements QueryEngine {
   private async samples(ids: bigint[], fromMs: number, toMs: number, visit: (i: number, s: SeriesSamples) => void): Promise<void> {
     let conn: DuckDBConnection | undefined;
     try {
-      conn = await connectTo(this.sink);
+      conn = await this.sink.connectReader();
       await readSamples(conn, ids, fromMs, toMs, visit);
     } catch (err) {
       if (err instanceof SentioError) throw err;

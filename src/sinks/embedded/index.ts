@@ -449,13 +449,21 @@ export class EmbeddedSink implements Sink {
    * arrays of JS values (BIGINT as bigint).
    */
   async read<T extends unknown[] = unknown[]>(sql: string, params: DuckDBValue[] = []): Promise<T[]> {
-    this.assertOpen();
-    const conn = await this.instance.connect();
+    const conn = await this.connectReader();
     try {
       return (await conn.runAndReadAll(sql, params)).getRowsJS() as T[];
     } finally {
       conn.closeSync();
     }
+  }
+
+  /**
+   * A connection of its own on this store, for readers that consume result
+   * chunks directly (src/query). Read-only use; the caller closes it.
+   */
+  async connectReader(): Promise<DuckDBConnection> {
+    this.assertOpen();
+    return this.instance.connect();
   }
 
   private assertOpen(): void {
