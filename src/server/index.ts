@@ -63,7 +63,7 @@ export function createApp(deps: ServerDeps): TemplatedApp {
   app.any('/*', function notFound(res, req) {
     const state = watchAbort(res);
     const url = req.getUrl();
-    const known = ['/write', '/api/v2/write', '/ping', '/query', '/healthz', '/health', '/metrics', '/ws'].includes(url);
+    const known = ['/write', '/api/v2/write', '/ping', '/query', '/healthz', '/health', '/metrics', '/ws', '/live'].includes(url);
     sendError(res, state, known ? new SentioError('SENTIO_ERR_METHOD_NOT_ALLOWED', `${req.getMethod().toUpperCase()} is not allowed on ${url}`) : new SentioError('SENTIO_ERR_NOT_FOUND', `no route ${url}`));
   });
   return app;
