@@ -143,3 +143,16 @@ describe('PostgreSQL', () => {
     await assert.rejects(openStore({ postgres: `postgres://postgres@127.0.0.1:1/none`, dataDir }));
   });
 });
+
+test('PGlite: a second open of the same data directory is refused while the first is open, and allowed after close', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sentio-store-lock-'));
+  try {
+    const first = await openStore({ dataDir });
+    await assert.rejects(openStore({ dataDir }), /is in use by process \d+/);
+    await first.close();
+    const again = await openStore({ dataDir });
+    await again.close();
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});

@@ -4,9 +4,11 @@
 // query() waits for a running transaction), so transactions are serialised
 // for us. Inside a transaction only `tx` may be used: the outer executor
 // would wait for the transaction that is waiting for it.
-// Two processes must never open one data directory at once.
+// Two processes must never open one data directory at once: a lock file
+// (`<dir>.lock`, holding the owner's pid) refuses the second, and a lock
+// left by a process that no longer runs is taken over.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import type { Executor, Param, Queryable, Row } from './executor.js';
 
@@ -21,10 +23,46 @@ function queryable(db: PGlite | Transaction): Queryable {
   };
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Takes `path` for this process; resolves with its release. */
+async function lock(path: string): Promise<() => Promise<void>> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const f = await open(path, 'wx', 0o600);
+      await f.writeFile(String(process.pid));
+      await f.close();
+      return () => rm(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
+        throw new Error(`the embedded metadata store ${path.replace(/\.lock$/, '')} is in use by process ${owner} (another sentio with the same --data-dir?)`);
+      }
+      await rm(path, { force: true });
+    }
+  }
+  throw new Error(`cannot lock ${path}`);
+}
+
 /** Opens (creating it when absent) the PGlite database in `dir`. */
 export async function openPglite(dir: string): Promise<Executor> {
   await mkdir(dir, { recursive: true });
-  const db = await PGlite.create(dir);
+  const release = await lock(`${dir}.lock`);
+  let db: PGlite;
+  try {
+    db = await PGlite.create(dir);
+  } catch (err) {
+    await release();
+    throw err;
+  }
   return {
     kind: 'pglite',
     ...queryable(db),
@@ -33,6 +71,7 @@ export async function openPglite(dir: string): Promise<Executor> {
     },
     async close() {
       if (!db.closed) await db.close();
+      await release();
     },
   };
 }
