@@ -139,6 +139,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     status: () => status.status,
     registry: metrics.registry,
     instanceId: status.status.instance,
+    onCacheError: () => apiMetrics.controlError('live_cache'),
   });
   // High-water marks: the queue 80 % full, or more batches waiting for a parser than there are parsers.
   const queue = sink instanceof QueuedSink ? sink.queue : undefined;

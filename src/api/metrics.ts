@@ -18,7 +18,7 @@ export class ApiMetrics {
     });
     this.errors = new client.Counter({
       name: 'sentio_control_errors_total',
-      help: 'Failures to reach the metadata store or the cache, by component (api, ingest_auth, device_status, store, cache).',
+      help: 'Failures to reach the metadata store or the cache, by component: api, ingest_auth_store, ingest_auth_cache (device-token lookups), device_status (status writes), live_cache (cross-instance live fan-out).',
       labelNames: ['component'],
       registers: [registry],
     });

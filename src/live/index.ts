@@ -104,6 +104,8 @@ export interface LiveHubOptions {
   registry: Registry;
   /** Names this instance in cross-instance messages (default: a random UUID). */
   instanceId?: string;
+  /** Called when the shared cache fails (a lost cross-instance tick, a failed subscription), to count it. */
+  onCacheError?: (err: unknown) => void;
   /** Unsent bytes above which a client's updates are skipped (default 256 KiB). */
   skipBufferedBytes?: number;
   /** A client skipped this long is closed with 4008 (default 10 s). */
@@ -261,6 +263,7 @@ export class LiveHub implements IngestObserver {
   private readonly maxSubscriptions: number;
   private readonly maxSeriesPerTopic: number;
   private readonly maxSeries: number;
+  private readonly onCacheError: (err: unknown) => void;
 
   private app: TemplatedApp | undefined;
   private readonly clients = new Set<Client>();
@@ -307,6 +310,7 @@ export class LiveHub implements IngestObserver {
     this.maxSubscriptions = o.maxSubscriptions ?? 100;
     this.maxSeriesPerTopic = o.maxSeriesPerTopic ?? 10_000;
     this.maxSeries = o.maxSeries ?? 100_000;
+    this.onCacheError = o.onCacheError ?? (() => {});
 
     const registers = [o.registry];
     const hub = this;
@@ -362,7 +366,7 @@ export class LiveHub implements IngestObserver {
         if (this.closed) return u();
         this.unsubscribe = u;
       });
-      this.ready.catch(() => {}); // reported to whoever awaits `ready`
+      this.ready.catch((err: unknown) => this.onCacheError(err)); // also reported to whoever awaits `ready`
     } else {
       this.ready = Promise.resolve();
     }
@@ -657,8 +661,8 @@ export class LiveHub implements IngestObserver {
   }
 
   private publishShared(message: string): void {
-    // At most once, like the cache's pub/sub: a failed publish is a lost tick.
-    this.shared?.publish(CHANNEL, message).catch(() => {});
+    // At most once, like the cache's pub/sub: a failed publish is a lost tick (counted).
+    this.shared?.publish(CHANNEL, message).catch((err: unknown) => this.onCacheError(err));
   }
 
   private onShared(message: string): void {
