@@ -175,6 +175,27 @@ describe('device tokens on two instances sharing PostgreSQL and Redis', () => {
     assert.equal(onB.code, 'SENTIO_ERR_RATE_LIMITED');
   });
 
+  test('Redis down: the API answers 503 SENTIO_ERR_STORE_UNAVAILABLE (counted), and recovers when Redis is back', async () => {
+    const c = await login(a.url);
+    await redis.stop();
+    try {
+      const down = await c.call('GET', '/api/devices');
+      assert.equal(down.status, 503);
+      assert.equal(down.body.code, 'SENTIO_ERR_STORE_UNAVAILABLE');
+      assert.match(down.body.message, /Redis unavailable/);
+      assert.ok(Number(down.headers.get('retry-after')) >= 1);
+      const metrics = await (await fetch(`${a.url}/metrics`)).text();
+      assert.match(metrics, /sentio_control_errors_total\{component="api"\} [1-9]/);
+    } finally {
+      redis = await redis.restart();
+    }
+    // The client reconnects by itself; wait for it rather than for a fixed time.
+    const deadline = Date.now() + 10_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = (await c.call('GET', '/api/devices')).status) !== 200) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(status, 200);
+  });
+
   test('sessions are shared: a token from A works on B, and logout on A ends it on B', async () => {
     const c = await login(a.url);
     const onB = { ...c, call: (m: string, p: string, body?: unknown) => fetch(`${b.url}${p}`, { method: m, headers: { authorization: `Bearer ${c.accessToken}` }, ...(body ? { body: JSON.stringify(body) } : {}) }) };

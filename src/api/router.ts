@@ -98,7 +98,11 @@ function unavailable(err: unknown): boolean {
 }
 
 export function toSentioError(err: unknown, onUnavailable?: () => void): SentioError {
-  if (err instanceof SentioError) return err;
+  if (err instanceof SentioError) {
+    // The cache classifies its own failures; they count like the store's.
+    if (err.code === 'SENTIO_ERR_STORE_UNAVAILABLE') onUnavailable?.();
+    return err;
+  }
   if (err instanceof StoreConflictError) return new SentioError('SENTIO_ERR_CONFLICT', err.message);
   if (unavailable(err)) {
     onUnavailable?.();
