@@ -9,40 +9,10 @@
 // Only loopback targets are accepted unless --allow-remote is given: this
 // is a load generator, point it only at servers you run.
 
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { type AutocannonResult, autocannon } from './autocannon.js';
 import { type Corpus, makeCorpus } from './corpus.js';
 import { assertLoopback, isMain } from './util.js';
-
-/** The part of autocannon's result this module reads. */
-interface AutocannonResult {
-  duration: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  '2xx': number;
-  statusCodeStats: Record<string, { count: number }>;
-  latency: { average: number; p50: number; p90: number; p99: number; max: number };
-  requests: { total: number; average: number; sent: number };
-}
-
-interface AutocannonOptions {
-  url: string;
-  connections: number;
-  duration: number;
-  pipelining?: number;
-  timeout?: number;
-  /** Requests per second over all connections. */
-  overallRate?: number;
-  method?: string;
-  headers?: Record<string, string>;
-  requests?: Array<{ method?: string; body?: Buffer | string; headers?: Record<string, string> }>;
-}
-
-type Autocannon = (opts: AutocannonOptions, cb: (err: Error | null, result: AutocannonResult) => void) => unknown;
-
-// autocannon ships no types; its callback API is typed here.
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 export interface HttpLoadOptions {
   /** The write URL, query included, e.g. http://127.0.0.1:8086/write?db=bench. */

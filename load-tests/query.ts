@@ -17,31 +17,10 @@
 // API rate limit off (--api-rate-limit 0); requests carry the admin's
 // access token (POST /api/auth/login).
 
-import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
+import { type AutocannonResult, autocannon } from './autocannon.js';
 import { cpuSeconds, sentioBuilt, startSentio, type Server } from './servers.js';
 import { isMain, percentile } from './util.js';
-
-interface AutocannonResult {
-  duration: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  '2xx': number;
-  requests: { total: number };
-}
-
-interface AutocannonInstance {
-  on(event: 'response', cb: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): void;
-}
-
-type Autocannon = (
-  opts: { url: string; connections: number; duration: number; timeout: number; headers: Record<string, string> },
-  cb: (err: Error | null, result: AutocannonResult) => void,
-) => AutocannonInstance;
-
-// autocannon ships no types; its callback API is typed here.
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 const SERIES = 100;
 const HOUR = 3_600_000;
