@@ -30,7 +30,12 @@ function wrap(p: PinoLogger): Logger {
 /** `write` receives each JSON line (default: stderr). */
 export function createLogger(level: Level, write?: (line: string) => void): Logger {
   const destination = write ? { write } : pino.destination({ fd: 2, sync: true });
-  return wrap(pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, destination));
+  return wrap(
+    pino(
+      { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+      destination,
+    ),
+  );
 }
 
 export const silentLogger: Logger = wrap(pino({ level: 'silent' }));
