@@ -3,7 +3,7 @@
 // 1. Makes sure the Debian packages whose servers the tests start are
 //    installed: installs them when running as root, otherwise prints the
 //    exact command and stops.
-// 2. Builds the native addon if it is missing.
+// 2. Builds the native addon and the dashboard if they are missing.
 // 3. Runs the Rust core's tests (cargo test), then every TypeScript test
 //    (*.test.ts under src/, test/ and bench/) with Node's built-in test runner.
 
@@ -20,6 +20,8 @@ const packages = {
   // PostgreSQL's server binaries are not on PATH: test/services/postgres.ts finds them under /usr/lib/postgresql.
   postgresql: 'ls /usr/lib/postgresql/*/bin/initdb',
   'redis-server': 'command -v redis-server',
+  // The dashboard's end-to-end tests drive Debian's Chromium with playwright-core.
+  chromium: 'command -v chromium',
 };
 
 function run(cmd, args, opts = {}) {
@@ -50,6 +52,11 @@ if (missing.length > 0) {
 if (!existsSync(join(root, 'native/napi/index.cjs'))) {
   console.log('test: building the native addon');
   if (run('npm', ['run', 'build:native']) !== 0) process.exit(1);
+}
+
+if (!existsSync(join(root, 'web/dist/index.html'))) {
+  console.log('test: building the dashboard');
+  if (run('npm', ['run', 'build:web']) !== 0) process.exit(1);
 }
 
 if (run('cargo', ['test', '--manifest-path', 'native/Cargo.toml', '--workspace', '--release']) !== 0) process.exit(1);

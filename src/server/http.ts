@@ -34,7 +34,7 @@ export function send(
   res: HttpResponse,
   state: RequestState,
   status: number,
-  body?: string,
+  body?: string | Buffer,
   headers?: Record<string, string>,
 ): void {
   if (state.aborted) return;

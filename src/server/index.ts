@@ -4,12 +4,13 @@
 // WSS (uWS SSLApp); there is no plain listener beside it.
 
 import uWS from 'uWebSockets.js';
-import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { SentioError } from '../errors.js';
 import { influxWriteHandler, pingHandler, queryHandler, type InfluxDeps } from '../ingest/influx.js';
 import { registerWebSocket, type WsDeps } from '../ingest/ws.js';
 import type { Metrics } from '../metrics/index.js';
 import { send, sendError, watchAbort } from './http.js';
+import { registerDashboard } from './static.js';
 
 export interface ServerDeps extends InfluxDeps, WsDeps {
   metrics: Metrics;
@@ -19,6 +20,8 @@ export interface ServerDeps extends InfluxDeps, WsDeps {
   tls?: { cert: string; key: string };
   /** Registers further routes (the API, /live) before the catch-all. */
   routes?: (app: TemplatedApp) => void;
+  /** The built dashboard (default: web/dist of this package). */
+  webRoot?: string;
 }
 
 export interface Server {
@@ -60,12 +63,14 @@ export function createApp(deps: ServerDeps): TemplatedApp {
     );
   });
   deps.routes?.(app);
-  app.any('/*', function notFound(res, req) {
+  const notFound = function notFound(res: HttpResponse, req: HttpRequest): void {
     const state = watchAbort(res);
     const url = req.getUrl();
     const known = ['/write', '/api/v2/write', '/ping', '/query', '/healthz', '/health', '/metrics', '/ws', '/live'].includes(url);
     sendError(res, state, known ? new SentioError('SENTIO_ERR_METHOD_NOT_ALLOWED', `${req.getMethod().toUpperCase()} is not allowed on ${url}`) : new SentioError('SENTIO_ERR_NOT_FOUND', `no route ${url}`));
-  });
+  };
+  registerDashboard(app, deps.webRoot, notFound);
+  app.any('/*', notFound);
   return app;
 }
 

@@ -1,0 +1,113 @@
+// Serves the dashboard (web/dist, built by `npm run build:web`) at `/`.
+//
+// - Files are read once at start and kept in memory with gzip and brotli
+//   copies made then (the build is a few hundred kB), so a request costs a
+//   Map lookup; the encoding follows Accept-Encoding.
+// - Hashed assets (`/assets/*`) are immutable for a year; index.html is
+//   revalidated (ETag) so a new build is picked up at once.
+// - Client-side routes: a GET of a path without a file extension that is
+//   not an API path gets index.html. A missing file with an extension is 404.
+// - Headers: a Content-Security-Policy allowing only this origin (and its
+//   WebSockets), nosniff, no referrer, no framing.
+// - Without a build, `/` answers 404 with a message saying how to build it.
+
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { SentioError } from '../errors.js';
+import { send, sendError, watchAbort } from './http.js';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.webmanifest': 'application/manifest+json',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+};
+const COMPRESSIBLE = new Set(['.html', '.js', '.css', '.json', '.svg', '.webmanifest', '.txt']);
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
+interface Asset {
+  type: string;
+  etag: string;
+  cache: string;
+  identity: Buffer;
+  gzip?: Buffer;
+  br?: Buffer;
+}
+
+/** Where `npm run build:web` puts the dashboard, from src/server or dist/server alike. */
+export const defaultWebRoot = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+export function loadAssets(root: string): Map<string, Asset> | undefined {
+  if (!existsSync(join(root, 'index.html'))) return undefined;
+  const assets = new Map<string, Asset>();
+  for (const file of walk(root)) {
+    if (!statSync(file).isFile()) continue;
+    const url = `/${relative(root, file).split(sep).join('/')}`;
+    const ext = extname(file);
+    const identity = readFileSync(file);
+    const asset: Asset = {
+      type: TYPES[ext] ?? 'application/octet-stream',
+      etag: `"${createHash('sha256').update(identity).digest('base64url').slice(0, 22)}"`,
+      cache: url.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+      identity,
+    };
+    if (COMPRESSIBLE.has(ext) && identity.byteLength > 512) {
+      asset.gzip = gzipSync(identity, { level: 9 });
+      asset.br = brotliCompressSync(identity, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: identity.byteLength } });
+    }
+    assets.set(url, asset);
+  }
+  return assets;
+}
+
+/** Paths the dashboard must never shadow with index.html. */
+const API_PATHS = /^\/(api|live|ws|write|query|metrics|healthz|health|ping)(\/|$)/;
+
+/** `fallback` answers GETs of API paths no route took (404, or 405 for a known path). */
+export function registerDashboard(app: TemplatedApp, root = defaultWebRoot, fallback?: (res: HttpResponse, req: HttpRequest) => void): { served: boolean } {
+  const assets = loadAssets(root);
+  app.get('/*', function dashboard(res: HttpResponse, req: HttpRequest) {
+    const url = req.getUrl();
+    if (API_PATHS.test(url) && fallback) return fallback(res, req);
+    const state = watchAbort(res);
+    if (API_PATHS.test(url)) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', `no route ${url}`));
+    if (assets === undefined) {
+      return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', 'the dashboard is not built: run npm run build:web (or npm run build)'));
+    }
+    const asset = assets.get(url) ?? (extname(url) === '' ? assets.get('/index.html') : undefined);
+    if (asset === undefined) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', `no file ${url}`));
+    const headers: Record<string, string> = { ...SECURITY_HEADERS, 'content-type': asset.type, 'cache-control': asset.cache, etag: asset.etag, vary: 'accept-encoding' };
+    if (req.getHeader('if-none-match') === asset.etag) return send(res, state, 304, undefined, headers);
+    const accept = req.getHeader('accept-encoding');
+    let body = asset.identity;
+    if (asset.br && /\bbr\b/.test(accept)) {
+      body = asset.br;
+      headers['content-encoding'] = 'br';
+    } else if (asset.gzip && /\bgzip\b/.test(accept)) {
+      body = asset.gzip;
+      headers['content-encoding'] = 'gzip';
+    }
+    send(res, state, 200, body, headers);
+  });
+  return { served: assets !== undefined };
+}
