@@ -1,0 +1,90 @@
+// Shapes of the API's replies that the dashboard reads (src/api/schemas.ts,
+// src/api/status.ts on the gateway side).
+
+export type Labels = Record<string, string>;
+
+export interface GatewayStatus {
+  instance: string;
+  time: string;
+  uptimeSeconds: number;
+  ingest: {
+    samplesPerSecond: number;
+    byProtocol: Record<string, number>;
+    rejectedPointsPerSecond: number;
+    rejectedRequestsPerSecond: number;
+    acceptedSamplesTotal: number;
+    rejectedPointsTotal: number;
+    rejectedRequestsTotal: number;
+  };
+  sink: { name: string; healthy: boolean; detail: string | null };
+  queue: Array<{ shard: number; records: number; samples: number; bytes: number; oldestAgeSeconds: number }>;
+  mainThreadLoad: number;
+}
+
+export interface DeviceStatus {
+  state: 'online' | 'stale' | 'never';
+  lastSeenAt: string | null;
+  samplesPerSecond: number;
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+export interface Device {
+  id: string;
+  name: string;
+  description: string;
+  labels: Labels;
+  createdAt: string;
+  updatedAt: string;
+  status: DeviceStatus;
+}
+export interface DeviceToken {
+  id: string;
+  deviceId: string;
+  name: string;
+  prefix: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+  state: 'active' | 'expiring' | 'expired' | 'revoked';
+}
+export interface IssuedToken extends DeviceToken {
+  token: string;
+  rotated?: DeviceToken;
+}
+export interface CreatedDevice extends Device {
+  token: string;
+  tokenInfo: DeviceToken;
+}
+export interface AlertRule {
+  id: string;
+  name: string;
+  expr: string;
+  forSeconds: number;
+  severity: 'info' | 'warning' | 'critical';
+  labels: Labels;
+  annotations: Labels;
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  ip: string;
+  details: Record<string, unknown>;
+}
+export interface Items<T> {
+  items: T[];
+}
+export interface PromSuccess<T> {
+  status: 'success';
+  data: T;
+}
+export interface Matrix {
+  resultType: 'matrix';
+  result: Array<{ metric: Labels; values: Array<[number, string]> }>;
+}
