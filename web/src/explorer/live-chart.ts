@@ -1,0 +1,386 @@
+// The explorer's chart: uPlot on a canvas, fed from preallocated typed
+// arrays so live points cost no allocation and no copy per message.
+//
+// Data model: one shared time grid of `step` (what /api/query/range answers
+// on). A live point lands in the grid slot at or after its timestamp,
+// latest wins: the same value a range query at that step would give a
+// plain selector (the last sample in (t - step, t]). The window holds the
+// grid points of the chosen range; columns are Float64Arrays of twice that
+// size, and the visible part is a subarray view [start, end). Appending
+// past the end copies the window back to the front (copyWithin), once
+// every `window` appends. Missing values are NaN: the scales are computed
+// here (uPlot's skip only null), and canvas ignores NaN coordinates.
+//
+// Redraws are batched: push() only marks the chart dirty; one
+// requestAnimationFrame callback redraws at most once per frame.
+
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { Labels } from '../lib/types';
+
+export const MAX_SERIES = 200;
+
+export interface ChartSeries {
+  key: string;
+  labels: Labels;
+  color: string;
+  shown: boolean;
+}
+
+export interface PerfLog {
+  frames: number[];
+  draws: Array<{ ts: number; drawnAt: number }>;
+}
+const PERF_CAP = 20_000;
+
+function capPush<T>(arr: T[], v: T): void {
+  arr.push(v);
+  if (arr.length > PERF_CAP + 1000) arr.splice(0, arr.length - PERF_CAP);
+}
+
+export function seriesKey(labels: Labels): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}\u0000${labels[k]}`)
+    .join('\u0001');
+}
+
+function color(i: number): string {
+  return `hsl(${Math.round((i * 137.508 + 200) % 360)} 70% 58%)`;
+}
+
+function cssVar(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+}
+
+export interface ChartEvents {
+  /** Values under the cursor (null when it is outside), at the slot's time. */
+  onCursor(values: Array<number | null> | null, timeMs: number | null): void;
+  /** After each redraw. */
+  onDraw(info: { points: number; series: number }): void;
+  /** New series, or a series shown/hidden. */
+  onSeries(series: ChartSeries[]): void;
+  /** The user zoomed in (drag) or reset the zoom. */
+  onZoom(zoomed: boolean): void;
+}
+
+export class LiveChart {
+  private u: uPlot | null = null;
+  private stepMs = 1000;
+  private rangeMs = 3_600_000;
+  private win = 1; // grid points in the window
+  private size = 2;
+  private xs = new Float64Array(2);
+  private cols: Float64Array[] = [];
+  private start = 0;
+  private end = 0;
+  private lastMs = 0; // grid time of slot end - 1
+  private points = 0; // finite values in [start, end)
+  private readonly series: ChartSeries[] = [];
+  private readonly colOf = new Map<string, number>();
+  private readonly refCol = new Map<number, number>();
+  private dirty = false;
+  /** Series were added since the last draw: uPlot is rebuilt (cheaper to reason about than addSeries mid-stream). */
+  private seriesChanged = false;
+  private raf = 0;
+  private zoomed = false;
+  private cursorIdx: number | null = null;
+  private pendingTs: number[] = [];
+  private lastFrameAt = 0;
+  private resizeObserver: ResizeObserver;
+  /** Series beyond MAX_SERIES that were not added. */
+  dropped = 0;
+
+  constructor(
+    private readonly el: HTMLElement,
+    private readonly events: ChartEvents,
+    private readonly perf: PerfLog | null,
+    /** Labels of a ref first seen by the connection before this chart (re)loaded. */
+    private readonly lookup: (ref: number) => Labels | undefined,
+  ) {
+    this.resizeObserver = new ResizeObserver(() => {
+      if (this.u) this.u.setSize(this.dims());
+    });
+    this.resizeObserver.observe(el);
+  }
+
+  private dims(): { width: number; height: number } {
+    const width = Math.max(200, this.el.clientWidth);
+    return { width, height: Math.max(220, Math.min(480, Math.round(width * 0.45))) };
+  }
+
+  /** Starts over with a new grid and the range query's answer. */
+  load(o: { stepMs: number; rangeMs: number; endMs: number; result: Array<{ metric: Labels; values: Array<[number, string]> }> }): void {
+    this.stepMs = o.stepMs;
+    this.rangeMs = o.rangeMs;
+    this.win = Math.max(2, Math.floor(o.rangeMs / o.stepMs) + 1);
+    this.size = this.win * 2;
+    this.xs = new Float64Array(this.size);
+    this.cols = [];
+    this.series.length = 0;
+    this.colOf.clear();
+    this.refCol.clear();
+    this.dropped = 0;
+    this.points = 0;
+    this.zoomed = false;
+    this.start = 0;
+    this.end = this.win;
+    this.lastMs = o.endMs;
+    const firstMs = o.endMs - (this.win - 1) * o.stepMs;
+    for (let i = 0; i < this.win; i++) this.xs[i] = (firstMs + i * o.stepMs) / 1000;
+    for (const s of o.result) {
+      const col = this.column(s.metric);
+      if (col < 0) continue;
+      const ys = this.cols[col]!;
+      for (const [t, v] of s.values) {
+        const idx = Math.round((t * 1000 - firstMs) / o.stepMs);
+        if (idx < 0 || idx >= this.win) continue;
+        if (Number.isNaN(ys[idx]!)) this.points++;
+        ys[idx] = Number(v);
+      }
+    }
+    this.seriesChanged = false;
+    this.events.onSeries(this.series.slice());
+    this.events.onZoom(false);
+    this.rebuild();
+  }
+
+  /** The column of a label set, adding it (NaN-filled) if new; -1 past MAX_SERIES. */
+  private column(labels: Labels): number {
+    const key = seriesKey(labels);
+    const have = this.colOf.get(key);
+    if (have !== undefined) return have;
+    if (this.series.length >= MAX_SERIES) {
+      this.dropped++;
+      return -1;
+    }
+    const col = this.series.length;
+    this.series.push({ key, labels, color: color(col), shown: true });
+    this.cols.push(new Float64Array(this.size).fill(NaN));
+    this.colOf.set(key, col);
+    this.seriesChanged = true;
+    return col;
+  }
+
+  /** A live point. `labels` when the frame carried them (first sight of the ref, snapshots). */
+  push(ref: number, labels: Labels | undefined, tsMs: number, value: number): void {
+    let col = labels ? undefined : this.refCol.get(ref);
+    if (col === undefined) {
+      const l = labels ?? this.lookup(ref);
+      if (!l) return;
+      col = this.column(l);
+      this.refCol.set(ref, col);
+    }
+    if (col < 0) return;
+    const slotMs = Math.ceil(tsMs / this.stepMs) * this.stepMs;
+    if (slotMs > this.lastMs) this.advance(slotMs);
+    const idx = this.end - 1 - Math.round((this.lastMs - slotMs) / this.stepMs);
+    if (idx < this.start) return; // older than the window
+    const ys = this.cols[col]!;
+    if (Number.isNaN(ys[idx]!)) this.points++;
+    ys[idx] = value;
+    if (this.perf) this.pendingTs.push(tsMs);
+    this.markDirty();
+  }
+
+  /** Opens grid slots up to slotMs, dropping the oldest beyond the window. */
+  private advance(slotMs: number): void {
+    const k = Math.round((slotMs - this.lastMs) / this.stepMs);
+    if (k >= this.win) {
+      // a jump past the whole window: start empty
+      for (const ys of this.cols) ys.fill(NaN);
+      this.points = 0;
+      this.start = 0;
+      this.end = this.win;
+      const first = slotMs - (this.win - 1) * this.stepMs;
+      for (let i = 0; i < this.win; i++) this.xs[i] = (first + i * this.stepMs) / 1000;
+      this.lastMs = slotMs;
+      return;
+    }
+    for (let j = 1; j <= k; j++) {
+      if (this.end === this.size) this.compact();
+      this.xs[this.end] = (this.lastMs + j * this.stepMs) / 1000;
+      for (const ys of this.cols) ys[this.end] = NaN;
+      this.end++;
+      if (this.end - this.start > this.win) {
+        for (const ys of this.cols) if (!Number.isNaN(ys[this.start]!)) this.points--;
+        this.start++;
+      }
+    }
+    this.lastMs = slotMs;
+  }
+
+  private compact(): void {
+    const n = this.end - this.start;
+    this.xs.copyWithin(0, this.start, this.end);
+    for (const ys of this.cols) ys.copyWithin(0, this.start, this.end);
+    this.start = 0;
+    this.end = n;
+  }
+
+  private markDirty(): void {
+    this.dirty = true;
+    if (this.raf === 0) this.raf = requestAnimationFrame(this.frame);
+  }
+
+  /** Keeps a requestAnimationFrame loop running (for the perf log's frame times) until stopped. */
+  private looping = false;
+  setLooping(on: boolean): void {
+    this.looping = on;
+    this.lastFrameAt = 0;
+    if (on && this.raf === 0) this.raf = requestAnimationFrame(this.frame);
+  }
+
+  private readonly frame = (at: number): void => {
+    this.raf = 0;
+    if (this.perf && this.looping) {
+      if (this.lastFrameAt !== 0) capPush(this.perf.frames, at - this.lastFrameAt);
+      this.lastFrameAt = at;
+    }
+    if (this.dirty) this.draw();
+    if (this.looping) this.raf = requestAnimationFrame(this.frame);
+  };
+
+  /** Visible data as views on the buffers (no copy). */
+  private data(): uPlot.AlignedData {
+    return [this.xs.subarray(this.start, this.end), ...this.cols.map((c) => c.subarray(this.start, this.end))];
+  }
+
+  private yRange(minX: number, maxX: number): { min: number; max: number } {
+    let lo = Infinity;
+    let hi = -Infinity;
+    // the slots within [minX, maxX] (xs is sorted)
+    let i0 = this.start;
+    while (i0 < this.end && this.xs[i0]! < minX) i0++;
+    let i1 = this.end - 1;
+    while (i1 >= i0 && this.xs[i1]! > maxX) i1--;
+    for (let c = 0; c < this.cols.length; c++) {
+      if (!this.series[c]!.shown) continue;
+      const ys = this.cols[c]!;
+      for (let i = i0; i <= i1; i++) {
+        const v = ys[i]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+    if (!Number.isFinite(lo) || !Number.isFinite(hi)) return { min: 0, max: 1 };
+    if (lo === hi) {
+      const pad = Math.abs(lo) * 0.1 || 1;
+      return { min: lo - pad, max: hi + pad };
+    }
+    const pad = (hi - lo) * 0.05;
+    return { min: lo - pad, max: hi + pad };
+  }
+
+  draw(): void {
+    this.dirty = false;
+    if (this.seriesChanged) {
+      this.seriesChanged = false;
+      this.events.onSeries(this.series.slice());
+      this.rebuild(); // draws
+      return;
+    }
+    const u = this.u;
+    if (!u) return;
+    const maxX = this.lastMs / 1000;
+    const minX = maxX - this.rangeMs / 1000;
+    u.batch(() => {
+      u.setData(this.data(), false);
+      const x = this.zoomed ? { min: u.scales.x!.min!, max: u.scales.x!.max! } : { min: minX, max: maxX };
+      u.setScale('x', x);
+      u.setScale('y', this.yRange(x.min, x.max));
+    });
+    if (this.perf && this.pendingTs.length > 0) {
+      const drawnAt = Date.now();
+      for (const ts of this.pendingTs) capPush(this.perf.draws, { ts, drawnAt });
+      this.pendingTs.length = 0;
+    }
+    if (this.cursorIdx !== null) this.reportCursor();
+    this.events.onDraw({ points: this.points, series: this.series.length });
+  }
+
+  private reportCursor(): void {
+    const idx = this.cursorIdx;
+    if (idx === null || this.start + idx >= this.end) {
+      this.events.onCursor(null, null);
+      return;
+    }
+    const at = this.start + idx;
+    this.events.onCursor(
+      this.cols.map((ys) => (Number.isNaN(ys[at]!) ? null : ys[at]!)),
+      this.xs[at]! * 1000,
+    );
+  }
+
+  private seriesOpts(col: number): uPlot.Series {
+    const s = this.series[col]!;
+    return { label: s.key, stroke: s.color, width: 1.5, show: s.shown, points: { show: false } };
+  }
+
+  /** (Re)creates the uPlot instance, e.g. for new data or a theme change. */
+  rebuild(): void {
+    this.u?.destroy();
+    this.cursorIdx = null;
+    const axis = { stroke: cssVar('--muted'), grid: { stroke: cssVar('--border'), width: 1 }, ticks: { stroke: cssVar('--border'), width: 1 } };
+    const opts: uPlot.Options = {
+      ...this.dims(),
+      scales: { x: { time: true, auto: false }, y: { auto: false } },
+      series: [{}, ...this.series.map((_, i) => this.seriesOpts(i))],
+      axes: [axis, { ...axis, size: 60 }],
+      legend: { show: false },
+      cursor: {
+        drag: { x: true, y: false, setScale: true },
+        points: { show: false },
+        bind: {
+          dblclick: () => () => {
+            this.resetZoom();
+            return null;
+          },
+        },
+      },
+      hooks: {
+        setSelect: [
+          (u) => {
+            if (u.select.width > 0) {
+              this.zoomed = true;
+              this.events.onZoom(true);
+              this.markDirty();
+            }
+          },
+        ],
+        setCursor: [
+          (u) => {
+            this.cursorIdx = u.cursor.idx ?? null;
+            this.reportCursor();
+          },
+        ],
+      },
+    };
+    this.u = new uPlot(opts, this.data(), this.el);
+    this.draw();
+  }
+
+  resetZoom(): void {
+    this.zoomed = false;
+    this.events.onZoom(false);
+    this.markDirty();
+  }
+
+  setShown(col: number, shown: boolean): void {
+    const s = this.series[col];
+    if (!s) return;
+    s.shown = shown;
+    this.u?.setSeries(col + 1, { show: shown });
+    this.events.onSeries(this.series.slice());
+    this.markDirty();
+  }
+
+  destroy(): void {
+    cancelAnimationFrame(this.raf);
+    this.raf = 0;
+    this.looping = false;
+    this.resizeObserver.disconnect();
+    this.u?.destroy();
+    this.u = null;
+  }
+}
