@@ -1,10 +1,270 @@
-import type { JSX } from 'solid-js';
+// One device: its details, its tokens (issue, rotate with an overlap,
+// revoke) and the series it writes, live: /live subscribed to the device
+// lists every series of the batches written with its tokens, so this is
+// right whatever labels the device uses.
+
+import { A, useNavigate, useParams } from '@solidjs/router';
+import { createResource, createSignal, For, Index, onCleanup, Show, type JSX } from 'solid-js';
+import { TokenReveal } from '../components/TokenReveal';
+import { Empty, ErrorBanner } from '../components/ui';
+import { del, get, post, roleAtLeast } from '../lib/api';
+import { ago, fmtNum, fmtTime, labelText, now } from '../lib/format';
+import { liveState, pointValue, subscribe, labelsOf } from '../lib/live';
+import { createPolledList } from '../lib/poll';
+import type { Device, DeviceToken, IssuedToken, Items, Labels } from '../lib/types';
+import { stateText } from './Devices';
+
+const MAX_ROWS = 500;
+
+interface SeriesRow {
+  ref: number;
+  labels: Labels;
+  t: number;
+  v: number;
+}
 
 export default function DevicePage(): JSX.Element {
+  const params = useParams<{ id: string }>();
+  const navigate = useNavigate();
+  const [device, { refetch: refetchDevice }] = createResource(() => params.id, (id) => get<Device>(`/api/devices/${encodeURIComponent(id)}`));
+  const deviceTimer = setInterval(() => void refetchDevice(), 5000);
+  onCleanup(() => clearInterval(deviceTimer));
+  const tokens = createPolledList(async () => (await get<Items<DeviceToken>>(`/api/devices/${encodeURIComponent(params.id)}/tokens`)).items, 15_000);
+
+  const [issued, setIssued] = createSignal<{ token: string; title: string; note?: string } | null>(null);
+  const [actionError, setActionError] = createSignal<unknown>(null);
+  const [tokenName, setTokenName] = createSignal('');
+  const [busy, setBusy] = createSignal(false);
+  const [confirmDelete, setConfirmDelete] = createSignal(false);
+  const canEdit = () => roleAtLeast('operator');
+
+  const act = async (fn: () => Promise<void>) => {
+    setBusy(true);
+    setActionError(null);
+    try {
+      await fn();
+      await tokens.refetch();
+    } catch (err) {
+      setActionError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const base = () => `/api/devices/${encodeURIComponent(params.id)}`;
+  const createToken = () =>
+    act(async () => {
+      const t = await post<IssuedToken>(`${base()}/tokens`, tokenName().trim() ? { name: tokenName().trim() } : {});
+      setTokenName('');
+      setIssued({ token: t.token, title: `New token "${t.name || t.prefix}"` });
+    });
+  const rotate = (tok: DeviceToken) =>
+    act(async () => {
+      const t = await post<IssuedToken>(`${base()}/tokens`, { name: tok.name, rotate: { tokenId: tok.id, overlapSeconds: 3600 } });
+      setIssued({ token: t.token, title: `Replacement for "${tok.name || tok.prefix}"`, note: 'The old token keeps working for one hour, then expires.' });
+    });
+  const revoke = (tok: DeviceToken) => act(() => del(`${base()}/tokens/${encodeURIComponent(tok.id)}`));
+  const deleteDevice = () =>
+    act(async () => {
+      await del(base());
+      navigate('/devices');
+    });
+
+  // Live series of the device.
+  const rows = new Map<number, SeriesRow>();
+  const [view, setView] = createSignal<SeriesRow[]>([]);
+  const [lastAt, setLastAt] = createSignal(0);
+  let raf = 0;
+  const flush = () => {
+    raf = 0;
+    setView([...rows.values()].sort((a, b) => labelText(a.labels).localeCompare(labelText(b.labels))));
+  };
+  const unsubscribe = subscribe({ device: params.id }, (frame) => {
+    for (const s of frame.series) {
+      const labels = s.labels ?? rows.get(s.ref)?.labels ?? labelsOf(s.ref);
+      if (!labels || (!rows.has(s.ref) && rows.size >= MAX_ROWS)) continue;
+      rows.set(s.ref, { ref: s.ref, labels, t: s.p[0], v: pointValue(s.p[1]) });
+    }
+    setLastAt(Date.now());
+    if (raf === 0) raf = requestAnimationFrame(flush);
+  });
+  onCleanup(() => {
+    unsubscribe();
+    cancelAnimationFrame(raf);
+  });
+
   return (
     <section>
-      <h1>DevicePage</h1>
-      <p class="muted">Coming in the next commit.</p>
+      <p class="small">
+        <A href="/devices">← Devices</A>
+      </p>
+      <ErrorBanner error={device.error} />
+      <Show when={device.latest}>
+        {(d) => (
+          <>
+            <div class="page-head">
+              <h1>{d().name}</h1>
+              <span class={`pill state-${d().status.state}`}>{stateText[d().status.state]}</span>
+            </div>
+            <div class="grid">
+              <div class="card">
+                <h2>Details</h2>
+                <dl class="facts">
+                  <dt>Id</dt>
+                  <dd class="mono">{d().id}</dd>
+                  <Show when={d().description}>
+                    <dt>Description</dt>
+                    <dd>{d().description}</dd>
+                  </Show>
+                  <dt>Labels</dt>
+                  <dd class="mono">{Object.keys(d().labels).length ? Object.entries(d().labels).map(([k, v]) => `${k}=${v}`).join(', ') : '—'}</dd>
+                  <dt>Last seen</dt>
+                  <dd>{ago(d().status.lastSeenAt)}</dd>
+                  <dt>Samples/s</dt>
+                  <dd>{fmtNum(d().status.samplesPerSecond)}</dd>
+                  <dt>Last error</dt>
+                  <dd>
+                    {d().status.lastError ?? '—'} <Show when={d().status.lastErrorAt}>({ago(d().status.lastErrorAt)})</Show>
+                  </dd>
+                  <dt>Created</dt>
+                  <dd>{fmtTime(d().createdAt)}</dd>
+                </dl>
+                <Show when={canEdit()}>
+                  <Show
+                    when={confirmDelete()}
+                    fallback={
+                      <button type="button" class="danger" onClick={() => setConfirmDelete(true)}>
+                        Delete device…
+                      </button>
+                    }
+                  >
+                    <p>Delete this device and all its tokens? Its data stays in the store.</p>
+                    <div class="row">
+                      <button type="button" class="danger" onClick={deleteDevice} disabled={busy()}>
+                        Delete
+                      </button>
+                      <button type="button" class="secondary" onClick={() => setConfirmDelete(false)}>
+                        Cancel
+                      </button>
+                    </div>
+                  </Show>
+                </Show>
+              </div>
+            </div>
+          </>
+        )}
+      </Show>
+
+      <Show when={issued()}>{(t) => <TokenReveal token={t().token} title={t().title} note={t().note} onDismiss={() => setIssued(null)} />}</Show>
+
+      <div class="card">
+        <h2>Tokens</h2>
+        <ErrorBanner error={actionError()} />
+        <ErrorBanner error={tokens.error()} />
+        <Show when={canEdit()}>
+          <form
+            class="row"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void createToken();
+            }}
+          >
+            <div class="field grow">
+              <label for="token-create-name">New token name (optional)</label>
+              <input id="token-create-name" maxlength="128" value={tokenName()} onInput={(e) => setTokenName(e.currentTarget.value)} />
+            </div>
+            <div class="field">
+              <button type="submit" data-testid="token-create" disabled={busy()}>
+                Issue token
+              </button>
+            </div>
+          </form>
+        </Show>
+        <Show when={tokens.items().length > 0} fallback={<Empty>{tokens.loaded() ? 'No tokens.' : 'Loading…'}</Empty>}>
+          <div class="table-wrap">
+            <table class="reflow">
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">Prefix</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">Expires</th>
+                  <th scope="col">Last used</th>
+                  <Show when={canEdit()}>
+                    <th scope="col">Actions</th>
+                  </Show>
+                </tr>
+              </thead>
+              <tbody>
+                <For each={tokens.items()}>
+                  {(t) => (
+                    <tr data-testid="token-row" data-token-id={t.id} data-state={t.state}>
+                      <td data-label="Name">{t.name || '—'}</td>
+                      <td data-label="Prefix" class="mono">
+                        {t.prefix}…
+                      </td>
+                      <td data-label="State">
+                        <span class={`pill state-${t.state}`}>{t.state}</span>
+                      </td>
+                      <td data-label="Created">{fmtTime(t.createdAt)}</td>
+                      <td data-label="Expires">{t.expiresAt ? fmtTime(t.expiresAt) : 'never'}</td>
+                      <td data-label="Last used">{ago(t.lastUsedAt)}</td>
+                      <Show when={canEdit()}>
+                        <td class="actions" data-label="Actions">
+                          <Show when={t.state === 'active' || t.state === 'expiring'}>
+                            <button type="button" class="secondary" data-testid="token-rotate" disabled={busy()} onClick={() => void rotate(t)}>
+                              Rotate
+                            </button>
+                            <button type="button" class="danger" data-testid="token-revoke" disabled={busy()} onClick={() => void revoke(t)}>
+                              Revoke
+                            </button>
+                          </Show>
+                        </td>
+                      </Show>
+                    </tr>
+                  )}
+                </For>
+              </tbody>
+            </table>
+          </div>
+        </Show>
+      </div>
+
+      <div class="card">
+        <h2>Series written by this device (live)</h2>
+        <p class="small muted">
+          {liveState() !== 'live'
+            ? 'Not live: values below may be old.'
+            : lastAt() === 0
+              ? 'Waiting for the next write of this device…'
+              : `Last update ${Math.max(0, Math.round((now() - lastAt()) / 1000))} s ago.`}
+          {view().length >= MAX_ROWS ? ` Showing the first ${MAX_ROWS} series.` : ''}
+        </p>
+        <Show when={view().length > 0}>
+          <div class="table-wrap" classList={{ stale: liveState() !== 'live' }}>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Series</th>
+                  <th scope="col">Value</th>
+                  <th scope="col">At</th>
+                </tr>
+              </thead>
+              <tbody>
+                <Index each={view()}>
+                  {(r) => (
+                    <tr data-testid="series-row">
+                      <td class="mono small">{labelText(r().labels)}</td>
+                      <td class="num">{fmtNum(r().v, 3)}</td>
+                      <td class="small">{new Date(r().t).toLocaleTimeString()}</td>
+                    </tr>
+                  )}
+                </Index>
+              </tbody>
+            </table>
+          </div>
+        </Show>
+      </div>
     </section>
   );
 }

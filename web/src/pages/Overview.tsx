@@ -4,11 +4,12 @@
 // is down or the last status is older than 3 s: never stale numbers as live.
 
 import { A } from '@solidjs/router';
-import { createEffect, createMemo, createResource, createSignal, For, on, onCleanup, Show, type JSX } from 'solid-js';
+import { createEffect, createMemo, createResource, createSignal, For, on, Show, type JSX } from 'solid-js';
 import { ErrorBanner, Empty } from '../components/ui';
 import { get } from '../lib/api';
 import { ago, fmtBytes, fmtDuration, fmtNum, now } from '../lib/format';
 import { liveState, liveStatus } from '../lib/live';
+import { createPolledList } from '../lib/poll';
 import type { Device, GatewayStatus, Items } from '../lib/types';
 
 const STALE_MS = 3000;
@@ -17,9 +18,7 @@ const HISTORY = 60;
 
 export default function Overview(): JSX.Element {
   const [first] = createResource(async () => ({ status: await get<GatewayStatus>('/api/status'), receivedAt: Date.now() }));
-  const [devices, { refetch }] = createResource(() => get<Items<Device>>('/api/devices'));
-  const timer = setInterval(() => void refetch(), DEVICES_EVERY_MS);
-  onCleanup(() => clearInterval(timer));
+  const devices = createPolledList(async () => (await get<Items<Device>>('/api/devices')).items, DEVICES_EVERY_MS);
 
   const current = createMemo(() => {
     const l = liveStatus();
@@ -41,7 +40,7 @@ export default function Overview(): JSX.Element {
     }),
   );
 
-  const deviceList = () => devices.latest?.items ?? [];
+  const deviceList = () => devices.items();
   const online = () => deviceList().filter((d) => d.status.state === 'online').length;
   const top = () =>
     deviceList()
@@ -128,11 +127,11 @@ export default function Overview(): JSX.Element {
         <article class="card stat" data-testid="active-devices" data-value={String(online())}>
           <h2>Active devices</h2>
           <p class="big">
-            <span class="num">{devices.latest ? online() : '—'}</span>
+            <span class="num">{devices.loaded() ? online() : '—'}</span>
             <span class="unit"> of {deviceList().length} online</span>
           </p>
           <p class="muted small">Online: accepted a write in the last 60 s. Refreshed every 10 s.</p>
-          <ErrorBanner error={devices.error} />
+          <ErrorBanner error={devices.error()} />
         </article>
 
         <article class="card wide" data-testid="queue-health">
