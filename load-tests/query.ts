@@ -183,9 +183,8 @@ async function scenario(intervalMs: number, connections: number, duration: numbe
   const points = HOUR / STEP + 1;
   const gw = await startSentio({
     token: TOKEN,
-    // startSentio always names a sink; the later --sink auto (the default) is the embedded store without VictoriaMetrics URLs.
-    sink: 'blackhole',
-    args: ['--sink', 'auto', '--admin-password', PASSWORD, '--api-rate-limit', '0'],
+    sink: 'embedded',
+    args: ['--admin-password', PASSWORD, '--api-rate-limit', '0'],
   });
   try {
     const t0 = performance.now();

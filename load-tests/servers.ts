@@ -105,8 +105,8 @@ export function startVmagent(remoteWriteUrl: string): Promise<Server> {
 
 export interface SentioOptions {
   token: string;
-  /** 'blackhole' or a VictoriaMetrics remote-write URL. */
-  sink: 'blackhole' | { victoriametrics: string };
+  /** 'blackhole', 'embedded' (DuckDB under the server's temp dir) or a VictoriaMetrics remote-write URL. */
+  sink: 'blackhole' | 'embedded' | { victoriametrics: string };
   workers?: number;
   inlineMaxBytes?: number;
   inlineMaxLoad?: number;
@@ -123,7 +123,7 @@ export function startSentio(opts: SentioOptions): Promise<Server> {
   return start('sentio', process.execPath, (dir, port) => {
     const args = [join(repoRoot, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--token', opts.token, '--data-dir', dir, '--log-level', 'warn'];
     if (opts.sink === 'blackhole') args.push('--sink', 'blackhole');
-    else args.push('--victoriametrics', opts.sink.victoriametrics);
+    else if (opts.sink !== 'embedded') args.push('--victoriametrics', opts.sink.victoriametrics);
     if (opts.workers !== undefined) args.push('--workers', String(opts.workers));
     if (opts.inlineMaxBytes !== undefined) args.push('--inline-max-bytes', String(opts.inlineMaxBytes));
     if (opts.inlineMaxLoad !== undefined) args.push('--inline-max-load', String(opts.inlineMaxLoad));

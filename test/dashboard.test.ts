@@ -1,0 +1,160 @@
+// The dashboard end to end: headless Chromium (Debian's, driven by
+// playwright-core) against a real gateway serving the built web/dist.
+// Each test saves a screenshot under .tmp/screenshots (the README's come
+// from there). Needs `npm run build:web` (npm test builds it when missing).
+
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { ADMIN_PASSWORD, type ApiClient, login, startTestGateway, TOKEN, type TestGateway } from './helpers.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const shots = join(root, '.tmp', 'screenshots');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+let gw: TestGateway;
+let browser: Browser;
+let admin: ApiClient;
+
+before(async () => {
+  await mkdir(shots, { recursive: true });
+  gw = await startTestGateway();
+  admin = await login(gw.url);
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+after(async () => {
+  await browser?.close();
+  await gw?.close();
+});
+
+async function signIn(context: BrowserContext, username = 'admin', password = ADMIN_PASSWORD): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${gw.url}/login`);
+  await page.getByTestId('login-username').fill(username);
+  await page.getByTestId('login-password').fill(password);
+  await page.getByTestId('login-submit').click();
+  await page.getByTestId('logout').waitFor();
+  return page;
+}
+
+/** Polls a test id's attribute until `ok` holds (locators work under the page's CSP; string predicates would need eval). */
+async function waitForAttribute(page: Page, testid: string, attribute: string, ok: (v: string | null) => boolean, timeoutMs = 20_000): Promise<string | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await page.getByTestId(testid).first().getAttribute(attribute);
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${testid}[${attribute}] is ${v} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Writes line protocol with a token until `stop` resolves. */
+function writeUntil(stop: Promise<unknown>, token = TOKEN, body = () => `dash,host=a load=${Math.random()}\n`.repeat(1)): Promise<void> {
+  let done = false;
+  void stop.finally(() => (done = true));
+  return (async () => {
+    while (!done) {
+      const lines = Array.from({ length: 200 }, (_, i) => body().replace('host=a', `host=h${i}`)).join('');
+      const res = await fetch(`${gw.url}/write`, { method: 'POST', headers: { authorization: `Token ${token}` }, body: lines });
+      await res.arrayBuffer();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+}
+
+describe('dashboard', () => {
+  test('log in; a wrong password is explained; the overview ingest rate becomes non-zero while a load generator writes', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${gw.url}/login`);
+      await page.getByTestId('login-username').fill('admin');
+      await page.getByTestId('login-password').fill('wrong password!');
+      await page.getByTestId('login-submit').click();
+      await assert.doesNotReject(page.getByTestId('login-error').waitFor());
+      assert.match((await page.getByTestId('login-error').textContent()) ?? '', /password/i);
+      await page.getByTestId('login-password').fill(ADMIN_PASSWORD);
+      await page.getByTestId('login-submit').click();
+      await page.getByTestId('logout').waitFor();
+      await page.waitForSelector('[data-testid="live-status"][data-state="live"]');
+
+      let stopLoad!: () => void;
+      const load = writeUntil(new Promise<void>((r) => (stopLoad = r)));
+      try {
+        await waitForAttribute(page, 'ingest-rate', 'data-value', (v) => Number(v ?? 0) > 0);
+      } finally {
+        stopLoad();
+        await load;
+      }
+      await page.screenshot({ path: join(shots, 'overview.png') });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a viewer does not see the users page, is told so if it goes there, and the API refuses it too (with the same credentials)', async () => {
+    const created = await admin.call('POST', '/api/users', { username: 'dash-viewer', password: 'dash-viewer-password', role: 'viewer' });
+    assert.equal(created.status, 201);
+    const context = await browser.newContext();
+    try {
+      const page = await signIn(context, 'dash-viewer', 'dash-viewer-password');
+      assert.equal(await page.getByTestId('nav-users').count(), 0);
+      assert.equal(await page.getByTestId('nav-overview').count(), 1);
+      await page.goto(`${gw.url}/users`);
+      await page.getByTestId('not-allowed').waitFor();
+      assert.equal(await page.getByTestId('user-row').count(), 0);
+      await page.screenshot({ path: join(shots, 'viewer-users.png') });
+      // The API, asked with the token the page itself holds.
+      const viewer = await login(gw.url, 'dash-viewer', 'dash-viewer-password');
+      assert.equal((await viewer.call('GET', '/api/users')).status, 403);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('a phone-sized viewport renders the overview without horizontal scrolling', async () => {
+    const context = await browser.newContext({ viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    try {
+      const page = await signIn(context);
+      await page.getByTestId('ingest-rate').waitFor();
+      const { scrollWidth, clientWidth } = await page.evaluate(() => {
+        const el = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document.documentElement;
+        return { scrollWidth: el.scrollWidth, clientWidth: el.clientWidth };
+      });
+      assert.ok(scrollWidth <= clientWidth, `page is ${scrollWidth} px wide in a ${clientWidth} px viewport`);
+      await page.screenshot({ path: join(shots, 'overview-phone.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("the first page's JavaScript is at most 150 KB gzipped (the build output it loads)", async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      // The scripts as served (the gateway serves web/dist from memory), gzipped here at level 9.
+      const scripts = new Map<string, Promise<number>>();
+      page.on('response', (r) => {
+        const u = new URL(r.url());
+        if (u.pathname.endsWith('.js') && !scripts.has(u.pathname)) scripts.set(u.pathname, r.body().then((b) => gzipSync(b, { level: 9 }).byteLength));
+      });
+      await page.goto(`${gw.url}/login`, { waitUntil: 'networkidle' });
+      await page.getByTestId('login-username').fill('admin');
+      await page.getByTestId('login-password').fill(ADMIN_PASSWORD);
+      await page.getByTestId('login-submit').click();
+      await page.getByTestId('ingest-rate').waitFor();
+      await page.waitForLoadState('networkidle');
+      assert.ok(scripts.size > 0);
+      let total = 0;
+      for (const size of scripts.values()) total += await size;
+      process.stdout.write(`# first page (login, then overview): ${scripts.size} scripts, ${(total / 1024).toFixed(1)} KiB gzipped\n`);
+      assert.ok(total <= 150 * 1024, `${(total / 1024).toFixed(1)} KiB gzipped`);
+    } finally {
+      await context.close();
+    }
+  });
+});
