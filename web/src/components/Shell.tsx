@@ -51,7 +51,12 @@ export function Shell(props: RouteSectionProps): JSX.Element {
   return (
     <Show when={user()} fallback={<p class="loading">Loading…</p>}>
       {(u) => (
-        <div class="shell">
+        <div
+          class="shell"
+          onKeyDown={(e) => {
+            if (e.key === 'Escape' && menuOpen()) setMenuOpen(false);
+          }}
+        >
           <a class="skip" href="#main">
             Skip to content
           </a>
