@@ -96,6 +96,71 @@ describe('dashboard', () => {
     }
   });
 
+  test("the explorer's chart gains points live after a write", async () => {
+    const write = async (ts: number) => {
+      const body = ['a', 'b', 'c'].map((h, i) => `e2etemp,host=${h} v=${20 + i + Math.sin(ts / 1000)} ${ts}`).join('\n');
+      const res = await fetch(`${gw.url}/write?precision=ms`, { method: 'POST', headers: { authorization: `Token ${TOKEN}` }, body });
+      assert.equal(res.status, 204);
+    };
+    const now = Date.now();
+    for (let i = 30; i > 0; i--) await write(now - i * 1000);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    try {
+      const page = await signIn(context);
+      await page.goto(`${gw.url}/explorer?metric=e2etemp_v&range=5m&step=1s`);
+      await waitForAttribute(page, 'series-count', 'data-value', (v) => Number(v) === 3);
+      const before = Number(await waitForAttribute(page, 'chart', 'data-points', (v) => Number(v) > 0));
+      // New points, written after the chart loaded its history: they must arrive through /live.
+      let stop = false;
+      const writer = (async () => {
+        while (!stop) {
+          await write(Date.now());
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      try {
+        await waitForAttribute(page, 'chart', 'data-points', (v) => Number(v) > before);
+      } finally {
+        stop = true;
+        await writer;
+      }
+      await page.screenshot({ path: join(shots, 'explorer.png') });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('create a device, copy its token, write with it, revoke it: the next write is refused', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
+    try {
+      const page = await signIn(context);
+      await page.getByTestId('nav-devices').click();
+      await page.getByTestId('device-create-name').fill('e2e-boiler');
+      await page.getByTestId('device-create-submit').click();
+      const token = ((await page.getByTestId('device-token').textContent()) ?? '').trim();
+      assert.match(token, /^sdt_[A-Za-z0-9_-]{43}$/);
+      assert.ok(((await page.getByTestId('device-example-command').textContent()) ?? '').includes(token), 'the example command carries the token');
+      await page.getByTestId('device-token-copy').click();
+      const copied = await page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText());
+      assert.equal(copied, token);
+      await page.screenshot({ path: join(shots, 'device-created.png') });
+
+      const write = () => fetch(`${gw.url}/write`, { method: 'POST', headers: { authorization: `Token ${copied}` }, body: 'e2edev,host=x v=1' }).then(async (r) => (await r.arrayBuffer(), r.status));
+      assert.equal(await write(), 204);
+
+      const devices = await admin.call('GET', '/api/devices');
+      const device = devices.body.items.find((d: { name: string }) => d.name === 'e2e-boiler');
+      await page.goto(`${gw.url}/devices/${device.id}`);
+      const row = page.locator('[data-testid="token-row"][data-state="active"]');
+      await row.getByTestId('token-revoke').click();
+      await page.locator('[data-testid="token-row"][data-state="revoked"]').waitFor();
+      assert.equal(await write(), 401);
+      await page.screenshot({ path: join(shots, 'device-revoked.png') });
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a viewer does not see the users page, is told so if it goes there, and the API refuses it too (with the same credentials)', async () => {
     const created = await admin.call('POST', '/api/users', { username: 'dash-viewer', password: 'dash-viewer-password', role: 'viewer' });
     assert.equal(created.status, 201);
