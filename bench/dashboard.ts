@@ -2,8 +2,11 @@
 // explorer of a real gateway (built: `npm run build`), with 50 live series
 // at 10 updates/s each, while a load generator writes 100k samples/s of
 // other series. Prints:
-// - frame time: ms between consecutive requestAnimationFrame callbacks
-//   while the chart is live, p50/p95/p99 (target p95 < 16 ms);
+// - frame time: the main-thread work of each animation frame that redrew the
+//   chart (new data, scales, uPlot's canvas drawing), p50/p95/p99 (target
+//   p95 < 16 ms, one 60 Hz frame); beside it the interval between frames,
+//   which is 16.7 ms at 60 Hz whenever no frame is dropped, and the count of
+//   intervals over 25 ms (dropped frames);
 // - write to screen: from a point's timestamp (stamped by the writer just
 //   before sending it) to the end of the redraw that first drew it, p50/p95/
 //   p99 (target p99 < 250 ms).
@@ -25,6 +28,7 @@ const UPDATES_PER_SECOND = 10;
 
 interface PerfLog {
   frames: number[];
+  work: number[];
   draws: Array<{ ts: number; drawnAt: number }>;
 }
 
@@ -76,6 +80,7 @@ async function main(): Promise<number> {
       const p = (globalThis as unknown as { __sentioPerf?: PerfLog }).__sentioPerf;
       if (p) {
         p.frames.length = 0;
+        p.work.length = 0;
         p.draws.length = 0;
       }
     });
@@ -87,6 +92,7 @@ async function main(): Promise<number> {
     const perf = await page.evaluate(() => (globalThis as unknown as { __sentioPerf?: PerfLog }).__sentioPerf);
     if (!perf) throw new Error('window.__sentioPerf is missing: the explorer was not opened with ?perf=1');
     const frames = stats(perf.frames);
+    const work = stats(perf.work);
     const lat = stats(perf.draws.map((d) => d.drawnAt - d.ts));
     const out = [
       `date: ${new Date().toISOString()}`,
@@ -94,7 +100,8 @@ async function main(): Promise<number> {
       '',
       '| measure | n | p50 ms | p95 ms | p99 ms | max ms | target |',
       '| --- | --- | --- | --- | --- | --- | --- |',
-      `| frame time | ${frames.n} | ${frames.p50.toFixed(1)} | ${frames.p95.toFixed(1)} | ${frames.p99.toFixed(1)} | ${frames.max.toFixed(1)} | p95 < 16 ms: ${frames.p95 < 16 ? 'met' : 'MISSED'} |`,
+      `| frame time: work per redrawing frame | ${work.n} | ${work.p50.toFixed(1)} | ${work.p95.toFixed(1)} | ${work.p99.toFixed(1)} | ${work.max.toFixed(1)} | p95 < 16 ms: ${work.p95 < 16 ? 'met' : 'MISSED'} |`,
+      `| frame interval (60 Hz: 16.7 when no frame is dropped) | ${frames.n} | ${frames.p50.toFixed(1)} | ${frames.p95.toFixed(1)} | ${frames.p99.toFixed(1)} | ${frames.max.toFixed(1)} | dropped frames: ${perf.frames.filter((f) => f > 25).length} |`,
       `| write to screen | ${lat.n} | ${lat.p50.toFixed(0)} | ${lat.p95.toFixed(0)} | ${lat.p99.toFixed(0)} | ${lat.max.toFixed(0)} | p99 < 250 ms: ${lat.p99 < 250 ? 'met' : 'MISSED'} |`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);

@@ -28,7 +28,10 @@ export interface ChartSeries {
 }
 
 export interface PerfLog {
+  /** ms between consecutive animation frames while live (16.7 at 60 Hz when none is dropped). */
   frames: number[];
+  /** ms of main-thread work in each frame that redrew the chart (data, scales, uPlot's canvas drawing). */
+  work: number[];
   draws: Array<{ ts: number; drawnAt: number }>;
 }
 const PERF_CAP = 20_000;
@@ -237,7 +240,11 @@ export class LiveChart {
       if (this.lastFrameAt !== 0) capPush(this.perf.frames, at - this.lastFrameAt);
       this.lastFrameAt = at;
     }
-    if (this.dirty) this.draw();
+    if (this.dirty) {
+      const t0 = performance.now();
+      this.draw();
+      if (this.perf) capPush(this.perf.work, performance.now() - t0);
+    }
     if (this.looping) this.raf = requestAnimationFrame(this.frame);
   };
 

@@ -99,7 +99,7 @@ export default function Explorer(): JSX.Element {
   // Chart and live data.
   let chartEl!: HTMLDivElement;
   let chart: LiveChart | null = null;
-  const perf: PerfLog | null = params.perf === '1' ? (window.__sentioPerf ??= { frames: [], draws: [] }) : null;
+  const perf: PerfLog | null = params.perf === '1' ? (window.__sentioPerf ??= { frames: [], work: [], draws: [] }) : null;
   const [series, setSeries] = createSignal<ChartSeries[]>([]);
   const [points, setPoints] = createSignal(0);
   const [cursor, setCursor] = createSignal<{ values: Array<number | null>; t: number } | null>(null);
