@@ -68,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.write(
     [
       `sentio listening on ${gateway.scheme}://${host}:${gateway.port} (HTTP /write, /api/v2/write; WebSocket /ws, /live; REST /api; /healthz, /metrics)`,
+      gateway.dashboard ? `dashboard: ${gateway.scheme}://${host}:${gateway.port}/` : 'dashboard: not built (npm run build:web)',
       `mode: ${gateway.mode}`,
       `data directory: ${resolve(config.dataDir)}`,
       `metadata: ${c.postgres !== undefined ? `PostgreSQL ${redact(c.postgres)}` : `PGlite under ${join(resolve(config.dataDir), 'meta')}`}; cache: ${c.redis !== undefined ? `Redis ${redact(c.redis)}` : 'in memory'}`,

@@ -3,7 +3,7 @@
 // `startGateway` is what `sentio start` runs and what end-to-end tests
 // start in-process.
 
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createApi } from './api/index.js';
 import { type ControlPlane, openControlPlane } from './api/control.js';
@@ -21,6 +21,7 @@ import { Pipeline } from './pipeline/index.js';
 import { DurableQueue } from './queue/index.js';
 import { QueuedSink } from './queue/sink.js';
 import { createApp, listen, type Server } from './server/index.js';
+import { defaultWebRoot } from './server/static.js';
 import { BlackholeSink } from './sinks/blackhole/index.js';
 import { EmbeddedSink } from './sinks/embedded/index.js';
 import type { Sink } from './sinks/types.js';
@@ -38,6 +39,8 @@ export interface Gateway {
   status: StatusSampler;
   /** Start-up warnings worth printing (e.g. listening beyond loopback without TLS). */
   warnings: string[];
+  /** Whether the built dashboard is served at `/`. */
+  dashboard: boolean;
   /** The REST API's routes (method, OpenAPI path). */
   apiRoutes: ReadonlyArray<{ method: string; path: string }>;
   close(): Promise<void>;
@@ -226,6 +229,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     status,
     warnings,
     apiRoutes: api.routes.map((r) => ({ method: r.method, path: r.path })),
+    dashboard: existsSync(join(defaultWebRoot, 'index.html')),
     close() {
       closing ??= (async () => {
         // Stop taking batches, finish those in flight, then let the sink
