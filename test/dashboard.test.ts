@@ -181,6 +181,35 @@ describe('dashboard', () => {
     }
   });
 
+  test('keyboard only: log in with Tab and Enter; every form field of every page has a label', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${gw.url}/login`);
+      await page.getByTestId('login-username').focus();
+      await page.keyboard.type('admin');
+      await page.keyboard.press('Tab');
+      await page.keyboard.type(ADMIN_PASSWORD);
+      await page.keyboard.press('Enter');
+      await page.getByTestId('logout').waitFor();
+      for (const path of ['/', '/explorer', '/devices', '/alerts', '/users', '/audit']) {
+        await page.goto(`${gw.url}${path}`);
+        await page.getByTestId('logout').waitFor();
+        await page.waitForLoadState('networkidle');
+        const unlabelled = await page.evaluate(() => {
+          type Field = { id: string; type?: string; labels: { length: number } | null; getAttribute(n: string): string | null; outerHTML: string };
+          const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<Field> } }).document;
+          return [...doc.querySelectorAll('input, select, textarea')]
+            .filter((f) => f.type !== 'hidden' && (f.labels?.length ?? 0) === 0 && !f.getAttribute('aria-label') && !f.getAttribute('aria-labelledby'))
+            .map((f) => f.outerHTML.slice(0, 120));
+        });
+        assert.deepEqual(unlabelled, [], `unlabelled fields on ${path}`);
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a phone-sized viewport renders the overview without horizontal scrolling', async () => {
     const context = await browser.newContext({ viewport: { width: 375, height: 812 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     try {
