@@ -61,9 +61,13 @@ export async function openControlPlane(c: ControlConfig, dataDir: string, log: L
         log.warn(`device-token lookup: ${where}: ${(err as Error).message}`);
       },
     });
-    const activity = new DeviceActivityTracker(store, (err) => {
-      metrics.controlError('device_status');
-      log.warn(`device status: ${(err as Error).message}`);
+    const activity = new DeviceActivityTracker({
+      store,
+      cache,
+      onError: (err) => {
+        metrics.controlError('device_status');
+        log.warn(`device status: ${(err as Error).message}`);
+      },
     });
     const dt = deviceTokens;
     const ca = cache;

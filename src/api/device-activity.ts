@@ -1,36 +1,57 @@
 // Device status from the ingest path: an IngestObserver that notes, per
-// device, accepted samples, the last accepted write and the last refusal,
-// and writes them to the store in batches (every `flushMs`, one call), so
-// the hot path only touches a Map. Samples per second are this instance's
-// view: a sliding 10 s window of one-second buckets.
+// device, accepted samples, the last accepted write and the last refusal.
+// The hot path only touches a Map and a per-second bucket; every `flushMs`:
+// - last seen and last error go to the store in one batched call;
+// - the samples of each complete second are added to the device's 10 s
+//   window counter in the cache (`hit`), so with Redis the rate is the
+//   whole fleet's, summed over every instance that took the device's writes.
+// `rates()` reads the latest window every instance has flushed: the rate
+// is about 3 to 13 s old, and 0 for a device that wrote nothing then.
 
-import type { BatchOptions, IngestObserver } from '../ingest/index.js';
+import type { Cache } from '../cache/types.js';
 import type { SentioError } from '../errors.js';
+import type { BatchOptions, IngestObserver } from '../ingest/index.js';
 import type { IngestResult } from '../native/types.js';
 import type { DeviceActivity, MetaStore } from '../store/types.js';
 
-const WINDOW_S = 10;
+const SECONDS = 10;
+const WINDOW_MS = SECONDS * 1000;
+/** Window counters outlive their window long enough to be read after it. */
+const WINDOW_TTL_MS = 3 * WINDOW_MS;
 
 interface Track {
+  /** Samples per second, in a ring of SECONDS buckets; `seconds[i]` is the second bucket i holds. */
   buckets: Float64Array;
-  /** Second of buckets[0]'s last write. */
   seconds: Float64Array;
+  /** Last second whose samples were added to the cache. */
+  flushedSec: number;
   lastSeenMs: number;
   dirtySeen: boolean;
   error: { message: string; at: string } | undefined;
   tokens: Set<string>;
 }
 
+const windowKey = (deviceId: string, window: number) => `devsamples:${deviceId}:${window}`;
+
 export class DeviceActivityTracker implements IngestObserver {
   private readonly devices = new Map<string, Track>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  /** How long after a window ends every instance has flushed it. */
+  private readonly settleMs: number;
 
-  constructor(
-    private readonly store: MetaStore,
-    private readonly onError: (err: unknown) => void,
-    flushMs = 2000,
-  ) {
+  private readonly store: MetaStore;
+  private readonly cache: Cache;
+  private readonly onError: (err: unknown) => void;
+  private readonly now: () => number;
+
+  constructor(o: { store: MetaStore; cache: Cache; onError: (err: unknown) => void; flushMs?: number; now?: () => number }) {
+    this.store = o.store;
+    this.cache = o.cache;
+    this.onError = o.onError;
+    this.now = o.now ?? Date.now;
+    const flushMs = o.flushMs ?? 2000;
+    this.settleMs = flushMs + 1000;
     this.timer = setInterval(() => void this.flush(), flushMs);
     this.timer.unref();
   }
@@ -38,7 +59,7 @@ export class DeviceActivityTracker implements IngestObserver {
   private track(deviceId: string): Track {
     let t = this.devices.get(deviceId);
     if (t === undefined) {
-      t = { buckets: new Float64Array(WINDOW_S), seconds: new Float64Array(WINDOW_S), lastSeenMs: 0, dirtySeen: false, error: undefined, tokens: new Set() };
+      t = { buckets: new Float64Array(SECONDS), seconds: new Float64Array(SECONDS), flushedSec: 0, lastSeenMs: 0, dirtySeen: false, error: undefined, tokens: new Set() };
       this.devices.set(deviceId, t);
     }
     return t;
@@ -47,9 +68,9 @@ export class DeviceActivityTracker implements IngestObserver {
   accepted(result: IngestResult, opts: BatchOptions): void {
     if (opts.deviceId === undefined) return;
     const t = this.track(opts.deviceId);
-    const now = Date.now();
+    const now = this.now();
     const sec = Math.floor(now / 1000);
-    const i = sec % WINDOW_S;
+    const i = sec % SECONDS;
     if (t.seconds[i] !== sec) {
       t.seconds[i] = sec;
       t.buckets[i] = 0;
@@ -62,26 +83,39 @@ export class DeviceActivityTracker implements IngestObserver {
 
   failed(err: SentioError, opts: BatchOptions): void {
     if (opts.deviceId === undefined) return;
-    this.track(opts.deviceId).error = { message: `${err.code}: ${err.message}`, at: new Date().toISOString() };
+    this.track(opts.deviceId).error = { message: `${err.code}: ${err.message}`, at: new Date(this.now()).toISOString() };
   }
 
-  /** Accepted samples per second over the last full 10 s. */
-  samplesPerSecond(deviceId: string, now = Date.now()): number {
-    const t = this.devices.get(deviceId);
-    if (t === undefined) return 0;
-    const sec = Math.floor(now / 1000);
-    let sum = 0;
-    for (let i = 0; i < WINDOW_S; i++) if (t.seconds[i]! > sec - WINDOW_S && t.seconds[i]! < sec) sum += t.buckets[i]!;
-    return sum / (WINDOW_S - 1);
+  /** Counts a failure to reach the store or cache (for callers of rates()). */
+  reportError(err: unknown): void {
+    this.onError(err);
+  }
+
+  /** Accepted samples per second of each device over the latest 10 s window all instances have flushed. */
+  async rates(deviceIds: string[], now = this.now()): Promise<Map<string, number>> {
+    const window = Math.floor((now - this.settleMs) / WINDOW_MS) - 1;
+    const counts = await Promise.all(deviceIds.map((id) => this.cache.hit(windowKey(id, window), WINDOW_TTL_MS, 0)));
+    return new Map(deviceIds.map((id, i) => [id, counts[i]! / SECONDS]));
   }
 
   /** Writes what changed since the last flush; resolves when written. */
-  flush(): Promise<void> {
+  flush(now = this.now()): Promise<void> {
     this.flushing = this.flushing.then(async () => {
       const updates: DeviceActivity[] = [];
       const tokenIds: string[] = [];
+      const windows = new Map<string, number>();
+      const nowSec = Math.floor(now / 1000);
       let latest = 0;
       for (const [deviceId, t] of this.devices) {
+        // Complete seconds not yet counted, into their 10 s windows.
+        for (let i = 0; i < SECONDS; i++) {
+          const sec = t.seconds[i]!;
+          if (sec > t.flushedSec && sec < nowSec && t.buckets[i]! > 0) {
+            const key = windowKey(deviceId, Math.floor(sec / SECONDS));
+            windows.set(key, (windows.get(key) ?? 0) + t.buckets[i]!);
+          }
+        }
+        t.flushedSec = nowSec - 1;
         if (!t.dirtySeen && t.error === undefined) continue;
         updates.push({ deviceId, ...(t.dirtySeen ? { lastSeenAt: new Date(t.lastSeenMs).toISOString() } : {}), ...(t.error ? { lastError: t.error } : {}) });
         if (t.dirtySeen) latest = Math.max(latest, t.lastSeenMs);
@@ -90,13 +124,18 @@ export class DeviceActivityTracker implements IngestObserver {
         t.error = undefined;
         t.tokens.clear();
       }
-      if (updates.length === 0) return;
-      try {
-        await this.store.recordDeviceActivity(updates);
-        if (tokenIds.length > 0) await this.store.markDeviceTokensUsed(tokenIds, new Date(latest || Date.now()).toISOString());
-      } catch (err) {
-        this.onError(err);
-      }
+      await Promise.all([
+        ...[...windows].map(([key, n]) => this.cache.hit(key, WINDOW_TTL_MS, n).catch(this.onError)),
+        (async () => {
+          if (updates.length === 0) return;
+          try {
+            await this.store.recordDeviceActivity(updates);
+            if (tokenIds.length > 0) await this.store.markDeviceTokensUsed(tokenIds, new Date(latest || now).toISOString());
+          } catch (err) {
+            this.onError(err);
+          }
+        })(),
+      ]);
     });
     return this.flushing;
   }

@@ -145,19 +145,28 @@ export function userRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
 }
 
 export function deviceRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
-  const view = (d: StoredDevice) => {
+  const view = (d: StoredDevice, samplesPerSecond: number) => {
     const seen = d.lastSeenAt === null ? null : Date.parse(d.lastSeenAt);
     return {
       id: d.id, name: d.name, description: d.description, labels: d.labels, createdAt: d.createdAt, updatedAt: d.updatedAt,
       status: {
         state: seen === null ? 'never' : Date.now() - seen < ONLINE_MS ? 'online' : 'stale',
         lastSeenAt: d.lastSeenAt,
-        samplesPerSecond: s.activity.samplesPerSecond(d.id),
+        samplesPerSecond,
         lastError: d.lastError,
         lastErrorAt: d.lastErrorAt,
       },
     };
   };
+  /** Devices with their fleet-wide rates (a cache failure leaves the rates at 0 and is counted, not fatal). */
+  const views = async (devices: StoredDevice[]) => {
+    const rates = await s.activity.rates(devices.map((d) => d.id)).catch((err: unknown) => {
+      s.activity.reportError(err);
+      return new Map<string, number>();
+    });
+    return devices.map((d) => view(d, rates.get(d.id) ?? 0));
+  };
+  const one = async (d: StoredDevice) => (await views([d]))[0]!;
   const expiry = (seconds: number | undefined) => (seconds === undefined ? null : new Date(Date.now() + seconds * 1000).toISOString());
   const device = async (id: string) => {
     const d = await s.store.getDevice(id);
@@ -167,7 +176,7 @@ export function deviceRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
   return [
     route({
       method: 'get', path: '/api/devices', operationId: 'listDevices', tag: 'devices', access: 'viewer', summary: 'List devices with their status.',
-      response: S.list(S.Device), handler: async () => ({ items: (await s.store.listDevices()).map(view) }),
+      response: S.list(S.Device), handler: async () => ({ items: await views(await s.store.listDevices()) }),
     }),
     route({
       method: 'post', path: '/api/devices', operationId: 'createDevice', tag: 'devices', access: 'operator',
@@ -178,12 +187,12 @@ export function deviceRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
         const d = await s.store.createDevice(fields);
         const issued = await s.deviceTokens.issue(d.id, { name: tokenOpts?.name ?? 'initial', expiresAt: expiry(tokenOpts?.expiresInSeconds) });
         await ctx.audit('device.create', `device:${d.id}`, { name: d.name, tokenId: issued.record.id });
-        return { ...view(d), token: issued.token, tokenInfo: tokenView(issued.record) };
+        return { ...view(d, 0), token: issued.token, tokenInfo: tokenView(issued.record) };
       },
     }),
     route({
       method: 'get', path: '/api/devices/{id}', operationId: 'getDevice', tag: 'devices', access: 'viewer', summary: 'One device with its status.',
-      params: S.IdParams, response: S.Device, handler: async (ctx) => view(await device(ctx.params.id)),
+      params: S.IdParams, response: S.Device, handler: async (ctx) => one(await device(ctx.params.id)),
     }),
     route({
       method: 'patch', path: '/api/devices/{id}', operationId: 'updateDevice', tag: 'devices', access: 'operator', summary: "Rename a device or change its description or labels.",
@@ -192,7 +201,7 @@ export function deviceRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
         const d = await s.store.updateDevice(ctx.params.id, ctx.body);
         if (!d) throw notFound('device', ctx.params.id);
         await ctx.audit('device.update', `device:${d.id}`, ctx.body);
-        return view(d);
+        return one(d);
       },
     }),
     route({

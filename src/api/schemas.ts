@@ -51,7 +51,7 @@ export const Me = z.object({ id: Id, username: z.string(), role: Role, expiresAt
 export const DeviceStatus = z.object({
   state: z.enum(['online', 'stale', 'never']).describe('online: wrote in the last 60 s; stale: wrote before; never: no accepted write yet.'),
   lastSeenAt: Timestamp.nullable(),
-  samplesPerSecond: z.number().describe('Accepted samples per second over the last 10 s, as seen by the answering instance.'),
+  samplesPerSecond: z.number().describe('Accepted samples per second over the latest complete 10 s window (about 3 to 13 s ago), summed over every gateway instance sharing the cache.'),
   lastError: z.string().nullable(),
   lastErrorAt: Timestamp.nullable(),
 });

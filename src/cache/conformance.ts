@@ -155,6 +155,16 @@ export function cacheConformance(name: string, open: () => Promise<CachePair>): 
       assert.equal(last, 1);
     }));
 
+    test('hit(): adds n across instances; 0 reads without changing the count', withPair(async (a, b) => {
+      assert.equal(await a.hit('sum', 60_000, 0), 0);
+      assert.equal(await a.hit('sum', 60_000, 4000), 4000);
+      assert.equal(await b.hit('sum', 60_000, 2500), 6500);
+      assert.equal(await b.hit('sum', 60_000, 0), 6500);
+      assert.equal(await a.hit('sum', 60_000), 6501);
+      await assert.rejects(a.hit('sum', 60_000, -1), RangeError);
+      await assert.rejects(a.hit('sum', 60_000, 1.5), RangeError);
+    }));
+
     test('revoke(): seen by the other instance, for its TTL; never shortened', withPair(async (a, b) => {
       assert.equal(await b.isRevoked('s1'), false);
       await a.revoke('s1', 60_000);

@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { SentioError } from '../errors.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import type { Cache, TakeResult, Unsubscribe } from './types.js';
-import { checkBucket, checkTtl, deliver, TOKEN_EPSILON } from './validate.js';
+import { checkBucket, checkCount, checkTtl, deliver, TOKEN_EPSILON } from './validate.js';
 
 export interface MemoryCacheOptions {
   /** Entries per table (values, buckets, windows, revocations); default 100,000. */
@@ -240,15 +240,16 @@ export class MemoryCache implements Cache {
     return result;
   }
 
-  async hit(key: string, windowMs: number): Promise<number> {
+  async hit(key: string, windowMs: number, n = 1): Promise<number> {
     const ttl = checkTtl(windowMs, 'windowMs');
+    checkCount(n);
     this.check();
     const b = this.backend;
     const now = b.now();
     const w = b.windows.get(key, now);
-    if (w !== undefined) return ++w.count;
-    b.windows.put(key, { count: 1, expiresAt: now + ttl }, now);
-    return 1;
+    if (w !== undefined) return (w.count += n);
+    b.windows.put(key, { count: n, expiresAt: now + ttl }, now);
+    return n;
   }
 
   async revoke(id: string, ttlMs: number): Promise<void> {

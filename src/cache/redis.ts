@@ -40,7 +40,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { SentioError } from '../errors.js';
 import { type Logger, silentLogger } from '../log/index.js';
 import type { Cache, TakeResult, Unsubscribe } from './types.js';
-import { checkBucket, checkTtl, deliver, TOKEN_EPSILON } from './validate.js';
+import { checkBucket, checkCount, checkTtl, deliver, TOKEN_EPSILON } from './validate.js';
 
 export interface RedisCacheOptions {
   /** redis:// or rediss:// URL. */
@@ -88,8 +88,8 @@ return {1, fmt(tokens), '0'}
 
 // Fixed window: the first hit starts it (and a counter without expiry, which nothing should leave, gets one).
 const HIT = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local n = redis.call('INCRBY', KEYS[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 `;
 
@@ -102,7 +102,7 @@ return 1
 
 interface Scripts {
   sentioTake(key: string, cost: string, rate: string, burst: string, eps: string): Promise<[number, string, string]>;
-  sentioHit(key: string, windowMs: string): Promise<number>;
+  sentioHit(key: string, windowMs: string, n: string): Promise<number>;
   sentioRevoke(key: string, ttlMs: string): Promise<number>;
 }
 
@@ -282,9 +282,10 @@ export class RedisCache implements Cache {
     return { ok: ok === 1, remaining: Math.floor(Number(tokens) + TOKEN_EPSILON), retryAfterMs: retryAfterMs < 0 ? Infinity : retryAfterMs };
   }
 
-  async hit(key: string, windowMs: number): Promise<number> {
+  async hit(key: string, windowMs: number, n = 1): Promise<number> {
     const ttl = checkTtl(windowMs, 'windowMs');
-    return this.run(() => this.client.sentioHit(this.key('hit', key), String(ttl)));
+    checkCount(n);
+    return this.run(() => this.client.sentioHit(this.key('hit', key), String(ttl), String(n)));
   }
 
   async revoke(id: string, ttlMs: number): Promise<void> {

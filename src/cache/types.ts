@@ -39,8 +39,11 @@ export interface Cache {
    */
   take(key: string, cost: number, ratePerSecond: number, burst: number): Promise<TakeResult>;
 
-  /** Counts events in a fixed window: increments and resolves with the count in the current window (the first call starts it). */
-  hit(key: string, windowMs: number): Promise<number>;
+  /**
+   * Counts events in a fixed window: adds `n` (default 1; 0 reads) and
+   * resolves with the count in the current window (the first call starts it).
+   */
+  hit(key: string, windowMs: number, n?: number): Promise<number>;
 
   /** Marks an id (a session, a token) revoked for `ttlMs` (its remaining lifetime). */
   revoke(id: string, ttlMs: number): Promise<void>;

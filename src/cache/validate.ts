@@ -7,6 +7,11 @@ export function checkTtl(ttlMs: number, what = 'ttlMs'): number {
   return Math.ceil(ttlMs);
 }
 
+/** A count added to a window: a whole number >= 0 (0 reads the window). */
+export function checkCount(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`n must be a whole number >= 0, got ${n}`);
+}
+
 export function checkBucket(cost: number, ratePerSecond: number, burst: number): void {
   if (!Number.isFinite(cost) || cost < 0) throw new RangeError(`cost must be a finite number >= 0, got ${cost}`);
   if (!Number.isFinite(ratePerSecond) || ratePerSecond <= 0) throw new RangeError(`ratePerSecond must be a finite number > 0, got ${ratePerSecond}`);
