@@ -161,6 +161,114 @@ describe('dashboard', () => {
     }
   });
 
+  test("edit a device: a taken name and a bad label name are refused with a reason; the rename and a label change reach the API", async () => {
+    const created = await admin.call('POST', '/api/devices', { name: 'e2e-edit-me', description: 'before', labels: { site: 'north', rack: '7' } });
+    assert.equal(created.status, 201);
+    assert.equal((await admin.call('POST', '/api/devices', { name: 'e2e-edit-taken' })).status, 201);
+    const id = created.body.id as string;
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    try {
+      const page = await signIn(context);
+      await page.goto(`${gw.url}/devices/${id}`);
+      await page.getByRole('heading', { level: 1, name: 'e2e-edit-me' }).waitFor();
+      await page.getByTestId('device-edit').click();
+      // The fields are labelled: reach them by their labels.
+      const name = page.getByLabel('Name', { exact: true });
+      assert.equal(await name.inputValue(), 'e2e-edit-me');
+      assert.equal(await page.getByLabel('Description').inputValue(), 'before');
+
+      // 409: the name is taken; the form stays open and says why.
+      await name.fill('e2e-edit-taken');
+      await page.getByTestId('device-edit-save').click();
+      await page.getByTestId('device-edit-error').waitFor();
+      assert.match((await page.getByTestId('device-edit-error').textContent()) ?? '', /already exists/);
+
+      // A label name the API would refuse: told before sending.
+      await name.fill('e2e-renamed');
+      await page.getByTestId('device-edit-description').fill('after');
+      const keys = page.getByTestId('device-edit-label-key');
+      const values = page.getByTestId('device-edit-label-value');
+      assert.equal(await keys.count(), 2);
+      const siteRow = (await keys.nth(0).inputValue()) === 'site' ? 0 : 1;
+      await values.nth(siteRow).fill('south');
+      await page.getByTestId('device-edit-label-remove').nth(1 - siteRow).click();
+      await page.getByTestId('device-edit-label-add').click();
+      await keys.nth(1).fill('1floor');
+      await values.nth(1).fill('3');
+      await page.getByTestId('device-edit-save').click();
+      await page.getByTestId('device-edit-error').filter({ hasText: 'Label name "1floor"' }).waitFor();
+      assert.equal((await admin.call('GET', `/api/devices/${id}`)).body.name, 'e2e-edit-me', 'nothing was sent');
+
+      await keys.nth(1).fill('floor');
+      await page.screenshot({ path: join(shots, 'device-edit.png') });
+      await page.getByTestId('device-edit-save').click();
+      await page.getByRole('heading', { level: 1, name: 'e2e-renamed' }).waitFor();
+      assert.equal(await page.getByTestId('device-edit-name').count(), 0, 'the form closes after saving');
+
+      const got = await admin.call('GET', `/api/devices/${id}`);
+      assert.equal(got.status, 200);
+      assert.equal(got.body.name, 'e2e-renamed');
+      assert.equal(got.body.description, 'after');
+      assert.deepEqual(got.body.labels, { site: 'south', floor: '3' });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('change your own password in the UI: the new one logs in, the old one no longer does, and the page keeps working', async () => {
+    const oldPassword = 'dash-pw-user-old-password';
+    const newPassword = 'dash-pw-user-new-password';
+    assert.equal((await admin.call('POST', '/api/users', { username: 'dash-pw-user', password: oldPassword, role: 'viewer' })).status, 201);
+    const elsewhere = await login(gw.url, 'dash-pw-user', oldPassword);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    try {
+      const page = await signIn(context, 'dash-pw-user', oldPassword);
+      await page.getByTestId('account').click();
+      await page.getByTestId('password-save').waitFor();
+
+      // Checked before sending: too short, then not confirmed.
+      await page.getByLabel('Current password').fill(oldPassword);
+      await page.getByLabel(/^New password \(/).fill('short');
+      await page.getByLabel('New password again').fill('short');
+      await page.getByTestId('password-save').click();
+      assert.match((await page.getByTestId('password-error').textContent()) ?? '', /12 characters/);
+      await page.getByTestId('password-new').fill(newPassword);
+      await page.getByTestId('password-confirm').fill(`${newPassword}x`);
+      await page.getByTestId('password-save').click();
+      assert.match((await page.getByTestId('password-error').textContent()) ?? '', /differ/);
+
+      // The server's 401: the current password is wrong.
+      await page.getByTestId('password-current').fill('not-the-current-password');
+      await page.getByTestId('password-confirm').fill(newPassword);
+      await page.getByTestId('password-save').click();
+      await page.getByTestId('password-error').filter({ hasText: 'the current password is wrong' }).waitFor();
+      assert.equal(await page.getByTestId('logout').count(), 1, 'a wrong current password does not log out');
+
+      await page.getByTestId('password-current').fill(oldPassword);
+      await page.getByTestId('password-save').click();
+      await page.getByTestId('password-done').waitFor();
+      assert.equal(await page.getByTestId('password-error').count(), 0);
+      await page.screenshot({ path: join(shots, 'account-password.png') });
+
+      await assert.rejects(login(gw.url, 'dash-pw-user', oldPassword), /HTTP 401/);
+      const fresh = await login(gw.url, 'dash-pw-user', newPassword);
+      assert.equal((await fresh.call('GET', '/api/auth/me')).status, 200);
+      assert.equal((await elsewhere.call('GET', '/api/auth/me')).status, 401, 'the other session ended');
+
+      // Still logged in here, with a working session: the overview loads its data, /live reconnects.
+      await page.getByTestId('nav-overview').click();
+      await page.getByTestId('ingest-rate').waitFor();
+      await page.waitForSelector('[data-testid="live-status"][data-state="live"]');
+      assert.equal(await page.getByTestId('logout').count(), 1);
+      // And after a reload (the stored refresh token is the new session's).
+      await page.reload();
+      await page.getByTestId('ingest-rate').waitFor();
+      assert.equal(new URL(page.url()).pathname, '/');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('a viewer does not see the users page, is told so if it goes there, and the API refuses it too (with the same credentials)', async () => {
     const created = await admin.call('POST', '/api/users', { username: 'dash-viewer', password: 'dash-viewer-password', role: 'viewer' });
     assert.equal(created.status, 201);
@@ -192,7 +300,7 @@ describe('dashboard', () => {
       await page.keyboard.type(ADMIN_PASSWORD);
       await page.keyboard.press('Enter');
       await page.getByTestId('logout').waitFor();
-      for (const path of ['/', '/explorer', '/devices', '/alerts', '/users', '/audit']) {
+      for (const path of ['/', '/explorer', '/devices', '/alerts', '/users', '/audit', '/account']) {
         await page.goto(`${gw.url}${path}`);
         await page.getByTestId('logout').waitFor();
         await page.waitForLoadState('networkidle');

@@ -18,6 +18,7 @@ const DevicePage = lazy(() => import('./pages/DevicePage'));
 const Alerts = lazy(() => import('./pages/Alerts'));
 const Users = lazy(() => import('./pages/Users'));
 const Audit = lazy(() => import('./pages/Audit'));
+const Account = lazy(() => import('./pages/Account'));
 const NotFound = lazy(() => import('./pages/NotFound'));
 
 function App(props: RouteSectionProps): JSX.Element {
@@ -39,6 +40,7 @@ render(
         <Route path="/alerts" component={Alerts} />
         <Route path="/users" component={Users} />
         <Route path="/audit" component={Audit} />
+        <Route path="/account" component={Account} />
         <Route path="*" component={NotFound} />
       </Route>
     </Router>

@@ -1,5 +1,6 @@
 // The frame around every page once logged in: navigation (collapsed into a
-// menu on narrow screens), the /live indicator, theme toggle and logout.
+// menu on narrow screens), the /live indicator, theme toggle, the account
+// page (own password) and logout.
 // Pages below it may assume a user.
 
 import { A, useLocation, useNavigate, type RouteSectionProps } from '@solidjs/router';
@@ -96,6 +97,9 @@ export function Shell(props: RouteSectionProps): JSX.Element {
               <span class="muted who" title={`role: ${u().role}`}>
                 {u().username} ({u().role})
               </span>
+              <A href="/account" class="button-link" activeClass="active" data-testid="account" title="Your account: change your password">
+                Account
+              </A>
               <button
                 type="button"
                 class="secondary"

@@ -1,14 +1,21 @@
 // Small shared pieces: error banners, empty states, a copy button.
 
-import { createSignal, Show, type JSX } from 'solid-js';
-import { describeError } from '../lib/api';
+import { createSignal, For, Show, type JSX } from 'solid-js';
+import { ApiError, describeError } from '../lib/api';
 
+/** An error's sentence; a refused request's problems one per line when there are several. */
 export function ErrorBanner(props: { error: unknown; testid?: string }): JSX.Element {
+  const issues = () => (props.error instanceof ApiError && props.error.issues.length > 1 ? props.error.issues : []);
   return (
     <Show when={props.error}>
-      <p class="error" role="alert" data-testid={props.testid}>
-        {describeError(props.error)}
-      </p>
+      <div class="error" role="alert" data-testid={props.testid}>
+        <Show when={issues().length > 0} fallback={describeError(props.error)}>
+          The request was refused:
+          <ul class="issues">
+            <For each={issues()}>{(i) => <li>{i.path ? `${i.path}: ${i.message}` : i.message}</li>}</For>
+          </ul>
+        </Show>
+      </div>
     </Show>
   );
 }

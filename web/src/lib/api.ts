@@ -36,6 +36,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfterSeconds?: number,
+    /** Each problem of a refused request (400 SENTIO_ERR_VALIDATION). */
+    readonly issues: ReadonlyArray<{ path: string; message: string }> = [],
   ) {
     super(message);
     this.name = 'ApiError';
@@ -50,6 +52,8 @@ export { user, restoring };
 let access: { token: string; expiresAtMs: number } | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let refreshing: Promise<boolean> | null = null;
+/** While set, a password change is under way: the server revokes every token issued so far and this tab logs in again; resolves to whether it did. */
+let renewal: Promise<boolean> | null = null;
 const tokenListeners = new Set<(token: string | null) => void>();
 
 export function accessToken(): string | null {
@@ -113,15 +117,21 @@ function endSession(): void {
 async function parseError(res: Response): Promise<ApiError> {
   let code = `HTTP_${res.status}`;
   let message = res.statusText || `HTTP ${res.status}`;
+  let issues: Array<{ path: string; message: string }> = [];
   try {
-    const body = (await res.json()) as { code?: unknown; message?: unknown };
+    const body = (await res.json()) as { code?: unknown; message?: unknown; issues?: unknown };
     if (typeof body.code === 'string') code = body.code;
     if (typeof body.message === 'string') message = body.message;
+    if (Array.isArray(body.issues)) {
+      issues = body.issues
+        .filter((i): i is { path: unknown; message: string } => typeof i === 'object' && i !== null && typeof (i as { message?: unknown }).message === 'string')
+        .map((i) => ({ path: typeof i.path === 'string' ? i.path : '', message: i.message }));
+    }
   } catch {
     // not JSON (a proxy's page, say)
   }
   const ra = Number(res.headers.get('retry-after'));
-  return new ApiError(res.status, code, message, Number.isFinite(ra) && ra > 0 ? ra : undefined);
+  return new ApiError(res.status, code, message, Number.isFinite(ra) && ra > 0 ? ra : undefined, issues);
 }
 
 async function send(method: string, path: string, body: unknown, token: string | null): Promise<Response> {
@@ -137,6 +147,8 @@ async function send(method: string, path: string, body: unknown, token: string |
 
 /** Exchanges the stored refresh token for a new pair; false when the session is over. Concurrent calls share one exchange. */
 export function refresh(): Promise<boolean> {
+  // The stored refresh token is about to be revoked and replaced by a new login.
+  if (renewal !== null) return renewal.then((ok) => ok || refresh());
   refreshing ??= (async () => {
     const run = async (): Promise<boolean> => {
       const token = storedRefresh();
@@ -153,6 +165,8 @@ export function refresh(): Promise<boolean> {
       if (res.status === 401 || res.status === 400) {
         // A newer token may have been stored by another tab meanwhile.
         if (storedRefresh() !== token) return run();
+        // Refused because a password change revoked it just now: the new login decides.
+        if (renewal !== null && (await renewal)) return true;
         endSession();
         return false;
       }
@@ -219,15 +233,30 @@ export function queryString(q: Query | undefined): string {
   return s ? `?${s}` : '';
 }
 
-/** A JSON request to the API with the session's token; refreshes once on an expired token. */
+/**
+ * After a 401 for `used`: whether a newer access token is there to retry with.
+ * One is when a password change here logged in again, or a refresh got one.
+ * A revoked one (a password change in another tab of this browser) is also
+ * worth a refresh: that tab stored the refresh token of its new login.
+ */
+async function renewedSince(used: string | null, err: ApiError): Promise<boolean> {
+  if (renewal !== null) await renewal;
+  if (access !== null && access.token !== used) return true;
+  if (err.code !== 'SENTIO_ERR_TOKEN_EXPIRED' && err.code !== 'SENTIO_ERR_UNAUTHORIZED') return false;
+  return refresh();
+}
+
+/** A JSON request to the API with the session's token; on a 401, retries once with a refreshed (or newer) token. */
 export async function api<T>(method: string, path: string, opts: { body?: unknown; query?: Query } = {}): Promise<T> {
   const url = path + queryString(opts.query);
   if (access !== null && access.expiresAtMs - Date.now() < 5_000) await refresh();
-  let res = await send(method, url, opts.body, accessToken());
+  const used = accessToken();
+  let res = await send(method, url, opts.body, used);
   if (res.status === 401) {
     const err = await parseError(res);
-    if (err.code !== 'SENTIO_ERR_TOKEN_EXPIRED' || !(await refresh())) {
-      if (err.code !== 'SENTIO_ERR_LOGIN_FAILED') endSession();
+    if (err.code === 'SENTIO_ERR_LOGIN_FAILED') throw err;
+    if (!(await renewedSince(used, err))) {
+      endSession();
       throw err;
     }
     res = await send(method, url, opts.body, accessToken());
@@ -240,6 +269,56 @@ export async function api<T>(method: string, path: string, opts: { body?: unknow
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   return (text ? JSON.parse(text) : undefined) as T;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Changes the user's own password (PUT /api/auth/password). The server then
+ * revokes every token of the user issued so far, this tab's too, and ends the
+ * other sessions; so this logs in again with the new password. Access tokens
+ * issued in the same second as the revocation count as revoked (`iat` has
+ * whole seconds), hence the wait, and the check of the new token. Requests
+ * refused meanwhile wait for the new login and are retried with it.
+ */
+export async function changePassword(currentPassword: string, newPassword: string): Promise<void> {
+  const me = user();
+  if (me === null) throw new ApiError(401, 'SENTIO_ERR_UNAUTHORIZED', 'You are logged out: log in again.');
+  if (access !== null && access.expiresAtMs - Date.now() < 5_000) await refresh();
+  let changed = false;
+  const run = (async (): Promise<void> => {
+    const res = await send('PUT', '/api/auth/password', { currentPassword, newPassword }, accessToken());
+    if (!res.ok) throw await parseError(res);
+    changed = true;
+    let lastError: unknown = null;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await sleep(1100);
+      try {
+        await login(me.username, newPassword);
+        const check = await send('GET', '/api/auth/me', undefined, accessToken());
+        await check.arrayBuffer();
+        if (check.ok) return;
+        lastError = new ApiError(check.status, `HTTP_${check.status}`, 'the new session was refused');
+      } catch (err) {
+        lastError = err;
+        if (err instanceof ApiError && err.code === 'SENTIO_ERR_LOGIN_FAILED') break;
+      }
+    }
+    throw lastError;
+  })();
+  renewal = run.then(
+    () => true,
+    () => false,
+  );
+  try {
+    await run;
+  } catch (err) {
+    if (!changed) throw err;
+    endSession();
+    throw new ApiError(0, 'RELOGIN_FAILED', `The password was changed, but logging in again failed (${describeError(err)}). Log in with the new password.`);
+  } finally {
+    renewal = null;
+  }
 }
 
 export const get = <T>(path: string, query?: Query) => api<T>('GET', path, { query });

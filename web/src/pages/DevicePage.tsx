@@ -7,7 +7,7 @@ import { A, useNavigate, useParams } from '@solidjs/router';
 import { createResource, createSignal, For, Index, onCleanup, Show, type JSX } from 'solid-js';
 import { TokenReveal } from '../components/TokenReveal';
 import { Empty, ErrorBanner } from '../components/ui';
-import { del, get, post, roleAtLeast } from '../lib/api';
+import { del, get, patch, post, roleAtLeast } from '../lib/api';
 import { ago, fmtNum, fmtTime, labelText, now } from '../lib/format';
 import { liveState, pointValue, subscribe, labelsOf } from '../lib/live';
 import { createPolledList } from '../lib/poll';
@@ -15,6 +15,10 @@ import type { Device, DeviceToken, IssuedToken, Items, Labels } from '../lib/typ
 import { stateText } from './Devices';
 
 const MAX_ROWS = 500;
+/** The API's limits on a device's labels (src/api/schemas.ts). */
+const LABEL_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const MAX_LABELS = 32;
+const MAX_LABEL_VALUE = 256;
 
 interface SeriesRow {
   ref: number;
@@ -26,7 +30,7 @@ interface SeriesRow {
 export default function DevicePage(): JSX.Element {
   const params = useParams<{ id: string }>();
   const navigate = useNavigate();
-  const [device, { refetch: refetchDevice }] = createResource(() => params.id, (id) => get<Device>(`/api/devices/${encodeURIComponent(id)}`));
+  const [device, { refetch: refetchDevice, mutate: setDevice }] = createResource(() => params.id, (id) => get<Device>(`/api/devices/${encodeURIComponent(id)}`));
   const deviceTimer = setInterval(() => void refetchDevice(), 5000);
   onCleanup(() => clearInterval(deviceTimer));
   const tokens = createPolledList(async () => (await get<Items<DeviceToken>>(`/api/devices/${encodeURIComponent(params.id)}/tokens`)).items, 15_000);
@@ -36,6 +40,7 @@ export default function DevicePage(): JSX.Element {
   const [tokenName, setTokenName] = createSignal('');
   const [busy, setBusy] = createSignal(false);
   const [confirmDelete, setConfirmDelete] = createSignal(false);
+  const [editing, setEditing] = createSignal(false);
   const canEdit = () => roleAtLeast('operator');
 
   const act = async (fn: () => Promise<void>) => {
@@ -128,6 +133,23 @@ export default function DevicePage(): JSX.Element {
                   <dt>Created</dt>
                   <dd>{fmtTime(d().createdAt)}</dd>
                 </dl>
+                <Show when={canEdit() && editing()}>
+                  <DeviceEditForm
+                    device={d()}
+                    onSaved={(updated) => {
+                      setDevice(updated);
+                      setEditing(false);
+                    }}
+                    onCancel={() => setEditing(false)}
+                  />
+                </Show>
+                <Show when={canEdit() && !editing()}>
+                  <div class="row">
+                    <button type="button" class="secondary" data-testid="device-edit" onClick={() => setEditing(true)}>
+                      Edit…
+                    </button>
+                  </div>
+                </Show>
                 <Show when={canEdit()}>
                   <Show
                     when={confirmDelete()}
@@ -266,5 +288,158 @@ export default function DevicePage(): JSX.Element {
         </Show>
       </div>
     </section>
+  );
+}
+
+interface LabelRow {
+  key: string;
+  value: string;
+}
+
+function sameLabels(a: Labels, b: Labels): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}
+
+/** Checks what the API would refuse, so the form can say it before sending. */
+function labelProblem(rows: LabelRow[]): string | null {
+  const used = rows.filter((r) => r.key.trim() !== '' || r.value !== '');
+  if (used.length > MAX_LABELS) return `At most ${MAX_LABELS} labels.`;
+  const seen = new Set<string>();
+  for (const r of used) {
+    const k = r.key.trim();
+    if (!LABEL_NAME.test(k)) return `Label name "${k}": a letter or _ first, then letters, digits or _ (64 at most).`;
+    if (seen.has(k)) return `Label "${k}" appears twice.`;
+    seen.add(k);
+    if (r.value.length > MAX_LABEL_VALUE) return `Label "${k}": the value is longer than ${MAX_LABEL_VALUE} characters.`;
+  }
+  return null;
+}
+
+/** Edits a device's name, description and labels (PATCH /api/devices/{id}: only what changed is sent). */
+function DeviceEditForm(props: { device: Device; onSaved: (d: Device) => void; onCancel: () => void }): JSX.Element {
+  const d = props.device;
+  const [name, setName] = createSignal(d.name);
+  const [description, setDescription] = createSignal(d.description);
+  const [rows, setRows] = createSignal<LabelRow[]>(Object.entries(d.labels).map(([key, value]) => ({ key, value })));
+  const [error, setError] = createSignal<unknown>(null);
+  const [busy, setBusy] = createSignal(false);
+
+  const setRow = (i: number, change: Partial<LabelRow>) => setRows(rows().map((r, j) => (j === i ? { ...r, ...change } : r)));
+  const submit = async () => {
+    if (busy()) return;
+    setError(null);
+    const problem = name().trim() === '' ? 'The name must not be empty.' : labelProblem(rows());
+    if (problem !== null) {
+      setError(new Error(problem));
+      return;
+    }
+    const labels: Labels = {};
+    for (const r of rows()) if (r.key.trim() !== '' || r.value !== '') labels[r.key.trim()] = r.value;
+    const body: { name?: string; description?: string; labels?: Labels } = {};
+    if (name().trim() !== d.name) body.name = name().trim();
+    if (description() !== d.description) body.description = description();
+    if (!sameLabels(labels, d.labels)) body.labels = labels;
+    if (Object.keys(body).length === 0) {
+      props.onCancel();
+      return;
+    }
+    setBusy(true);
+    try {
+      props.onSaved(await patch<Device>(`/api/devices/${encodeURIComponent(d.id)}`, body));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form
+      class="device-edit"
+      aria-label="Edit the device"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void submit();
+      }}
+    >
+      <div class="field">
+        <label for="device-edit-name">Name</label>
+        <input id="device-edit-name" data-testid="device-edit-name" required maxlength="128" autocomplete="off" value={name()} onInput={(e) => setName(e.currentTarget.value)} />
+      </div>
+      <div class="field">
+        <label for="device-edit-description">Description</label>
+        <textarea id="device-edit-description" data-testid="device-edit-description" maxlength="1024" rows="2" value={description()} onInput={(e) => setDescription(e.currentTarget.value)} />
+      </div>
+      <fieldset class="label-rows">
+        <legend>Labels</legend>
+        <Show when={rows().length > 0} fallback={<p class="small muted">No labels.</p>}>
+          <Index each={rows()}>
+            {(r, i) => (
+              <div class="row label-row" data-testid="device-edit-label">
+                <div class="field grow">
+                  <label class="sr-only" for={`device-label-key-${i}`}>
+                    Label {i + 1} name
+                  </label>
+                  <input
+                    id={`device-label-key-${i}`}
+                    data-testid="device-edit-label-key"
+                    placeholder="name"
+                    maxlength="64"
+                    autocomplete="off"
+                    value={r().key}
+                    onInput={(e) => setRow(i, { key: e.currentTarget.value })}
+                  />
+                </div>
+                <div class="field grow">
+                  <label class="sr-only" for={`device-label-value-${i}`}>
+                    Label {i + 1} value
+                  </label>
+                  <input
+                    id={`device-label-value-${i}`}
+                    data-testid="device-edit-label-value"
+                    placeholder="value"
+                    maxlength={MAX_LABEL_VALUE}
+                    autocomplete="off"
+                    value={r().value}
+                    onInput={(e) => setRow(i, { value: e.currentTarget.value })}
+                  />
+                </div>
+                <div class="field">
+                  <button
+                    type="button"
+                    class="secondary"
+                    data-testid="device-edit-label-remove"
+                    aria-label={`Remove label ${i + 1}${r().key ? ` (${r().key})` : ''}`}
+                    onClick={() => setRows(rows().filter((_, j) => j !== i))}
+                  >
+                    Remove
+                  </button>
+                </div>
+              </div>
+            )}
+          </Index>
+        </Show>
+        <button
+          type="button"
+          class="secondary"
+          data-testid="device-edit-label-add"
+          disabled={rows().length >= MAX_LABELS}
+          title={rows().length >= MAX_LABELS ? `At most ${MAX_LABELS} labels` : undefined}
+          onClick={() => setRows([...rows(), { key: '', value: '' }])}
+        >
+          Add label
+        </button>
+      </fieldset>
+      <ErrorBanner error={error()} testid="device-edit-error" />
+      <div class="row">
+        <button type="submit" data-testid="device-edit-save" disabled={busy()}>
+          {busy() ? 'Saving…' : 'Save'}
+        </button>
+        <button type="button" class="secondary" data-testid="device-edit-cancel" onClick={() => props.onCancel()}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }
