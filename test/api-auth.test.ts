@@ -107,6 +107,18 @@ describe('API authentication', () => {
     assert.equal((await call('not.a.jwt')).status, 401);
   });
 
+  test("a role change ends the user's tokens at once, and a login right after it works", async () => {
+    const created = await admin.call('POST', '/api/users', { username: 'mover', password: 'mover-password-1', role: 'viewer' });
+    const before = await login(gw.url, 'mover', 'mover-password-1');
+    assert.equal((await admin.call('PATCH', `/api/users/${created.body.id}`, { role: 'operator' })).status, 200);
+    assert.equal((await before.call('GET', '/api/auth/me')).status, 401);
+    // Within the same second as the revocation: the new token must not be caught by it.
+    const after = await login(gw.url, 'mover', 'mover-password-1');
+    const me = await after.call('GET', '/api/auth/me');
+    assert.equal(me.status, 200);
+    assert.equal(me.body.role, 'operator');
+  });
+
   test('failed logins are limited per username: then even the right password is refused for a while', async () => {
     await admin.call('POST', '/api/users', { username: 'victim', password: 'victim-password-1', role: 'viewer' });
     for (let i = 0; i < 3; i++) assert.equal((await post(gw.url, '/api/auth/login', { username: 'victim', password: `guess-${i}` })).status, 401);

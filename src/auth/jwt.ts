@@ -28,6 +28,8 @@ export interface AccessClaims {
   sid: string;
   /** Issued at, Unix seconds. */
   iat: number;
+  /** Issued at, Unix ms (claim `iat_ms`): revocations "up to now" compare against it, so a token issued right after one in the same second is not caught by it. */
+  iatMs: number;
   /** Expires at, Unix seconds. */
   exp: number;
 }
@@ -45,9 +47,10 @@ export class AccessTokens {
     return this.ttlS;
   }
 
-  async sign(claims: { sub: string; name: string; role: Role; sid: string }, nowS = Math.floor(Date.now() / 1000)): Promise<{ token: string; expiresAt: number }> {
+  async sign(claims: { sub: string; name: string; role: Role; sid: string }, nowMs = Date.now()): Promise<{ token: string; expiresAt: number }> {
+    const nowS = Math.floor(nowMs / 1000);
     const exp = nowS + this.ttlS;
-    const token = await new SignJWT({ name: claims.name, role: claims.role, sid: claims.sid })
+    const token = await new SignJWT({ name: claims.name, role: claims.role, sid: claims.sid, iat_ms: nowMs })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(claims.sub)
       .setIssuer(ISSUER)
@@ -73,10 +76,11 @@ export class AccessTokens {
       if (err instanceof joseErrors.JWTExpired) throw new SentioError('SENTIO_ERR_TOKEN_EXPIRED');
       throw new SentioError('SENTIO_ERR_UNAUTHORIZED', `invalid access token (${err instanceof joseErrors.JOSEError ? err.code : 'malformed'})`);
     }
-    const { sub, name, role, sid, iat, exp } = payload;
+    const { sub, name, role, sid, iat, exp, iat_ms: iatMs } = payload;
     if (typeof sub !== 'string' || typeof name !== 'string' || typeof sid !== 'string' || !roles.includes(role as Role) || typeof iat !== 'number' || typeof exp !== 'number') {
       throw new SentioError('SENTIO_ERR_UNAUTHORIZED', 'invalid access token (claims)');
     }
-    return { sub, name, role: role as Role, sid, iat, exp };
+    // A token without iat_ms (none we issue) counts as issued at the end of its second.
+    return { sub, name, role: role as Role, sid, iat, exp, iatMs: typeof iatMs === 'number' && Math.floor(iatMs / 1000) === iat ? iatMs : iat * 1000 + 999 };
   }
 }

@@ -156,7 +156,7 @@ export class Sessions {
     const claims = await this.o.tokens.verify(accessToken);
     const [revoked, userRevokedAt] = await Promise.all([this.o.cache.isRevoked(`sid:${claims.sid}`), this.o.cache.get(`userrev:${claims.sub}`)]);
     if (revoked) throw new SentioError('SENTIO_ERR_UNAUTHORIZED', 'the session was logged out or revoked');
-    if (userRevokedAt !== undefined && claims.iat <= Math.floor(Number(userRevokedAt) / 1000)) {
+    if (userRevokedAt !== undefined && claims.iatMs <= Number(userRevokedAt)) {
       throw new SentioError('SENTIO_ERR_UNAUTHORIZED', "the user's sessions were revoked; log in again");
     }
     return claims;

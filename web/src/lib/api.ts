@@ -276,10 +276,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /**
  * Changes the user's own password (PUT /api/auth/password). The server then
  * revokes every token of the user issued so far, this tab's too, and ends the
- * other sessions; so this logs in again with the new password. Access tokens
- * issued in the same second as the revocation count as revoked (`iat` has
- * whole seconds), hence the wait, and the check of the new token. Requests
- * refused meanwhile wait for the new login and are retried with it.
+ * other sessions; so this logs in again with the new password and checks
+ * the new token. Requests refused meanwhile wait for the new login and are
+ * retried with it.
  */
 export async function changePassword(currentPassword: string, newPassword: string): Promise<void> {
   const me = user();
@@ -292,7 +291,7 @@ export async function changePassword(currentPassword: string, newPassword: strin
     changed = true;
     let lastError: unknown = null;
     for (let attempt = 0; attempt < 3; attempt++) {
-      await sleep(1100);
+      if (attempt > 0) await sleep(500);
       try {
         await login(me.username, newPassword);
         const check = await send('GET', '/api/auth/me', undefined, accessToken());
