@@ -6,6 +6,7 @@ import { createSignal, For, Show, type JSX } from 'solid-js';
 import { Empty, ErrorBanner } from '../components/ui';
 import { del, get, patch, post, roleAtLeast } from '../lib/api';
 import { fmtTime } from '../lib/format';
+import { createAction } from '../lib/action';
 import { createPolledList } from '../lib/poll';
 import type { AlertRule, Items } from '../lib/types';
 
@@ -58,21 +59,7 @@ export default function Alerts(): JSX.Element {
   const canEdit = () => roleAtLeast('operator');
   const [draft, setDraft] = createSignal<Draft>(emptyDraft());
   const [editing, setEditing] = createSignal<{ id: string; draft: Draft } | null>(null);
-  const [error, setError] = createSignal<unknown>(null);
-  const [busy, setBusy] = createSignal(false);
-
-  const act = async (fn: () => Promise<void>) => {
-    setBusy(true);
-    setError(null);
-    try {
-      await fn();
-      await rules.refetch();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, act } = createAction(() => rules.refetch());
 
   return (
     <section>

@@ -10,6 +10,7 @@ import { Empty, ErrorBanner } from '../components/ui';
 import { del, get, patch, post, roleAtLeast } from '../lib/api';
 import { ago, fmtNum, fmtTime, labelText, now } from '../lib/format';
 import { liveState, pointValue, subscribe, labelsOf } from '../lib/live';
+import { createAction } from '../lib/action';
 import { createPolledList } from '../lib/poll';
 import type { Device, DeviceToken, IssuedToken, Items, Labels } from '../lib/types';
 import { stateText } from './Devices';
@@ -36,25 +37,12 @@ export default function DevicePage(): JSX.Element {
   const tokens = createPolledList(async () => (await get<Items<DeviceToken>>(`/api/devices/${encodeURIComponent(params.id)}/tokens`)).items, 15_000);
 
   const [issued, setIssued] = createSignal<{ token: string; title: string; note?: string } | null>(null);
-  const [actionError, setActionError] = createSignal<unknown>(null);
   const [tokenName, setTokenName] = createSignal('');
-  const [busy, setBusy] = createSignal(false);
   const [confirmDelete, setConfirmDelete] = createSignal(false);
   const [editing, setEditing] = createSignal(false);
   const canEdit = () => roleAtLeast('operator');
 
-  const act = async (fn: () => Promise<void>) => {
-    setBusy(true);
-    setActionError(null);
-    try {
-      await fn();
-      await tokens.refetch();
-    } catch (err) {
-      setActionError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error: actionError, act } = createAction(() => tokens.refetch());
   const base = () => `/api/devices/${encodeURIComponent(params.id)}`;
   const createToken = () =>
     act(async () => {

@@ -6,6 +6,7 @@ import { NotAllowed } from '../components/Shell';
 import { Empty, ErrorBanner } from '../components/ui';
 import { get, patch, post, roleAtLeast, user, type Role, type User } from '../lib/api';
 import { fmtTime } from '../lib/format';
+import { createAction } from '../lib/action';
 import { createPolledList } from '../lib/poll';
 import type { Items } from '../lib/types';
 
@@ -24,25 +25,16 @@ function UserAdmin(): JSX.Element {
   const [username, setUsername] = createSignal('');
   const [password, setPassword] = createSignal('');
   const [role, setRole] = createSignal<Role>('viewer');
-  const [error, setError] = createSignal<unknown>(null);
   const [message, setMessage] = createSignal<string | null>(null);
-  const [busy, setBusy] = createSignal(false);
   const [resetFor, setResetFor] = createSignal<string | null>(null);
   const [newPassword, setNewPassword] = createSignal('');
 
-  const act = async (fn: () => Promise<void>, done?: string) => {
-    setBusy(true);
-    setError(null);
+  const action = createAction(() => users.refetch());
+  const { busy, error } = action;
+  /** Runs a change; `done` is said once it succeeded. */
+  const act = async (fn: () => Promise<unknown>, done?: string) => {
     setMessage(null);
-    try {
-      await fn();
-      if (done) setMessage(done);
-      await users.refetch();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    if ((await action.act(fn)) && done) setMessage(done);
   };
   const isMe = (u: User) => user()?.id === u.id;
 
