@@ -25,6 +25,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cache, Unsubscribe } from '../cache/types.js';
+import { SentioError } from '../errors.js';
 import type { DeviceToken, MetaStore } from '../store/types.js';
 
 export const DEVICE_TOKEN_PREFIX = 'sdt_';
@@ -179,7 +180,8 @@ export class DeviceTokens {
         row = await this.o.store.findDeviceToken(hash);
       } catch (err) {
         this.o.onError?.('store', err);
-        throw err;
+        // The write is refused (never let through unchecked), as "try again later".
+        throw new SentioError('SENTIO_ERR_STORE_UNAVAILABLE', `device-token lookup: the metadata store did not answer (${(err as Error).message})`, { cause: err });
       }
       if (row === undefined) return this.remember(hash, undefined, null);
       shared = { tokenId: row.token.id, deviceId: row.device.id, expiresAt: row.token.expiresAt, revoked: row.token.revokedAt !== null };

@@ -1,0 +1,68 @@
+// Device-token lookups: the store once, then this instance's map
+// (synchronously); revocation and rotation seen at once; a store that does
+// not answer refuses the write with a retryable code, never lets it through.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { MemoryCache } from '../cache/memory.js';
+import { SentioError } from '../errors.js';
+import { openStore, type MetaStore } from '../store/index.js';
+import { DeviceTokens } from './devices.js';
+
+let dir: string;
+let store: MetaStore;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sentio-devtok-'));
+  store = await openStore({ dataDir: dir });
+});
+after(async () => {
+  await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('first lookup asks the store, the next is answered synchronously; revocation and expiry apply at once', async () => {
+  const cache = new MemoryCache();
+  const tokens = await DeviceTokens.open({ store, cache, localTtlMs: 60_000 });
+  try {
+    const device = await store.createDevice({ name: 'lookup-1' });
+    const { token, record } = await tokens.issue(device.id, { name: 'first' });
+    const first = tokens.lookup(token);
+    assert.ok(first instanceof Promise, 'not seen yet: asynchronous');
+    assert.deepEqual(await first, { tokenId: record.id, deviceId: device.id });
+    assert.deepEqual(tokens.lookup(token), { tokenId: record.id, deviceId: device.id }, 'then from the local map, synchronously');
+
+    // An expiry in the past (rotation with no overlap) takes effect although the local entry is fresh.
+    const second = await tokens.issue(device.id);
+    assert.ok(await tokens.lookup(second.token));
+    await tokens.expire(device.id, second.record.id, new Date(Date.now() - 1000).toISOString());
+    assert.equal(await tokens.lookup(second.token), undefined);
+
+    await tokens.revoke(device.id, record.id);
+    assert.equal(await tokens.lookup(token), undefined);
+    assert.equal(await tokens.lookup('sdt_unknown-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'), undefined);
+    assert.equal(tokens.lookup('sdt_unknown-token-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'), undefined, 'unknown tokens are remembered briefly');
+  } finally {
+    await tokens.close();
+    await cache.close();
+  }
+});
+
+test('a store that does not answer: the lookup fails with SENTIO_ERR_STORE_UNAVAILABLE, counted', async () => {
+  const closedDir = await mkdtemp(join(tmpdir(), 'sentio-devtok-closed-'));
+  const closed = await openStore({ dataDir: closedDir });
+  await closed.close();
+  const cache = new MemoryCache();
+  const failures: string[] = [];
+  const tokens = await DeviceTokens.open({ store: closed, cache, localTtlMs: 5000, onError: (where) => failures.push(where) });
+  try {
+    await assert.rejects(Promise.resolve(tokens.lookup('sdt_some-token-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb')), (err: unknown) => err instanceof SentioError && err.code === 'SENTIO_ERR_STORE_UNAVAILABLE');
+    assert.deepEqual(failures, ['store']);
+  } finally {
+    await tokens.close();
+    await cache.close();
+    await rm(closedDir, { recursive: true, force: true });
+  }
+});
