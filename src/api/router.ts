@@ -11,9 +11,9 @@
 // strips any field the schema does not name: no hash leaks by accident),
 // latency histogram, one structured log line.
 //
-// Errors: a SentioError keeps its code; a unique clash in the store is
-// SENTIO_ERR_CONFLICT; a store or cache that does not answer is
-// SENTIO_ERR_STORE_UNAVAILABLE (counted); anything else is
+// Errors: a SentioError keeps its code (the store and the cache report
+// their own unavailability as SENTIO_ERR_STORE_UNAVAILABLE, counted here);
+// a unique clash in the store is SENTIO_ERR_CONFLICT; anything else is
 // SENTIO_ERR_INTERNAL, logged with its stack and the request id.
 
 import { randomUUID } from 'node:crypto';
@@ -89,25 +89,13 @@ export interface RouterDeps {
   corsOrigins: string[];
 }
 
-/** Errors of the store or cache client that mean "not reachable", not "bad request". */
-function unavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED)|57P0[1-3])$/.test(code)) return true;
-  return /redis|connection (terminated|closed|refused)|database is closed|pglite is closed/i.test(err.message);
-}
-
 export function toSentioError(err: unknown, onUnavailable?: () => void): SentioError {
   if (err instanceof SentioError) {
-    // The cache classifies its own failures; they count like the store's.
+    // The store and the cache classify their own failures to answer.
     if (err.code === 'SENTIO_ERR_STORE_UNAVAILABLE') onUnavailable?.();
     return err;
   }
   if (err instanceof StoreConflictError) return new SentioError('SENTIO_ERR_CONFLICT', err.message);
-  if (unavailable(err)) {
-    onUnavailable?.();
-    return new SentioError('SENTIO_ERR_STORE_UNAVAILABLE', `${(err as Error).message}`, { cause: err });
-  }
   return new SentioError('SENTIO_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
 }
 

@@ -25,7 +25,6 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cache, Unsubscribe } from '../cache/types.js';
-import { SentioError } from '../errors.js';
 import type { DeviceToken, MetaStore } from '../store/types.js';
 
 export const DEVICE_TOKEN_PREFIX = 'sdt_';
@@ -179,9 +178,9 @@ export class DeviceTokens {
       try {
         row = await this.o.store.findDeviceToken(hash);
       } catch (err) {
+        // The write is refused, never let through unchecked (the store reports its unavailability as SENTIO_ERR_STORE_UNAVAILABLE).
         this.o.onError?.('store', err);
-        // The write is refused (never let through unchecked), as "try again later".
-        throw new SentioError('SENTIO_ERR_STORE_UNAVAILABLE', `device-token lookup: the metadata store did not answer (${(err as Error).message})`, { cause: err });
+        throw err;
       }
       if (row === undefined) return this.remember(hash, undefined, null);
       shared = { tokenId: row.token.id, deviceId: row.device.id, expiresAt: row.token.expiresAt, revoked: row.token.revokedAt !== null };

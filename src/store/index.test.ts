@@ -139,8 +139,8 @@ describe('PostgreSQL', () => {
     }
   });
 
-  test('an unreachable server fails openStore', async () => {
-    await assert.rejects(openStore({ postgres: `postgres://postgres@127.0.0.1:1/none`, dataDir }));
+  test('an unreachable server fails openStore with SENTIO_ERR_STORE_UNAVAILABLE', async () => {
+    await assert.rejects(openStore({ postgres: `postgres://postgres@127.0.0.1:1/none`, dataDir }), (err: unknown) => (err as { code?: string }).code === 'SENTIO_ERR_STORE_UNAVAILABLE');
   });
 });
 
@@ -152,6 +152,21 @@ test('PGlite: a second open of the same data directory is refused while the firs
     await first.close();
     const again = await openStore({ dataDir });
     await again.close();
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a closed PGlite store reports SENTIO_ERR_STORE_UNAVAILABLE', async () => {
+  const { SentioError } = await import('../errors.js');
+  const unavailable = (err: unknown) => err instanceof SentioError && err.code === 'SENTIO_ERR_STORE_UNAVAILABLE';
+  const dataDir = await mkdtemp(join(tmpdir(), 'sentio-store-down-'));
+  try {
+    const s = await openStore({ dataDir });
+    await s.close();
+    await assert.rejects(s.health(), unavailable);
+    await assert.rejects(s.listUsers(), unavailable);
+    await assert.rejects(s.rotateSession('x', { id: 'y', tokenHash: 'z', expiresAt: new Date().toISOString() }), unavailable);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -2,6 +2,7 @@
 // SQL runs on PostgreSQL and on PGlite. See index.ts for the design notes.
 
 import { randomUUID } from 'node:crypto';
+import { SentioError } from '../errors.js';
 import type { Executor, Param, Queryable, Row } from './executor.js';
 import { migrate } from './migrations.js';
 import {
@@ -154,13 +155,31 @@ const conflictMessages: Record<string, string> = {
   sessions_user_id_fkey: 'no such user',
 };
 
-/** Unique violations (23505) and dangling references (23503) become StoreConflictError. */
+/**
+ * Failures that mean the database, not the statement, is the problem:
+ * SQLSTATE classes 08 (connection), 53 (resources), 57 (operator
+ * intervention, e.g. shutting down); the drivers' own connection errors
+ * (postgres.js: ECONNREFUSED, CONNECT_TIMEOUT, CONNECTION_CLOSED...); and a
+ * closed PGlite, which throws a plain "PGlite is closed".
+ */
+function unavailable(err: { code?: string; message?: string }): boolean {
+  const code = err.code;
+  if (typeof code === 'string') return /^(08|53|57)[0-9A-Z]{3}$|^E[A-Z]+$|^CONNECT_TIMEOUT$|^CONNECTION_[A-Z]+$/.test(code);
+  return /\bis closed\b/.test(err.message ?? '');
+}
+
+/**
+ * Unique violations (23505) and dangling references (23503) become
+ * StoreConflictError; an unreachable database SENTIO_ERR_STORE_UNAVAILABLE
+ * (callers answer 503, retry later); anything else is thrown as it is.
+ */
 function mapError(e: unknown): never {
   const err = e as { code?: string; constraint?: string; constraint_name?: string; message?: string };
   if (err && (err.code === '23505' || err.code === '23503')) {
     const constraint = err.constraint ?? err.constraint_name ?? '';
     throw new StoreConflictError(conflictMessages[constraint] ?? `conflict: ${err.message ?? constraint}`, { cause: e });
   }
+  if (err && unavailable(err)) throw new SentioError('SENTIO_ERR_STORE_UNAVAILABLE', `metadata store unavailable: ${err.message ?? String(e)}`, { cause: e });
   throw e;
 }
 
@@ -194,11 +213,11 @@ export class SqlStore implements MetaStore {
   }
 
   migrate(): Promise<number> {
-    return migrate(this.db);
+    return migrate(this.db).catch(mapError);
   }
 
   async health(): Promise<void> {
-    await this.db.query('SELECT 1');
+    await q(this.db, 'SELECT 1');
   }
 
   close(): Promise<void> {
@@ -275,7 +294,7 @@ export class SqlStore implements MetaStore {
         [next.id, cur.user_id as string, cur.family_id as string, next.tokenHash, next.expiresAt, at],
       );
       return { status: 'rotated', previous: toSession(prev!) };
-    });
+    }).catch(mapError); // BEGIN or COMMIT failing, outside q()
   }
 
   async revokeSession(tokenHash: string): Promise<Session | undefined> {
