@@ -35,7 +35,7 @@ test('two instances: one rate per device, summed; a 10 s window is read once bot
   const errors: unknown[] = [];
   const a = new DeviceActivityTracker({ store, cache, onError: (e) => errors.push(e), now: clock });
   const b = new DeviceActivityTracker({ store, cache: cache.share(), onError: (e) => errors.push(e), now: clock });
-  const opts = { principal: 'device-token:t1', deviceId: device.id };
+  const opts = { principal: { key: 'device-token:t1', deviceId: device.id, tokenId: 't1' } };
   try {
     // 10 seconds of writes: 4,000 samples a second through A, 1,000 through B.
     for (let s = 0; s < 10; s++) {
@@ -45,7 +45,7 @@ test('two instances: one rate per device, summed; a 10 s window is read once bot
       if (s % 2 === 1) await Promise.all([a.flush(), b.flush()]);
     }
     now = Date.UTC(2026, 10, 27, 12, 0, 10) + 500;
-    b.accepted(batch(7), { principal: 'device-token:t2', deviceId: other.id });
+    b.accepted(batch(7), { principal: { key: 'device-token:t2', deviceId: other.id, tokenId: 't2' } });
     now = Date.UTC(2026, 10, 27, 12, 0, 11);
     await Promise.all([a.flush(), b.flush()]);
     // Too early: the window may still be flushing on some instance, so the one before it (empty) is read.

@@ -66,8 +66,9 @@ export class DeviceActivityTracker implements IngestObserver {
   }
 
   accepted(result: IngestResult, opts: BatchOptions): void {
-    if (opts.deviceId === undefined) return;
-    const t = this.track(opts.deviceId);
+    const { deviceId, tokenId } = opts.principal;
+    if (deviceId === undefined) return;
+    const t = this.track(deviceId);
     const now = this.now();
     const sec = Math.floor(now / 1000);
     const i = sec % SECONDS;
@@ -78,12 +79,13 @@ export class DeviceActivityTracker implements IngestObserver {
     t.buckets[i]! += result.samples;
     t.lastSeenMs = now;
     t.dirtySeen = true;
-    if (opts.principal.startsWith('device-token:')) t.tokens.add(opts.principal.slice('device-token:'.length));
+    if (tokenId !== undefined) t.tokens.add(tokenId);
   }
 
   failed(err: SentioError, opts: BatchOptions): void {
-    if (opts.deviceId === undefined) return;
-    this.track(opts.deviceId).error = { message: `${err.code}: ${err.message}`, at: new Date(this.now()).toISOString() };
+    const { deviceId } = opts.principal;
+    if (deviceId === undefined) return;
+    this.track(deviceId).error = { message: `${err.code}: ${err.message}`, at: new Date(this.now()).toISOString() };
   }
 
   /** Counts a failure to reach the store or cache (for callers of rates()). */

@@ -3,6 +3,7 @@
 // sink, count what was accepted, rejected and dropped. Protocol modules
 // (./influx.ts, ./ws.ts) only map a request to bytes plus options.
 
+import type { Principal } from '../auth/index.js';
 import { SentioError, asSentioError } from '../errors.js';
 import type { Format, Metrics, Protocol } from '../metrics/index.js';
 import type { IngestOptions, IngestResult, Precision } from '../native/types.js';
@@ -13,10 +14,8 @@ import type { Sink } from '../sinks/types.js';
 export interface BatchOptions {
   precision?: Precision;
   db?: string;
-  /** Who writes (Authenticator.identify), for per-token limits. */
-  principal: string;
-  /** The device whose token wrote the batch, when it was a device token. */
-  deviceId?: string;
+  /** Who writes (Authenticator.identify): its key scopes per-token limits; a device token also names its device. */
+  principal: Principal;
 }
 
 /**
@@ -110,7 +109,7 @@ export class Ingestor {
       if (result.rejectedTags > 0) this.metrics.limitHit('tags', result.rejectedTags);
       if (result.samples > 0) {
         try {
-          const admitted = this.limits.admit(opts.principal, result.samples, result.seriesHashes);
+          const admitted = this.limits.admit(opts.principal.key, result.samples, result.seriesHashes);
           if (admitted !== undefined) await admitted;
         } catch (err) {
           if (err instanceof SentioError) this.metrics.limitHit(err.code === 'SENTIO_ERR_RATE_LIMITED' ? 'samples_per_second' : 'series_per_minute', 1);

@@ -67,7 +67,7 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
         received = raw.byteLength;
         if (principal === undefined) throw new SentioError('SENTIO_ERR_UNAUTHORIZED');
         return decodeBody(raw, contentEncoding, deps.limits).then((body) =>
-          deps.ingestor.ingest(protocol, format, body, { precision, db, principal: principal.key, ...(principal.deviceId !== undefined ? { deviceId: principal.deviceId } : {}) }),
+          deps.ingestor.ingest(protocol, format, body, { precision, db, principal }),
         );
       })
       .then(

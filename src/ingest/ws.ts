@@ -312,8 +312,7 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
     if (principal === undefined) return Promise.reject(new SentioError('SENTIO_ERR_UNAUTHORIZED', 'the token was revoked or has expired'));
     return deps.ingestor.ingest('ws', isBinary ? 'msgpack' : 'lp', frame, {
       db: conn.db,
-      principal: principal.key,
-      ...(principal.deviceId !== undefined ? { deviceId: principal.deviceId } : {}),
+      principal,
     });
   };
 

@@ -36,7 +36,7 @@
 //   snapshot; afterwards only the ref. Values that are not finite are the
 //   strings "NaN", "+Inf", "-Inf".
 // - A device subscription gets the series of batches written with that
-//   device's token (BatchOptions.deviceId).
+//   device's token (BatchOptions.principal.deviceId).
 // - Expiry: at the token's expiresAtMs the server closes the socket with
 //   4001 "token expired" unless an `auth` message with a valid token of the
 //   same user arrived before; a refused `auth` gets an error and changes
@@ -381,7 +381,7 @@ export class LiveHub implements IngestObserver {
 
   accepted(result: IngestResult, opts: BatchOptions): void {
     if (this.topics.size === 0 || result.latest === undefined) return;
-    this.mergeLatest(result.latest, opts.deviceId);
+    this.mergeLatest(result.latest, opts.principal.deviceId);
   }
 
   /** The packed tap (LatestSamples in src/native/types.ts): O(distinct series), no per-topic work. */
