@@ -31,8 +31,8 @@ test('first lookup asks the store, the next is answered synchronously; revocatio
     const { token, record } = await tokens.issue(device.id, { name: 'first' });
     const first = tokens.lookup(token);
     assert.ok(first instanceof Promise, 'not seen yet: asynchronous');
-    assert.deepEqual(await first, { tokenId: record.id, deviceId: device.id });
-    assert.deepEqual(tokens.lookup(token), { tokenId: record.id, deviceId: device.id }, 'then from the local map, synchronously');
+    assert.deepEqual(await first, { key: `device-token:${record.id}`, tokenId: record.id, deviceId: device.id });
+    assert.deepEqual(tokens.lookup(token), { key: `device-token:${record.id}`, tokenId: record.id, deviceId: device.id }, 'then from the local map, synchronously');
 
     // An expiry in the past (rotation with no overlap) takes effect although the local entry is fresh.
     const second = await tokens.issue(device.id);

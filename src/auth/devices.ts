@@ -32,7 +32,10 @@ const CHANNEL = 'device-token-changed';
 const NEGATIVE_TTL_MS = 1000;
 const LOCAL_MAX = 100_000;
 
+/** Who writes with a device token: the ingest Principal, made once per lookup and reused for every batch. */
 export interface DevicePrincipal {
+  /** Scopes per-token limits. */
+  key: string;
   tokenId: string;
   deviceId: string;
 }
@@ -192,6 +195,6 @@ export class DeviceTokens {
       }
     }
     if (shared.revoked) return this.remember(hash, undefined, null);
-    return this.remember(hash, { tokenId: shared.tokenId, deviceId: shared.deviceId }, shared.expiresAt);
+    return this.remember(hash, { key: `device-token:${shared.tokenId}`, tokenId: shared.tokenId, deviceId: shared.deviceId }, shared.expiresAt);
   }
 }

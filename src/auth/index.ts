@@ -56,27 +56,13 @@ const ANONYMOUS: Principal = { key: 'anonymous' };
 
 export function createAuthenticator(tokens: readonly string[], enabled: boolean, devices?: DeviceTokens): Authenticator {
   const configured = new Map(tokens.map((t) => [digest(t), { key: digest(t).slice(0, 12) }] as const));
-  const principals = new Map<string, Principal>();
-  const ofDevice = (d: { tokenId: string; deviceId: string } | undefined): Principal | undefined => {
-    if (d === undefined) return undefined;
-    let p = principals.get(d.tokenId);
-    if (p === undefined) {
-      if (principals.size > 100_000) principals.clear();
-      p = { key: `device-token:${d.tokenId}`, deviceId: d.deviceId, tokenId: d.tokenId };
-      principals.set(d.tokenId, p);
-    }
-    return p;
-  };
   return {
     enabled,
     identify(authorization, query) {
       if (!enabled) return ANONYMOUS;
       const token = presentedToken(authorization, query);
       if (token === undefined) return undefined;
-      if (devices !== undefined && token.startsWith(DEVICE_TOKEN_PREFIX)) {
-        const found = devices.lookup(token);
-        return found instanceof Promise ? found.then(ofDevice) : ofDevice(found);
-      }
+      if (devices !== undefined && token.startsWith(DEVICE_TOKEN_PREFIX)) return devices.lookup(token);
       return configured.get(digest(token));
     },
   };
