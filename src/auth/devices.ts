@@ -53,6 +53,7 @@ interface SharedEntry {
   revoked: boolean;
 }
 
+/** How secrets (device and refresh tokens) are stored: SHA-256, hex. */
 export const tokenHash = (token: string): string => createHash('sha256').update(token).digest('hex');
 
 export function newDeviceToken(): { token: string; hash: string; prefix: string } {

@@ -17,10 +17,11 @@
 //   cache: its family (logout, reuse) and its user (role change, password
 //   reset, disable, delete: tokens issued before that instant).
 
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Cache } from '../cache/types.js';
 import { SentioError } from '../errors.js';
 import type { MetaStore, Role, User } from '../store/types.js';
+import { tokenHash as sha256 } from './devices.js';
 import { type AccessClaims, AccessTokens } from './jwt.js';
 import { decoyHash, verifyPassword } from './passwords.js';
 
@@ -44,7 +45,7 @@ export interface SessionOptions {
   loginMaxFailures: number;
 }
 
-export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+const newRefreshToken = (): string => `srt_${randomBytes(32).toString('base64url')}`;
 
 function publicUser(u: User): User {
   return { id: u.id, username: u.username, role: u.role, disabled: u.disabled, createdAt: u.createdAt, updatedAt: u.updatedAt };
@@ -90,7 +91,7 @@ export class Sessions {
   }
 
   private async issue(user: User, familyId: string): Promise<TokenPair> {
-    const refreshToken = `srt_${randomBytes(32).toString('base64url')}`;
+    const refreshToken = newRefreshToken();
     await this.o.store.createSession({
       id: randomUUID(),
       userId: user.id,
@@ -114,7 +115,7 @@ export class Sessions {
   }
 
   async refresh(refreshToken: string): Promise<TokenPair> {
-    const next = `srt_${randomBytes(32).toString('base64url')}`;
+    const next = newRefreshToken();
     const r = await this.o.store.rotateSession(sha256(refreshToken), {
       id: randomUUID(),
       tokenHash: sha256(next),
