@@ -1,8 +1,10 @@
 // Serves the dashboard (web/dist, built by `npm run build:web`) at `/`.
 //
-// - Files are read once at start and kept in memory with gzip and brotli
-//   copies made then (the build is a few hundred kB), so a request costs a
-//   Map lookup; the encoding follows Accept-Encoding.
+// - Files are read once at start and kept in memory (the build is a few
+//   hundred kB), so a request costs a Map lookup. Their gzip and brotli
+//   copies are made in the background (zlib's thread pool), not on the start
+//   path; until a copy is ready that file is sent as it is. The encoding
+//   follows Accept-Encoding.
 // - Hashed assets (`/assets/*`) are immutable for a year; index.html is
 //   revalidated (ETag) so a new build is picked up at once.
 // - Client-side routes: a GET of a path without a file extension that is
@@ -15,7 +17,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { SentioError } from '../errors.js';
 import { send, sendError, watchAbort } from './http.js';
@@ -32,6 +35,8 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
   '.txt': 'text/plain; charset=utf-8',
 };
+const gzipAsync = promisify(gzip);
+const brotliAsync = promisify(brotliCompress);
 const COMPRESSIBLE = new Set(['.html', '.js', '.css', '.json', '.svg', '.webmanifest', '.txt']);
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -57,9 +62,11 @@ function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
 }
 
-export function loadAssets(root: string): Map<string, Asset> | undefined {
+/** The files under `root`, or undefined without a build; `compressed` settles once every compressed copy is made. */
+export function loadAssets(root: string): { assets: Map<string, Asset>; compressed: Promise<void> } | undefined {
   if (!existsSync(join(root, 'index.html'))) return undefined;
   const assets = new Map<string, Asset>();
+  const pending: Array<Promise<unknown>> = [];
   for (const file of walk(root)) {
     if (!statSync(file).isFile()) continue;
     const url = `/${relative(root, file).split(sep).join('/')}`;
@@ -72,20 +79,24 @@ export function loadAssets(root: string): Map<string, Asset> | undefined {
       identity,
     };
     if (COMPRESSIBLE.has(ext) && identity.byteLength > 512) {
-      asset.gzip = gzipSync(identity, { level: 9 });
-      asset.br = brotliCompressSync(identity, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: identity.byteLength } });
+      // A failure only leaves the file uncompressed.
+      pending.push(
+        gzipAsync(identity, { level: 9 }).then((b) => (asset.gzip = b), () => {}),
+        brotliAsync(identity, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11, [zlib.BROTLI_PARAM_SIZE_HINT]: identity.byteLength } }).then((b) => (asset.br = b), () => {}),
+      );
     }
     assets.set(url, asset);
   }
-  return assets;
+  return { assets, compressed: Promise.all(pending).then(() => {}) };
 }
 
 /** Paths the dashboard must never shadow with index.html. */
 const API_PATHS = /^\/(api|live|ws|write|query|metrics|healthz|health|ping)(\/|$)/;
 
 /** `fallback` answers GETs of API paths no route took (404, or 405 for a known path). */
-export function registerDashboard(app: TemplatedApp, root = defaultWebRoot, fallback?: (res: HttpResponse, req: HttpRequest) => void): { served: boolean } {
-  const assets = loadAssets(root);
+export function registerDashboard(app: TemplatedApp, root = defaultWebRoot, fallback?: (res: HttpResponse, req: HttpRequest) => void): { served: boolean; compressed: Promise<void> } {
+  const loaded = loadAssets(root);
+  const assets = loaded?.assets;
   app.get('/*', function dashboard(res: HttpResponse, req: HttpRequest) {
     const url = req.getUrl();
     if (API_PATHS.test(url) && fallback) return fallback(res, req);
@@ -109,5 +120,5 @@ export function registerDashboard(app: TemplatedApp, root = defaultWebRoot, fall
     }
     send(res, state, 200, body, headers);
   });
-  return { served: assets !== undefined };
+  return { served: loaded !== undefined, compressed: loaded?.compressed ?? Promise.resolve() };
 }
