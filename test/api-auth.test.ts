@@ -240,6 +240,16 @@ describe('API limits and plumbing', () => {
     await wrongMethod.arrayBuffer();
   });
 
+  test('GET /api/status answers the documented GatewayStatus', async () => {
+    const c = await login(gw.url);
+    const r = await c.call('GET', '/api/status');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.sink.name, 'embedded');
+    assert.equal(typeof r.body.ingest.samplesPerSecond, 'number');
+    const doc = (await (await fetch(`${gw.url}/api/openapi.json`)).json()) as { components: { schemas: Record<string, { required?: string[] }> } };
+    assert.deepEqual(Object.keys(r.body).sort(), [...(doc.components.schemas.GatewayStatus?.required ?? [])].sort());
+  });
+
   test('API latency is a histogram at /metrics, by route template', async () => {
     const c = await login(gw.url, 'admin', ADMIN_PASSWORD);
     await c.call('GET', '/api/devices');

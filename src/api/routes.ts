@@ -13,6 +13,7 @@ import type { Sessions } from '../auth/sessions.js';
 import { SentioError } from '../errors.js';
 import type { Device as StoredDevice, DeviceToken as StoredToken, MetaStore } from '../store/types.js';
 import type { DeviceActivityTracker } from './device-activity.js';
+import type { GatewayStatus } from './status.js';
 import { route, type RouteDef } from './router.js';
 import * as S from './schemas.js';
 
@@ -22,7 +23,7 @@ export interface ApiServices {
   deviceTokens: DeviceTokens;
   activity: DeviceActivityTracker;
   /** Gateway status: ingest rates, queue, sink health (also streamed on /live). */
-  status: () => unknown;
+  status: () => GatewayStatus;
 }
 
 const ONLINE_MS = 60_000;
@@ -329,8 +330,8 @@ export function auditAndStatusRoutes(s: ApiServices): RouteDef<any, any, any, an
     route({
       method: 'get', path: '/api/status', operationId: 'status', tag: 'status', access: 'viewer',
       summary: 'Gateway status: ingest rates by protocol, accepted and rejected, queue depth per sink and shard, sink health.',
-      response: z.record(z.string(), z.unknown()),
-      handler: async () => s.status() as Record<string, unknown>,
+      response: S.GatewayStatus,
+      handler: async () => s.status(),
     }),
   ];
 }

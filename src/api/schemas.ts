@@ -166,4 +166,24 @@ export const AuditQuery = z.object({
   until: z.iso.datetime({ offset: true }).optional(),
 });
 
+export const GatewayStatus = z
+  .object({
+    instance: z.string().describe('The answering instance (host:pid).'),
+    time: Timestamp,
+    uptimeSeconds: z.number(),
+    ingest: z.object({
+      samplesPerSecond: z.number(),
+      byProtocol: z.record(z.string(), z.number()).describe('Accepted samples per second by protocol (influx_v1, influx_v2, ws, ...).'),
+      rejectedPointsPerSecond: z.number(),
+      rejectedRequestsPerSecond: z.number(),
+      acceptedSamplesTotal: z.number(),
+      rejectedPointsTotal: z.number(),
+      rejectedRequestsTotal: z.number(),
+    }),
+    sink: z.object({ name: z.string(), healthy: z.boolean(), detail: z.string().nullable() }),
+    queue: z.array(z.object({ shard: z.number().int(), records: z.number().int(), samples: z.number(), bytes: z.number(), oldestAgeSeconds: z.number() })).describe('Durable queue per shard (empty without one).'),
+    mainThreadLoad: z.number().describe('Event-loop utilization of the main thread, 0..1.'),
+  })
+  .meta({ id: 'GatewayStatus' });
+
 export const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });

@@ -8,25 +8,11 @@ import type client from 'prom-client';
 import type { Metrics } from '../metrics/index.js';
 import type { ShardStats } from '../queue/index.js';
 import type { Sink } from '../sinks/types.js';
+import type { z } from 'zod';
+import type { GatewayStatus as GatewayStatusSchema } from './schemas.js';
 
-export interface GatewayStatus {
-  instance: string;
-  time: string;
-  uptimeSeconds: number;
-  ingest: {
-    samplesPerSecond: number;
-    /** Accepted samples per second by protocol (influx_v1, influx_v2, ws, ...). */
-    byProtocol: Record<string, number>;
-    rejectedPointsPerSecond: number;
-    rejectedRequestsPerSecond: number;
-    acceptedSamplesTotal: number;
-    rejectedPointsTotal: number;
-    rejectedRequestsTotal: number;
-  };
-  sink: { name: string; healthy: boolean; detail: string | null };
-  queue: Array<{ shard: number; records: number; samples: number; bytes: number; oldestAgeSeconds: number }>;
-  mainThreadLoad: number;
-}
+/** The status's shape is its schema (schemas.ts), so the API validates and documents it. */
+export type GatewayStatus = z.infer<typeof GatewayStatusSchema>;
 
 async function totals(registry: client.Registry, name: string, by?: string): Promise<{ total: number; by: Record<string, number> }> {
   const m = registry.getSingleMetric(name) as client.Counter | undefined;
