@@ -131,6 +131,10 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     pooled: pipeline.pooledCount,
     mainLoad: pipeline.mainLoad,
   });
+  // High-water marks: the queue 80 % full, or more batches waiting for a parser than there are parsers.
+  const queue = sink instanceof QueuedSink ? sink.queue : undefined;
+  const highWater = config.queue ? config.queue.maxBytes * 0.8 : Number.POSITIVE_INFINITY;
+  const overloaded = (): boolean => (queue !== undefined && queue.diskBytes > highWater) || pipeline.queueDepth > Math.max(1, config.workers);
   const status = new StatusSampler({ metrics, sink, queue: () => queue?.stats() ?? [], mainLoad: () => pipeline.mainLoad });
   const live = new LiveHub({
     maxRate: config.control.liveMaxRate,
@@ -144,10 +148,6 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     instanceId: status.status.instance,
     onCacheError: () => apiMetrics.controlError('live_cache'),
   });
-  // High-water marks: the queue 80 % full, or more batches waiting for a parser than there are parsers.
-  const queue = sink instanceof QueuedSink ? sink.queue : undefined;
-  const highWater = config.queue ? config.queue.maxBytes * 0.8 : Number.POSITIVE_INFINITY;
-  const overloaded = (): boolean => (queue !== undefined && queue.diskBytes > highWater) || pipeline.queueDepth > Math.max(1, config.workers);
   const ingestor = new Ingestor({
     pipeline,
     sink,
