@@ -166,7 +166,7 @@ export class Router {
     const authorization = req.getHeader('authorization');
     const origin = req.getHeader('origin');
     const query = req.getQuery() ?? '';
-    const rawParams = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(req.getParameter(i) ?? '')]));
+    const encodedParams = names.map((_, i) => req.getParameter(i) ?? '');
     const ip = remoteAddress(res);
     const body = r.body ? readBody(res, req.getHeader('content-length'), MAX_BODY_BYTES) : undefined;
     const log = this.deps.log.child({ reqId: requestId });
@@ -198,6 +198,9 @@ export class Router {
     };
 
     (async () => {
+      // Malformed paths and query strings are refused before anything else (no lookup is spent on them).
+      const rawParams = Object.fromEntries(names.map((n, i) => [n, decodePathParam(n, encodedParams[i]!)]));
+      const queryEntries = groupQuery(query);
       if (r.access !== 'public') {
         const bearer = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
         if (bearer === undefined) throw new SentioError('SENTIO_ERR_UNAUTHORIZED', 'an access token is required: Authorization: Bearer <token> (POST /api/auth/login)');
@@ -211,7 +214,7 @@ export class Router {
       }
       const params = r.params ? r.params.safeParse(rawParams) : { success: true as const, data: {} };
       if (!params.success) throw validationError('path', params.error);
-      const q = r.query ? r.query.safeParse(Object.fromEntries(groupQuery(query))) : { success: true as const, data: {} };
+      const q = r.query ? r.query.safeParse(Object.fromEntries(queryEntries)) : { success: true as const, data: {} };
       if (!q.success) throw validationError('query', q.error);
       let parsedBody: unknown;
       if (body !== undefined && r.body !== undefined) {
@@ -249,10 +252,35 @@ export class Router {
   }
 }
 
-/** Query string to an object; repeated keys (match[]) become arrays. */
+/** Longest path parameter or query value accepted (ids, names and PromQL selectors are far shorter). */
+const MAX_PARAM_CHARS = 16 * 1024;
+/** C0 controls and DEL: no identifier or name of this API contains them (and PostgreSQL refuses NUL). */
+const PATH_CONTROL = /[\u0000-\u001f\u007f]/;
+/** The same, but tab and line breaks, which a pasted PromQL query may hold. */
+const QUERY_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+function checkText(where: string, value: string, control: RegExp): string {
+  if (value.length > MAX_PARAM_CHARS) throw new SentioError('SENTIO_ERR_VALIDATION', `${where}: longer than ${MAX_PARAM_CHARS} characters`);
+  if (control.test(value)) throw new SentioError('SENTIO_ERR_VALIDATION', `${where}: contains a control character`);
+  return value;
+}
+
+/** A percent-encoded path segment, decoded; malformed escapes or bytes that are not UTF-8 are a validation error, not a throw out of the handler. */
+function decodePathParam(name: string, encoded: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(encoded);
+  } catch {
+    throw new SentioError('SENTIO_ERR_VALIDATION', `path.${name}: malformed percent-encoding or not UTF-8`);
+  }
+  return checkText(`path.${name}`, decoded, PATH_CONTROL);
+}
+
+/** Query string to an object; repeated keys (match[]) become arrays. URLSearchParams never throws: bad escapes stay as they are, bad UTF-8 becomes U+FFFD. */
 function groupQuery(query: string): Map<string, string | string[]> {
   const out = new Map<string, string | string[]>();
   for (const [k, v] of new URLSearchParams(query)) {
+    checkText(`query.${k.slice(0, 64)}`, v, QUERY_CONTROL);
     const prev = out.get(k);
     out.set(k, prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]);
   }

@@ -17,15 +17,22 @@ export function statusLine(status: number): string {
   return line;
 }
 
-/** Tracks whether the client went away, which uWS signals once; writing after that is a crash. */
+/**
+ * Tracks whether the client went away, which uWS signals once, and whether
+ * the reply was sent: writing after either throws.
+ */
 export interface RequestState {
   aborted: boolean;
+  answered?: boolean;
+  /** Called once if the client goes away (a body being read stops waiting for the rest). */
+  onAbort?: () => void;
 }
 
 export function watchAbort(res: HttpResponse): RequestState {
-  const state: RequestState = { aborted: false };
+  const state: RequestState = { aborted: false, answered: false };
   res.onAborted(function onAborted() {
     state.aborted = true;
+    state.onAbort?.();
   });
   return state;
 }
@@ -37,7 +44,8 @@ export function send(
   body?: string | Buffer,
   headers?: Record<string, string>,
 ): void {
-  if (state.aborted) return;
+  if (state.aborted || state.answered) return;
+  state.answered = true;
   res.cork(function corked() {
     res.writeStatus(statusLine(status));
     if (headers) for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v);
