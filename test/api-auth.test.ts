@@ -29,9 +29,10 @@ describe('API authentication', () => {
   });
   after(() => gw.close());
 
-  const claims = { name: 'admin', role: 'admin', sid: '00000000-0000-4000-8000-000000000000' };
+  /** The admin's own session (a token must belong to an active session), re-signed as the test says. */
+  const session = () => JSON.parse(Buffer.from(admin.accessToken.split('.')[1]!, 'base64url').toString()) as { sub: string; sid: string };
   const sign = (alg: string, k: Uint8Array | import('node:crypto').KeyObject, mutate?: (j: SignJWT) => SignJWT) => {
-    let j = new SignJWT(claims).setProtectedHeader({ alg }).setSubject('00000000-0000-4000-8000-000000000001').setIssuer('sentio').setAudience('sentio-api').setIssuedAt().setExpirationTime('5m');
+    let j = new SignJWT({ name: 'admin', role: 'admin', sid: session().sid }).setProtectedHeader({ alg }).setSubject(session().sub).setIssuer('sentio').setAudience('sentio-api').setIssuedAt().setExpirationTime('5m');
     if (mutate) j = mutate(j);
     return j.sign(k);
   };
@@ -79,8 +80,11 @@ describe('API authentication', () => {
   test('expired, tampered, alg none and algorithm-confusion tokens are refused', async () => {
     const call = (token: string) => apiClient(gw.url, token).call('GET', '/api/auth/me');
     // Control: a token signed like the gateway's works (so the refusals below are for the stated reason).
-    const good = await sign('HS256', key, (j) => j.setSubject((admin as unknown as { sub?: string }).sub ?? '00000000-0000-4000-8000-000000000001'));
+    const good = await sign('HS256', key);
     assert.equal((await call(good)).status, 200);
+    // The right key, but no session behind it: refused too (a token is only as good as its session in the store).
+    const orphan = await sign('HS256', key, (j) => j.setSubject('00000000-0000-4000-8000-000000000001'));
+    assert.equal((await call(orphan)).status, 401);
 
     const expired = await sign('HS256', key, (j) => j.setIssuedAt(Math.floor(Date.now() / 1000) - 600).setExpirationTime(Math.floor(Date.now() / 1000) - 300));
     const e = await call(expired);

@@ -11,11 +11,13 @@
 //   SHA-256; each use rotates it (the old one stops working). Presenting an
 //   already-rotated token means it was copied: the whole family (every
 //   token descended from that login) is revoked, and its access tokens too.
-// - logout: revokes the refresh family and, through the cache, the access
-//   tokens issued from it, for the rest of their lifetime.
-// - authenticate: verifies an access JWT and checks two revocations in the
-//   cache: its family (logout, reuse) and its user (role change, password
-//   reset, disable, delete: tokens issued before that instant).
+// - logout: revokes the refresh family in the store, and with it the access
+//   tokens issued from it.
+// - authenticate: verifies an access JWT, then asks the store whether its
+//   family is still active (not logged out, not reused, the user's sessions
+//   not revoked by a role change, password reset, disable or delete) and its
+//   user exists and is enabled. Revocations live only in the store, so they
+//   hold across instances and restarts, whichever cache is configured.
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Cache } from '../cache/types.js';
@@ -59,34 +61,45 @@ export class Sessions {
   }
 
   /**
-   * Failed-login buckets, per username and per client address: refuses with
-   * SENTIO_ERR_RATE_LIMITED while either is empty; takes one from each when
-   * `fail` is set. An address gets five times a username's allowance (many
-   * users may share one address behind NAT).
+   * Failed-login buckets, per username and per client address (an address
+   * gets five times a username's allowance: many users may share one behind
+   * NAT). An attempt is reserved in both before its password is verified,
+   * atomically in the cache, so concurrent attempts cannot all pass a check
+   * made before any of them is charged: at most the allowance is ever
+   * verified. A successful login gives its reservation back.
    */
-  private async loginBuckets(username: string, ip: string, fail: boolean): Promise<void> {
+  private loginBuckets(username: string, ip: string): Array<{ key: string; burst: number; rate: number }> {
     const perUser = this.o.loginMaxFailures;
-    const buckets = [
-      { key: `login:user:${username.toLowerCase()}`, burst: perUser },
-      { key: `login:ip:${ip}`, burst: perUser * 5 },
+    return [
+      { key: `login:user:${username.toLowerCase()}`, burst: perUser, rate: perUser / LOGIN_WINDOW_S },
+      { key: `login:ip:${ip}`, burst: perUser * 5, rate: (perUser * 5) / LOGIN_WINDOW_S },
     ];
-    const results = await Promise.all(buckets.map((b) => this.o.cache.take(b.key, fail ? 1 : 0, b.burst / LOGIN_WINDOW_S, b.burst).then((r) => ({ ...r, rate: b.burst / LOGIN_WINDOW_S }))));
-    if (fail) return;
-    const empty = results.filter((r) => r.remaining < 1);
-    if (empty.length > 0) {
-      const retryAfterMs = Math.max(...empty.map((r) => Math.ceil((1 / r.rate) * 1000)));
-      throw new SentioError('SENTIO_ERR_RATE_LIMITED', 'too many failed logins; try again later', { details: { retryAfterMs } });
-    }
+  }
+
+  /** Reserves one attempt in every bucket, or refuses with SENTIO_ERR_RATE_LIMITED (giving back what it took). */
+  private async reserveAttempt(buckets: ReturnType<Sessions['loginBuckets']>): Promise<void> {
+    const results = await Promise.allSettled(buckets.map((b) => this.o.cache.take(b.key, 1, b.rate, b.burst)));
+    const taken = buckets.filter((_, i) => results[i]!.status === 'fulfilled' && (results[i] as PromiseFulfilledResult<{ ok: boolean }>).value.ok);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed === undefined && taken.length === buckets.length) return;
+    await this.refundAttempt(taken);
+    if (failed !== undefined) throw failed.reason;
+    const waits = results.map((r) => (r.status === 'fulfilled' && !r.value.ok ? r.value.retryAfterMs : 0));
+    throw new SentioError('SENTIO_ERR_RATE_LIMITED', 'too many failed logins; try again later', { details: { retryAfterMs: Math.max(...waits) } });
+  }
+
+  private async refundAttempt(buckets: ReturnType<Sessions['loginBuckets']>): Promise<void> {
+    await Promise.all(buckets.map((b) => this.o.cache.refund(b.key, 1, b.rate, b.burst)));
   }
 
   async login(username: string, password: string, ip: string): Promise<TokenPair> {
-    await this.loginBuckets(username, ip, false);
+    const buckets = this.loginBuckets(username, ip);
+    await this.reserveAttempt(buckets);
     const user = await this.o.store.getUserByUsername(username);
     const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash()));
-    if (!user || !ok || user.disabled) {
-      await this.loginBuckets(username, ip, true);
-      throw new SentioError('SENTIO_ERR_LOGIN_FAILED');
-    }
+    // A failure keeps its reservation: that is the charge.
+    if (!user || !ok || user.disabled) throw new SentioError('SENTIO_ERR_LOGIN_FAILED');
+    await this.refundAttempt(buckets);
     return this.issue(user, randomUUID());
   }
 
@@ -134,8 +147,8 @@ export class Sessions {
     return this.pair(user, r.previous.familyId, next);
   }
 
-  private revokeFamily(familyId: string): Promise<void> {
-    return this.o.cache.revoke(`sid:${familyId}`, this.o.tokens.ttlSeconds * 1000 + 10_000);
+  private async revokeFamily(familyId: string): Promise<void> {
+    await this.o.store.revokeSessionFamily(familyId);
   }
 
   /** Ends the session of `claims`; `refreshToken`, when given, must belong to it. */
@@ -150,15 +163,19 @@ export class Sessions {
   /** Tokens of this user issued up to now stop working (role change, password reset, disable, delete). */
   async revokeUser(userId: string): Promise<void> {
     await this.o.store.revokeUserSessions(userId);
-    await this.o.cache.set(`userrev:${userId}`, String(Date.now()), this.o.tokens.ttlSeconds * 1000 + 10_000);
   }
 
+  /**
+   * A valid access token of a session that is still active: its family not
+   * revoked, its user present and enabled, as the metadata store says. The
+   * store is the one place every revocation is written, so a revocation
+   * holds on every instance at once and survives restarts of the gateway
+   * and of the cache alike. One indexed lookup per call.
+   */
   async authenticate(accessToken: string): Promise<AccessClaims> {
     const claims = await this.o.tokens.verify(accessToken);
-    const [revoked, userRevokedAt] = await Promise.all([this.o.cache.isRevoked(`sid:${claims.sid}`), this.o.cache.get(`userrev:${claims.sub}`)]);
-    if (revoked) throw new SentioError('SENTIO_ERR_UNAUTHORIZED', 'the session was logged out or revoked');
-    if (userRevokedAt !== undefined && claims.iatMs <= Number(userRevokedAt)) {
-      throw new SentioError('SENTIO_ERR_UNAUTHORIZED', "the user's sessions were revoked; log in again");
+    if (!(await this.o.store.sessionActive(claims.sub, claims.sid))) {
+      throw new SentioError('SENTIO_ERR_UNAUTHORIZED', 'the session was logged out or revoked, or the user was disabled, changed or deleted; log in again');
     }
     return claims;
   }

@@ -129,6 +129,19 @@ export function cacheConformance(name: string, open: () => Promise<CachePair>): 
       assert.ok(r.retryAfterMs > 500 && r.retryAfterMs <= 1000, `retryAfterMs ${r.retryAfterMs}`);
     }));
 
+    test('refund(): gives reserved tokens back, from either instance, never beyond the burst', withPair(async (a, b) => {
+      assert.equal((await a.take('rf', 3, 0.001, 3)).ok, true);
+      assert.equal((await a.take('rf', 1, 0.001, 3)).ok, false);
+      await b.refund('rf', 2, 0.001, 3);
+      assert.deepEqual(await a.take('rf', 0, 0.001, 3), { ok: true, remaining: 2, retryAfterMs: 0 });
+      await b.refund('rf', 5, 0.001, 3); // capped
+      assert.equal((await a.take('rf', 3, 0.001, 3)).ok, true);
+      assert.equal((await a.take('rf', 1, 0.001, 3)).ok, false, 'a refund beyond the burst added nothing');
+      await a.refund('fresh', 1, 1, 3); // a bucket never taken from is full already
+      assert.deepEqual(await a.take('fresh', 0, 1, 3), { ok: true, remaining: 3, retryAfterMs: 0 });
+      await assert.rejects(a.refund('rf', -1, 1, 3), RangeError);
+    }));
+
     test('take(): 50 concurrent takes from two instances admit exactly the burst of 10', withPair(async (a, b) => {
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).take('shared', 1, 0.001, 10)));
       assert.equal(results.filter((r) => r.ok).length, 10);

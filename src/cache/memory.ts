@@ -128,7 +128,8 @@ export function takeTokens(state: { tokens: number; at: number } | undefined, no
   if (tokens + TOKEN_EPSILON < cost) {
     return { result: { ok: false, remaining: whole(tokens), retryAfterMs: Math.ceil(((cost - tokens - TOKEN_EPSILON) * 1000) / ratePerSecond) }, next: 'unchanged' };
   }
-  tokens = Math.max(0, tokens - cost);
+  // A negative cost is a refund (refund()): never beyond the burst.
+  tokens = Math.min(burst, Math.max(0, tokens - cost));
   const ttlMs = Math.ceil(((burst - tokens) * 1000) / ratePerSecond);
   return { result: { ok: true, remaining: whole(tokens), retryAfterMs: 0 }, next: ttlMs > 0 ? { tokens, at: now, ttlMs } : undefined };
 }
@@ -238,6 +239,16 @@ export class MemoryCache implements Cache {
     if (next === undefined) b.buckets.delete(key);
     else if (next !== 'unchanged') b.buckets.put(key, { tokens: next.tokens, at: now, expiresAt: now + next.ttlMs }, now);
     return result;
+  }
+
+  async refund(key: string, n: number, ratePerSecond: number, burst: number): Promise<void> {
+    checkBucket(n, ratePerSecond, burst);
+    this.check();
+    const b = this.backend;
+    const now = b.now();
+    const { next } = takeTokens(b.buckets.get(key, now), now, -n, ratePerSecond, burst);
+    if (next === undefined) b.buckets.delete(key);
+    else if (next !== 'unchanged') b.buckets.put(key, { tokens: next.tokens, at: now, expiresAt: now + next.ttlMs }, now);
   }
 
   async hit(key: string, windowMs: number, n = 1): Promise<number> {

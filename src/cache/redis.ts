@@ -57,7 +57,7 @@ export interface RedisCacheOptions {
 }
 
 // Token bucket: the same arithmetic as takeTokens() in memory.ts (keep the two in step).
-// KEYS[1] bucket; ARGV cost, ratePerSecond, burst, epsilon. Returns {ok, tokens, retryAfterMs (-1: never)}.
+// KEYS[1] bucket; ARGV cost (negative: a refund), ratePerSecond, burst, epsilon. Returns {ok, tokens, retryAfterMs (-1: never)}.
 const TAKE = `
 local cost = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -75,7 +75,7 @@ if state[1] then
 end
 if cost > burst then return {0, fmt(tokens), '-1'} end
 if tokens + eps < cost then return {0, fmt(tokens), fmt(math.ceil((cost - tokens - eps) * 1000 / rate))} end
-tokens = math.max(0, tokens - cost)
+tokens = math.min(burst, math.max(0, tokens - cost))
 local ttl = math.ceil((burst - tokens) * 1000 / rate)
 if ttl > 0 then
   redis.call('HSET', KEYS[1], 'tokens', fmt(tokens), 'at', fmt(now))
@@ -280,6 +280,11 @@ export class RedisCache implements Cache {
     const [ok, tokens, retry] = await this.run(() => this.client.sentioTake(this.key('tb', key), String(cost), String(ratePerSecond), String(burst), String(TOKEN_EPSILON)));
     const retryAfterMs = Number(retry);
     return { ok: ok === 1, remaining: Math.floor(Number(tokens) + TOKEN_EPSILON), retryAfterMs: retryAfterMs < 0 ? Infinity : retryAfterMs };
+  }
+
+  async refund(key: string, n: number, ratePerSecond: number, burst: number): Promise<void> {
+    checkBucket(n, ratePerSecond, burst);
+    await this.run(() => this.client.sentioTake(this.key('tb', key), String(-n), String(ratePerSecond), String(burst), String(TOKEN_EPSILON)));
   }
 
   async hit(key: string, windowMs: number, n = 1): Promise<number> {

@@ -38,6 +38,11 @@ export interface Cache {
    * burst is never ok. The bucket state expires once it would be full again.
    */
   take(key: string, cost: number, ratePerSecond: number, burst: number): Promise<TakeResult>;
+  /**
+   * Gives `n` tokens back to a bucket (never beyond `burst`), atomically:
+   * a reservation taken with take() that turned out not to be spent.
+   */
+  refund(key: string, n: number, ratePerSecond: number, burst: number): Promise<void>;
 
   /**
    * Counts events in a fixed window: adds `n` (default 1; 0 reads) and

@@ -225,6 +225,34 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         assert.equal(await s.revokeSession('h-unknown'), undefined);
       });
 
+      it('sessionActive: a family stays active through rotation, until it is revoked, its user disabled or deleted', async (s) => {
+        const u = await user(s);
+        const first = newSession(u.id);
+        await s.createSession(first);
+        assert.equal(await s.sessionActive(u.id, first.familyId), true);
+        assert.equal(await s.sessionActive(randomUUID(), first.familyId), false, 'another user cannot claim the family');
+        assert.equal(await s.sessionActive(u.id, randomUUID()), false, 'an unknown family');
+        await s.rotateSession(first.tokenHash, nextOf());
+        assert.equal(await s.sessionActive(u.id, first.familyId), true, 'rotation keeps the family');
+        assert.equal(await s.revokeSessionFamily(first.familyId), 2);
+        assert.equal(await s.sessionActive(u.id, first.familyId), false, 'logout');
+        assert.equal(await s.revokeSessionFamily(first.familyId), 0, 'idempotent');
+
+        const second = newSession(u.id);
+        await s.createSession(second);
+        await s.updateUser(u.id, { disabled: true });
+        assert.equal(await s.sessionActive(u.id, second.familyId), false, 'disabled');
+        await s.updateUser(u.id, { disabled: false });
+        assert.equal(await s.sessionActive(u.id, second.familyId), true);
+        await s.revokeUserSessions(u.id);
+        assert.equal(await s.sessionActive(u.id, second.familyId), false, 'the user\'s sessions revoked');
+
+        const third = newSession(u.id);
+        await s.createSession(third);
+        await s.deleteUser(u.id);
+        assert.equal(await s.sessionActive(u.id, third.familyId), false, 'deleted');
+      });
+
       it('revokeUserSessions revokes every session of one user and counts the live ones', async (s) => {
         const u = await user(s);
         const v = await user(s);

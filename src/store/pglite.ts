@@ -10,6 +10,7 @@
 
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { StartupError } from '../errors.js';
 import type { Executor, Param, Queryable, Row } from './executor.js';
 
 function queryable(db: PGlite | Transaction): Queryable {
@@ -44,7 +45,7 @@ async function lock(path: string): Promise<() => Promise<void>> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
-        throw new Error(`the embedded metadata store ${path.replace(/\.lock$/, '')} is in use by process ${owner} (another sentio with the same --data-dir?)`);
+        throw new StartupError(`the embedded metadata store ${path.replace(/\.lock$/, '')} is in use by process ${owner} (another sentio with the same --data-dir?)`);
       }
       await rm(path, { force: true });
     }

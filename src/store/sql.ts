@@ -320,6 +320,21 @@ export class SqlStore implements MetaStore {
     return Number(r!.n);
   }
 
+  async revokeSessionFamily(familyId: string): Promise<number> {
+    const rows = await q(this.db, 'UPDATE sessions SET revoked_at = now() WHERE family_id = $1::text AND revoked_at IS NULL RETURNING id', [familyId]);
+    return rows.length;
+  }
+
+  async sessionActive(userId: string, familyId: string): Promise<boolean> {
+    const rows = await q(
+      this.db,
+      `SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id
+       WHERE s.family_id = $1::text AND s.user_id = $2::text AND s.revoked_at IS NULL AND NOT u.disabled LIMIT 1`,
+      [familyId, userId],
+    );
+    return rows.length > 0;
+  }
+
   // ---- devices ----
 
   async createDevice(d: NewDevice): Promise<Device> {

@@ -225,6 +225,14 @@ export interface MetaStore {
   revokeSession(tokenHash: string): Promise<Session | undefined>;
   /** Revokes every session of the user; resolves with how many were still usable (neither replaced, revoked nor expired). */
   revokeUserSessions(userId: string): Promise<number>;
+  /** Revokes every session of one family (a logout without its refresh token); resolves with how many rows changed. */
+  revokeSessionFamily(familyId: string): Promise<number>;
+  /**
+   * Whether access tokens of this session family may still be used: the user
+   * exists and is not disabled, and the family was not revoked (logout,
+   * refresh-token reuse, or the user's sessions revoked). One indexed lookup.
+   */
+  sessionActive(userId: string, familyId: string): Promise<boolean>;
 
   createDevice(d: NewDevice): Promise<Device>;
   getDevice(id: string): Promise<Device | undefined>;
