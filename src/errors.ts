@@ -20,6 +20,7 @@ export const ErrorCodes = {
   SENTIO_ERR_SINK_REJECTED: { status: 400, message: 'the storage sink rejected the batch' },
   SENTIO_ERR_NOT_READY: { status: 503, message: 'the gateway is starting or shutting down' },
   SENTIO_ERR_SLOW_DOWN: { status: 429, message: 'too many WebSocket frames of this connection in flight; resend after an ack arrives' },
+  SENTIO_ERR_OVERLOADED: { status: 503, message: 'the gateway holds as many write requests in memory as it may; retry shortly' },
   SENTIO_ERR_QUEUE_FULL: { status: 429, message: 'the durable queue is full; back off and retry' },
   SENTIO_ERR_QUEUE_UNAVAILABLE: { status: 503, message: 'the batch could not be stored durably (disk full or write error); retry later' },
   SENTIO_ERR_FORBIDDEN: { status: 403, message: 'your role does not allow this' },
@@ -60,4 +61,17 @@ export function asSentioError(err: unknown): SentioError {
   if (err instanceof SentioError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new SentioError('SENTIO_ERR_INTERNAL', message, { cause: err });
+}
+
+/**
+ * A reason the gateway cannot start that the operator can act on (the port
+ * is taken, a file cannot be read, the data directory is in use). Never
+ * seen by clients: `sentio start` prints its message as one line, without a
+ * stack trace, and exits with code 1.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
 }

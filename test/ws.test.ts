@@ -16,6 +16,7 @@ import type { Ingestor } from '../src/ingest/index.js';
 import { SLOW_DOWN, msgpackFrameSeq, registerWebSocket, textFrameSeq, type WsDeps } from '../src/ingest/ws.js';
 import { Metrics } from '../src/metrics/index.js';
 import type { IngestResult } from '../src/native/types.js';
+import { MemoryBudget, unbounded } from '../src/server/budget.js';
 import { listen } from '../src/server/index.js';
 import type { EmbeddedSink } from '../src/sinks/embedded/index.js';
 
@@ -438,7 +439,7 @@ test('msgpackFrameSeq reads the first top-level seq of any integer width, and no
 const result = (samples: number): IngestResult => ({ lines: 1, rejected: 0, samples, skippedStrings: 0, errors: [], rejectedLineBytes: 0, rejectedTags: 0 });
 
 /** The WebSocket route alone, on an ingestor whose calls wait until the test settles them. */
-async function stubServer(ws: Partial<WsDeps['ws']> = {}) {
+async function stubServer(ws: Partial<WsDeps['ws']> = {}, budget = unbounded) {
   const calls: Array<{ body: Buffer; resolve: (r: IngestResult) => void; reject: (e: unknown) => void }> = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   const state = { overloaded: false };
@@ -456,6 +457,7 @@ async function stubServer(ws: Partial<WsDeps['ws']> = {}) {
     auth: { enabled: false, identify: () => ({ key: 'anonymous' }) },
     metrics: new Metrics(),
     maxFrameBytes: 1 << 20,
+    budget,
     isReady: () => true,
     ws: { maxInflight: 16, maxBackpressureBytes: 1 << 20, resumeWindow: 1024, resumeClients: 100, ...ws },
   });
@@ -570,5 +572,31 @@ test('stub: with --ws-resume-window 0 nothing is remembered, and ?client= is sti
   assert.equal((await c.waitFor(2))[1]!.duplicate, undefined);
   assert.equal((await upgradeRefusal(`${s.url}?client=a%20b`)).status, 400);
   await c.close();
+  s.close();
+});
+
+test('stub: frames take their bytes from the shared memory budget; one that does not fit is refused unparsed and retried later', bounded, async () => {
+  const budget = new MemoryBudget(1000);
+  const s = await stubServer({}, budget);
+  const [a, b] = await Promise.all([connect('', {}, s.url), connect('', {}, s.url)]);
+  const frame = (seq: number) => `# seq=${seq}\nm v=${'1'.repeat(590)}`; // ~600 bytes
+  a.ws.send(frame(1));
+  await s.called(1);
+  assert.ok(budget.inUse >= 600, `the frame in flight holds its bytes (${budget.inUse})`);
+  b.ws.send(frame(7)); // another connection: the budget is the process's, not the connection's
+  const [refused] = await b.waitFor(1);
+  assert.equal(refused!.type, 'error');
+  assert.equal(refused!.code, 'SENTIO_ERR_OVERLOADED');
+  assert.equal(refused!.seq, 7);
+  assert.equal(refused!.retryAfterMs, 1000);
+  assert.equal(s.calls.length, 1, 'the refused frame was not parsed');
+  s.calls[0]!.resolve(result(1));
+  await a.waitFor(1);
+  assert.equal(budget.inUse, 0, 'an answered frame gives its bytes back');
+  b.ws.send(frame(7));
+  await s.called(2);
+  s.calls[1]!.resolve(result(1));
+  assert.equal((await b.waitFor(2))[1]!.type, 'ack');
+  await Promise.all([a.close(), b.close()]);
   s.close();
 });

@@ -18,6 +18,7 @@ import type { Authenticator } from '../auth/index.js';
 import { SentioError, asSentioError } from '../errors.js';
 import type { Format, Metrics, Protocol } from '../metrics/index.js';
 import { type BodyLimits, decodeBody, readBody } from '../server/body.js';
+import type { MemoryBudget } from '../server/budget.js';
 import { send, sendError, sendJson, watchAbort } from '../server/http.js';
 import { type Ingestor, parsePrecision } from './index.js';
 
@@ -26,6 +27,8 @@ export interface InfluxDeps {
   auth: Authenticator;
   metrics: Metrics;
   limits: BodyLimits;
+  /** Bytes of write requests held at once, over all of them (--max-inflight-body-bytes). */
+  budget: MemoryBudget;
   isReady: () => boolean;
 }
 
@@ -36,6 +39,7 @@ function formatOf(contentType: string): Format {
 export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
   const protocol: Protocol = version === 'v1' ? 'influx_v1' : 'influx_v2';
   return function influxWrite(res: HttpResponse, req: HttpRequest): void {
+    const started = performance.now();
     const state = watchAbort(res);
     // Everything from `req` must be read before the first await.
     const authorization = req.getHeader('authorization');
@@ -44,9 +48,11 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
     const contentLength = req.getHeader('content-length');
     const format = formatOf(req.getHeader('content-type'));
 
+    const replied = (ok: boolean): void => deps.metrics.ingestReplied(protocol, ok, (performance.now() - started) / 1000);
     const fail = (err: SentioError, bytes = 0): void => {
       deps.metrics.rejected(protocol, err.code, bytes);
       sendError(res, state, err);
+      replied(false);
     };
     if (!deps.isReady()) return fail(new SentioError('SENTIO_ERR_NOT_READY'));
     const identified = deps.auth.identify(authorization, query);
@@ -61,17 +67,21 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
     const db = params.get('db') ?? undefined;
 
     let received = 0;
+    // The request's bytes come from the shared budget, and go back once it is answered and its batch is stored or refused.
+    const hold = deps.budget.hold();
+    const reading = readBody(res, contentLength, deps.limits.maxBodyBytes, hold, state);
     // The body is read while a device token not seen lately is looked up.
-    Promise.all([readBody(res, contentLength, deps.limits.maxBodyBytes), identified])
+    Promise.all([reading, identified])
       .then(([raw, principal]) => {
         received = raw.byteLength;
         if (principal === undefined) throw new SentioError('SENTIO_ERR_UNAUTHORIZED');
-        return decodeBody(raw, contentEncoding, deps.limits).then((body) =>
+        return decodeBody(raw, contentEncoding, deps.limits, hold).then((body) =>
           deps.ingestor.ingest(protocol, format, body, { precision, db, principal }),
         );
       })
       .then(
         (result) => {
+          replied(true);
           if (result.rejected === 0) return send(res, state, 204);
           const message = `partial write: ${result.rejected} of ${result.lines} points rejected`;
           sendJson(res, state, 400, {
@@ -84,7 +94,9 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
           });
         },
         (err: unknown) => fail(asSentioError(err), received),
-      );
+      )
+      // Not before the body stopped arriving (a refusal can come first), so nothing is taken after the release.
+      .finally(() => reading.then(() => hold.release(), () => hold.release()));
   };
 }
 

@@ -41,6 +41,7 @@ import type { Authenticator, Principal } from '../auth/index.js';
 import { type ErrorCode, SentioError, asSentioError } from '../errors.js';
 import type { Metrics } from '../metrics/index.js';
 import type { IngestResult, LineError } from '../native/types.js';
+import type { MemoryBudget } from '../server/budget.js';
 import { sendError, watchAbort } from '../server/http.js';
 import type { Ingestor } from './index.js';
 
@@ -49,6 +50,8 @@ export interface WsDeps {
   auth: Authenticator;
   metrics: Metrics;
   maxFrameBytes: number;
+  /** Shared with HTTP writes: bytes of frames being parsed and stored at once, over all connections. */
+  budget: MemoryBudget;
   isReady: () => boolean;
   /** Flow control and resume (see docs/protocol.md). */
   ws: { maxInflight: number; maxBackpressureBytes: number; resumeWindow: number; resumeClients: number };
@@ -383,7 +386,13 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
     },
 
     message(ws: WebSocket<Connection>, message: ArrayBuffer, isBinary: boolean) {
+      const started = performance.now();
       const conn = ws.getUserData();
+      /** Replies to this frame, and observes how long it took. */
+      const answer = (r: Reply, duplicate = false): void => {
+        reply(ws, r, duplicate);
+        deps.metrics.ingestReplied('ws', r.type === 'ack', (performance.now() - started) / 1000);
+      };
       // A view of uWS's bytes, valid until this callback returns: enough to
       // read the seq, and to answer a duplicate or refuse a frame uncopied.
       const view = Buffer.from(message);
@@ -393,47 +402,58 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
       if (view.byteLength > deps.maxFrameBytes) {
         const e = new SentioError('SENTIO_ERR_FRAME_TOO_LARGE', `frame of ${view.byteLength} bytes exceeds ${deps.maxFrameBytes} (--max-frame-bytes)`);
         deps.metrics.rejected('ws', e.code, view.byteLength);
-        return reply(ws, { type: 'error', seq, code: e.code, message: e.message });
+        return answer({ type: 'error', seq, code: e.code, message: e.message });
       }
 
       const window = memory && conn.client !== undefined && explicit !== undefined ? memory.client(conn.client) : undefined;
       if (window) {
         const acked = window.acked.get(seq);
-        if (acked) return reply(ws, acked, true);
+        if (acked) return answer(acked, true);
         const pending = window.pending.get(seq);
         if (pending) {
           const size = view.byteLength;
           pending.then((r) => {
             if (r.type === 'error') deps.metrics.rejected('ws', r.code, size);
-            reply(ws, r, r.type === 'ack');
+            answer(r, r.type === 'ack');
           });
           return;
         }
       }
 
-      if (conn.inflight >= deps.ws.maxInflight) {
-        deps.metrics.rejected('ws', SLOW_DOWN, view.byteLength);
+      /** Refuses the frame unparsed, for load: the client resends it after `retryAfterMs`. */
+      const refuse = (code: ErrorCode, message: string, retryAfterMs: number): void => {
+        deps.metrics.rejected('ws', code, view.byteLength);
         // A binary frame's seq is not known yet on connections without resume.
         const own = explicit ?? (isBinary ? msgpackFrameSeq(view) : undefined);
         if (own !== undefined) conn.nextSeq = Math.max(conn.nextSeq, own + 1);
-        return reply(ws, { type: 'error', seq: own ?? seq, code: SLOW_DOWN, message: slowDownMessage, retryAfterMs: SLOW_DOWN_RETRY_MS });
-      }
+        answer({ type: 'error', seq: own ?? seq, code, message, retryAfterMs });
+      };
+      if (conn.inflight >= deps.ws.maxInflight) return refuse(SLOW_DOWN, slowDownMessage, SLOW_DOWN_RETRY_MS);
 
       // uWS reuses `message` after this callback returns: copy it into a
-      // buffer of its own, which then moves to a worker without a copy.
+      // buffer of its own, which then moves to a worker without a copy. Its
+      // bytes come from the shared budget until the frame is answered.
+      const hold = deps.budget.hold();
+      try {
+        hold.take(view.byteLength);
+      } catch (err) {
+        const e = asSentioError(err);
+        return refuse(e.code, e.message, Number(e.details?.retryAfterMs ?? LOAD_RETRY_MS));
+      }
       const frame = Buffer.allocUnsafeSlow(view.byteLength);
       frame.set(view);
       conn.inflight++;
       const result = ingestFrame(conn, isBinary, frame, seq);
       window?.pending.set(seq, result);
       result.then((r) => {
+        hold.release();
         conn.inflight--;
         if (window) {
           window.pending.delete(seq);
           // r.seq differs only for a batch with a repeated `seq` key: not remembered.
           if (r.type === 'ack' && r.seq === seq) window.remember(r);
         }
-        reply(ws, r);
+        answer(r);
         // Credentials that no longer pass (a revoked or expired device token): the connection ends after telling why.
         if (r.type === 'error' && r.code === 'SENTIO_ERR_UNAUTHORIZED' && !conn.closed) {
           conn.closed = true;

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { createAuthenticator } from '../auth/index.js';
 import { Ingestor } from '../ingest/index.js';
 import { IngestLimits } from '../limits/index.js';
+import { silentLogger } from '../log/index.js';
 import { Metrics } from '../metrics/index.js';
 import { Pipeline } from '../pipeline/index.js';
+import { unbounded } from '../server/budget.js';
 import { createApp, listen } from '../server/index.js';
 import { BlackholeSink } from '../sinks/blackhole/index.js';
 import { EmbeddedSink } from '../sinks/embedded/index.js';
@@ -72,7 +74,9 @@ export async function startLiveGateway(o: LiveGatewayOptions): Promise<LiveGatew
     ingestor,
     auth: createAuthenticator([], false),
     metrics,
+    log: silentLogger,
     limits: { maxBodyBytes: 64 << 20, maxDecompressedBytes: 64 << 20, maxCompressionRatio: 100 },
+    budget: unbounded,
     maxFrameBytes: 16 << 20,
     ws: { maxInflight: 64, maxBackpressureBytes: 16 << 20, resumeWindow: 0, resumeClients: 0 },
     isReady: () => true,
