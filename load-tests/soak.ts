@@ -74,8 +74,8 @@ export async function soak(o: { minutes: number; rate: number; period: number; c
       const queued = await scrapeCounter(sentio.base, 'sentio_queue_batches');
       const qBytes = await scrapeCounter(sentio.base, 'sentio_queue_bytes');
       const acked = await scrapeCounter(sentio.base, 'sentio_accepted_samples_total');
-      const heap = (await scrapeCounter(sentio.base, 'sentio_process_nodejs_heap_size_used_bytes')) / 2 ** 20;
-      const external = (await scrapeCounter(sentio.base, 'sentio_process_nodejs_external_memory_bytes')) / 2 ** 20;
+      const heap = (await scrapeCounter(sentio.base, 'nodejs_heap_size_used_bytes')) / 2 ** 20;
+      const external = (await scrapeCounter(sentio.base, 'nodejs_external_memory_bytes')) / 2 ** 20;
       process.stdout.write(
         `${t.toFixed(0).padStart(4)}  ${vmUp ? 'up  ' : 'down'}  ${rss.toFixed(0).padStart(7)}  ${heap.toFixed(0).padStart(8)}  ${external.toFixed(0).padStart(12)}  ${String(queued).padStart(14)}  ${(qBytes / 2 ** 20).toFixed(0).padStart(9)}  ${(acked / 1e6).toFixed(1).padStart(7)}\n`,
       );

@@ -4,10 +4,12 @@
 // cleanly on SIGINT/SIGTERM. `sentio queue inspect|verify`: the durable
 // queues on disk (src/queue/inspect.ts).
 
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generatedToken } from './auth/index.js';
-import { ConfigError, helpText, loadConfig } from './config/index.js';
-import { startGateway } from './gateway.js';
+import { ConfigError, loadConfig, startUsage } from './config/index.js';
+import { StartupError } from './errors.js';
+import { type Gateway, startGateway } from './gateway.js';
 import { createLogger } from './log/index.js';
 import { queueCommand } from './queue/inspect.js';
 
@@ -22,32 +24,62 @@ function redact(url: string): string {
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+/** The package's version, from its package.json (one level above src/ and dist/ alike). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const usage = [
+  'Usage: sentio <command> [options]',
+  '',
+  'Commands:',
+  '  start           run the gateway                          (sentio start --help: every option)',
+  '  queue inspect   the durable queues on disk               (sentio queue --help)',
+  '  queue verify    the same, exit code 1 when damage is found',
+  '  version         print the version (also --version, -v)',
+  '  help            print this help (also --help, -h)',
+].join('\n');
+
+/** Beyond the grace period, what the final close (fsyncs, files, the store) may take before the process exits regardless. */
+const SHUTDOWN_SLACK_MS = 900;
+
+const isHelp = (a: string | undefined): boolean => a === '--help' || a === '-h' || a === 'help';
+
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(`${helpText()}\n`);
-    return command === undefined ? 2 : 0;
+  if (command === undefined) {
+    process.stderr.write(`${usage}\n`);
+    return 2;
+  }
+  if (isHelp(command)) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`sentio ${version()}\n`);
+    return 0;
   }
   if (command === 'queue') {
-    return queueCommand(rest, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+    return queueCommand(rest, env, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
   }
   if (command !== 'start') {
-    process.stderr.write(`sentio: unknown command "${command}"\n\n${helpText()}\n`);
+    process.stderr.write(`sentio: unknown command "${command}"\n\n${usage}\n`);
     return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${startUsage()}\n`);
+    return 0;
   }
   let loaded;
   try {
-    loaded = loadConfig(rest, process.env);
+    loaded = loadConfig(rest, env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`sentio: ${err.message}\n`);
       return 2;
     }
     throw err;
-  }
-  if (loaded.help) {
-    process.stdout.write(`${helpText()}\n`);
-    return 0;
   }
   const { config } = loaded;
   const log = createLogger(config.logLevel);
@@ -61,7 +93,21 @@ async function main(argv: string[]): Promise<number> {
     tokenNote = `${g.created ? 'generated' : 'stored'} token ${g.token} (from ${g.path}; set --token to choose your own)`;
   }
 
-  const gateway = await startGateway(config, log, tokens);
+  // A handler's promise nobody awaited must not end the process: logged and counted (src/server/guard.ts catches synchronous throws).
+  let gateway: Gateway | undefined;
+  process.on('unhandledRejection', (reason) => {
+    gateway?.metrics.unhandledRejection();
+    log.pino.error({ err: reason }, 'unhandled promise rejection (logged; the gateway keeps running)');
+  });
+  try {
+    gateway = await startGateway(config, log, tokens);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`sentio: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const c = config.control;
   const admin = gateway.control.admin;
@@ -86,7 +132,15 @@ async function main(argv: string[]): Promise<number> {
 
   await new Promise<void>((done) => {
     const stop = (signal: string) => {
-      log.info(`${signal} received, shutting down`);
+      log.info(`${signal} received, shutting down (--shutdown-grace-ms ${config.shutdownGraceMs})`);
+      // A second signal, or a shutdown that overruns its grace period, ends the process at once: what is queued stays on disk.
+      const now = (why: string) => {
+        log.error(`${why}: exiting now`);
+        process.exit(1);
+      };
+      process.once('SIGINT', () => now('second signal'));
+      process.once('SIGTERM', () => now('second signal'));
+      setTimeout(() => now(`shutdown took longer than --shutdown-grace-ms ${config.shutdownGraceMs} plus ${SHUTDOWN_SLACK_MS} ms`), config.shutdownGraceMs + SHUTDOWN_SLACK_MS).unref();
       done();
     };
     process.once('SIGINT', () => stop('SIGINT'));
@@ -96,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
+main(process.argv.slice(2), process.env).then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`sentio: ${(err as Error).stack ?? String(err)}\n`);

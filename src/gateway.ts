@@ -20,7 +20,9 @@ import { Metrics } from './metrics/index.js';
 import { Pipeline } from './pipeline/index.js';
 import { DurableQueue } from './queue/index.js';
 import { QueuedSink } from './queue/sink.js';
-import { createApp, listen, type Server } from './server/index.js';
+import { StartupError } from './errors.js';
+import { MemoryBudget } from './server/budget.js';
+import { createApp, ListenError, listen, type Server } from './server/index.js';
 import { defaultWebRoot } from './server/static.js';
 import { BlackholeSink } from './sinks/blackhole/index.js';
 import { EmbeddedSink } from './sinks/embedded/index.js';
@@ -52,7 +54,7 @@ function checkReadable(path: string, what: string): void {
   try {
     accessSync(path, constants.R_OK);
   } catch (err) {
-    throw new Error(`${what} ${path} cannot be read: ${(err as Error).message}`);
+    throw new StartupError(`${what} ${path} cannot be read: ${(err as Error).message}`);
   }
 }
 
@@ -96,13 +98,25 @@ async function createSink(config: Config, metrics: Metrics, log: Logger): Promis
       throw err;
     }
     return {
-      sink: new QueuedSink(sink, queue, config.shutdownGraceMs),
+      sink: new QueuedSink(sink, queue),
       mode: `${mode}, durable queue under ${dir} (${q.maxBytes} bytes, fsync ${q.fsync}, when full: ${q.full})\n${shards}`,
     };
   }
   const dataDir = resolve(config.dataDir);
   const sink = await EmbeddedSink.open({ dataDir, metrics: metrics.sink('embedded'), log: (m) => log.info(m) });
   return { sink, mode: `embedded (DuckDB under ${dataDir})` };
+}
+
+/** How long a readiness check may take before it counts as failed. */
+const READINESS_TIMEOUT_MS = 2000;
+
+/** 'ok' when `check` resolves within READINESS_TIMEOUT_MS, else why not. */
+function answers(check: Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`no answer within ${READINESS_TIMEOUT_MS} ms`), READINESS_TIMEOUT_MS);
+  });
+  return Promise.race([check.then(() => 'ok', (err: unknown) => (err as Error).message), late]).finally(() => clearTimeout(timer));
 }
 
 export async function startGateway(config: Config, log: Logger, tokens: readonly string[] = config.tokens): Promise<Gateway> {
@@ -184,18 +198,31 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
           timeoutMs: config.vm.timeoutMs,
         }),
   );
+  const budget = new MemoryBudget(config.maxInflightBodyBytes);
+  metrics.budgetProbe = () => ({ inUse: budget.inUse, peak: budget.takePeak(), capacity: budget.capacity });
   let ready = false;
   const app = createApp({
     ingestor,
     auth: createAuthenticator(tokens, !config.noAuth, control.deviceTokens),
     metrics,
+    log,
     limits: { maxBodyBytes: config.maxBodyBytes, maxDecompressedBytes: config.maxDecompressedBytes, maxCompressionRatio: config.maxCompressionRatio },
+    budget,
     maxFrameBytes: config.maxFrameBytes,
     ws: config.ws,
     isReady: () => ready,
     async health() {
       const h = await sink.health();
       return h.ok ? undefined : `sink ${sink.name}: ${h.detail ?? 'unhealthy'}`;
+    },
+    async readiness() {
+      const [store, cache, sinkState] = await Promise.all([
+        answers(control.store.health()),
+        answers(control.cache.health()),
+        // A queued sink is ready while its queue takes batches, whatever the sink behind it does.
+        queue !== undefined ? queue.refusal() ?? 'ok' : answers(sink.health().then((h) => (h.ok ? undefined : Promise.reject(new Error(h.detail ?? 'unhealthy'))))),
+      ]);
+      return { store, cache, [`sink_${sink.name}`]: sinkState };
     },
     ...(tls ? { tls } : {}),
     routes: (a) => {
@@ -209,6 +236,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   } catch (err) {
     status.close();
     await Promise.allSettled([live.close(), pipeline.close(), sink.close(), control.close()]);
+    if (err instanceof ListenError) throw new StartupError(`${err.message}: stop it, or choose another address with --listen HOST:PORT`, { cause: err });
     throw err;
   }
   ready = true;
@@ -232,8 +260,11 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     dashboard: existsSync(join(defaultWebRoot, 'index.html')),
     close() {
       closing ??= (async () => {
-        // Stop taking batches, finish those in flight, then let the sink
-        // deliver (a queued sink: for the grace period; the rest stays on disk).
+        // One deadline for the whole shutdown: stop taking batches, finish
+        // those in flight, let a queued sink deliver until the deadline (the
+        // rest stays on disk; requests still in flight then are aborted),
+        // then close what is left, which takes well under a second.
+        const deadline = Date.now() + config.shutdownGraceMs;
         ready = false;
         server.close();
         let timer: NodeJS.Timeout | undefined;
@@ -241,7 +272,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         clearTimeout(timer);
         status.close();
         await live.close();
-        await sink.close();
+        await sink.close(Math.max(0, deadline - Date.now()));
         await pipeline.close();
         await control.close();
       })();

@@ -56,3 +56,39 @@ test('start prints where it listens, the mode and the data directory; generates 
     await rm(dataDir, { recursive: true, force: true });
   }
 });
+
+test('--version prints the package version; each command has its own --help, exit code 0', async () => {
+  const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  for (const args of [['--version'], ['-v'], ['version']]) {
+    const p = run(args);
+    assert.equal(await p.exit, 0, args.join(' '));
+    assert.equal(p.out(), `sentio ${pkg.version}\n`);
+  }
+  const cases: Array<[string[], RegExp]> = [
+    [['--help'], /^Usage: sentio <command>[\s\S]*start[\s\S]*queue inspect/],
+    [['help'], /^Usage: sentio <command>/],
+    [['start', '--help'], /^Usage: sentio start \[options\][\s\S]*--listen VALUE[\s\S]*--max-inflight-body-bytes/],
+    [['start', '--listen', '127.0.0.1:1', '-h'], /^Usage: sentio start/],
+    [['queue', '--help'], /^Usage: sentio queue inspect[\s\S]*--data-dir DIR/],
+    [['queue', 'inspect', '--help'], /^Usage: sentio queue inspect/],
+    [['queue', 'verify', '-h'], /^Usage: sentio queue inspect/],
+  ];
+  for (const [args, usage] of cases) {
+    const p = run(args);
+    assert.equal(await p.exit, 0, `${args.join(' ')}: ${p.err()}`);
+    assert.match(p.out(), usage, args.join(' '));
+    assert.equal(p.err(), '');
+  }
+  const none = run([]);
+  assert.equal(await none.exit, 2, 'no command is a usage error');
+  assert.match(none.err(), /^Usage: sentio <command>/);
+  const unknown = run(['stop']);
+  assert.equal(await unknown.exit, 2);
+  assert.match(unknown.err(), /unknown command "stop"/);
+});
+
+test('--replication above 1 without VictoriaMetrics URLs is refused with a clear message', async () => {
+  const p = run(['start', '--listen', '127.0.0.1:0', '--replication', '3']);
+  assert.equal(await p.exit, 2);
+  assert.match(p.err(), /replication \(--replication, SENTIO_REPLICATION\): replication 3 needs at least 3 VictoriaMetrics URLs \(--victoriametrics\), and none is configured/);
+});

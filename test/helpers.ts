@@ -3,10 +3,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/index.js';
 import { type Gateway, startGateway } from '../src/gateway.js';
 import { silentLogger } from '../src/log/index.js';
 import { QueuedSink } from '../src/queue/sink.js';
+import { type Service, spawnService } from './services/index.js';
 
 export const TOKEN = 'test-token-0123456789';
 /** The password of the user `admin` on test gateways. */
@@ -43,6 +45,24 @@ export async function startTestGateway(args: string[] = []): Promise<TestGateway
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The CLI's entry point, run with `node --import tsx`. */
+export const sentioCli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+
+/**
+ * `sentio start` as a child process (it can be signalled, killed, restarted)
+ * on a free loopback port with a temp data dir (or `existing`'s), the test
+ * token and admin password; ready once /healthz answers 200.
+ */
+export function startSentioProcess(args: string[] = [], existing?: { dir: string; port: number }): Promise<Service> {
+  return spawnService(
+    'sentio',
+    process.execPath,
+    (dir, port) => ['--import', 'tsx', sentioCli, 'start', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--token', TOKEN, '--admin-password', ADMIN_PASSWORD, '--log-level', 'warn', ...args],
+    async (url) => (await fetch(`${url}/healthz`)).ok,
+    existing,
+  );
 }
 
 /** The value of one sample of a Prometheus exposition, or 0 if absent. */

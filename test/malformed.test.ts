@@ -6,16 +6,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { silentLogger } from '../src/log/index.js';
 import { Metrics } from '../src/metrics/index.js';
 import { EmbeddedSink } from '../src/sinks/embedded/index.js';
-import { TOKEN, metricValue, scrape } from './helpers.js';
-import { spawnService } from './services/index.js';
+import { TOKEN, metricValue, scrape, startSentioProcess } from './helpers.js';
 
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const TS = '1700000009000000000';
 
 interface Case {
@@ -69,15 +66,10 @@ function cases(): Case[] {
 }
 
 test('malformed and hostile input: documented answers, valid lines stored, the process up and its memory bounded', async () => {
-  const sentio = await spawnService(
-    'sentio',
-    process.execPath,
-    (dir, port) => ['--import', 'tsx', cli, 'start', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--token', TOKEN, '--log-level', 'warn', '--max-body-bytes', '262144', '--max-line-bytes', '65536', '--max-tags', '256', '--max-frame-bytes', '1048576'],
-    async (url) => (await fetch(`${url}/healthz`)).ok,
-  );
+  const sentio = await startSentioProcess(['--max-body-bytes', '262144', '--max-line-bytes', '65536', '--max-tags', '256', '--max-frame-bytes', '1048576']);
   try {
     const rss = async (): Promise<number> => {
-      const bytes = metricValue(await scrape(sentio.url), 'sentio_process_process_resident_memory_bytes');
+      const bytes = metricValue(await scrape(sentio.url), 'process_resident_memory_bytes');
       assert.ok(bytes > 0, 'resident memory is exported');
       return bytes;
     };

@@ -7,21 +7,11 @@ import { spawn } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { type Service, type VictoriaMetrics, spawnService, startVictoriaMetrics, waitFor } from './services/index.js';
-import { TOKEN, metricValue, scrape } from './helpers.js';
+import { type Service, type VictoriaMetrics, startVictoriaMetrics, waitFor } from './services/index.js';
+import { TOKEN, metricValue, scrape, sentioCli, startSentioProcess } from './helpers.js';
 
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-
-function startSentio(args: string[], existing?: { dir: string; port: number }): Promise<Service> {
-  return spawnService(
-    'sentio',
-    process.execPath,
-    (dir, port) => ['--import', 'tsx', cli, 'start', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--token', TOKEN, '--log-level', 'warn', ...args],
-    async (url) => (await fetch(`${url}/healthz`)).ok,
-    existing,
-  );
-}
+const cli = sentioCli;
+const startSentio = startSentioProcess;
 
 /** `sentio queue verify` on a data directory: exit code and output. */
 function queueVerify(dataDir: string): Promise<{ code: number | null; out: string }> {

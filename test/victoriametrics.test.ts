@@ -112,6 +112,10 @@ describe('sharding over several VictoriaMetrics', () => {
       }
       const m = await scrape(gw.url);
       assert.equal(metricValue(m, 'sentio_sink_sent_samples_total', { sink: 'victoriametrics' }), w.samples);
+      // One queued batch per shard: its age at delivery, and each delivery's latency.
+      assert.equal(metricValue(m, 'sentio_queue_delivery_age_seconds_count', { sink: 'victoriametrics' }), 2);
+      assert.equal(metricValue(m, 'sentio_sink_delivery_seconds_count', { sink: 'victoriametrics' }), 2);
+      assert.ok(metricValue(m, 'sentio_queue_delivery_age_seconds_sum', { sink: 'victoriametrics' }) >= metricValue(m, 'sentio_sink_delivery_seconds_sum', { sink: 'victoriametrics' }));
     } finally {
       await gw.close();
     }

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, helpText, loadConfig, settings } from './index.js';
+import { ConfigError, startUsage, loadConfig, settings } from './index.js';
 
 test('defaults: embedded mode on 0.0.0.0:8086 with auth on', () => {
   const { config } = loadConfig([], {});
@@ -84,7 +84,7 @@ test('booleans from the environment', () => {
 });
 
 test('help lists every flag with its environment variable', () => {
-  const text = helpText();
+  const text = startUsage();
   assert.match(text, /--victoriametrics VALUE\.\.\..*SENTIO_VICTORIAMETRICS/);
   assert.match(text, /--no-auth .*SENTIO_NO_AUTH/);
   assert.match(text, /--listen VALUE .*\(default 0\.0\.0\.0:8086\)/, 'defaults are shown from the schema');

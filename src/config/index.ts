@@ -44,6 +44,10 @@ export const settings = {
   'max-body-bytes': { kind: 'int', help: 'largest HTTP body accepted, compressed' },
   'max-decompressed-bytes': { kind: 'int', help: 'largest HTTP body after decompression' },
   'max-frame-bytes': { kind: 'int', help: 'largest WebSocket frame' },
+  'max-inflight-body-bytes': {
+    kind: 'int',
+    help: 'memory all write requests being received, decompressed and stored may hold at once (HTTP bodies and WebSocket frames); beyond it requests are refused with 503 and Retry-After',
+  },
   'max-compression-ratio': { kind: 'int', help: 'largest decompressed/compressed size ratio of an HTTP body (gzip bombs)' },
   'max-line-bytes': { kind: 'int', help: 'longest line-protocol line; longer lines are rejected (0: unlimited)' },
   'max-tags': { kind: 'int', help: 'most tags a point may have; points with more are rejected (0: unlimited)' },
@@ -132,6 +136,7 @@ export const configSchema = z
     'max-body-bytes': positive(2 ** 30).default(32 << 20),
     'max-decompressed-bytes': positive(4 * 2 ** 30).default(128 << 20),
     'max-frame-bytes': positive(2 ** 30).default(16 << 20),
+    'max-inflight-body-bytes': positive(2 ** 40).default(256 * 2 ** 20),
     'max-compression-ratio': positive(1_000_000).default(100),
     'max-line-bytes': z.number().int().min(0).max(2 ** 30).default(256 * 1024),
     'max-tags': z.number().int().min(0).max(1_000_000).default(256),
@@ -171,11 +176,27 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.victoriametrics.length === 0 && c.replication > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replication'],
+        message: `replication ${c.replication} needs at least ${c.replication} VictoriaMetrics URLs (--victoriametrics), and none is configured: the embedded store keeps one copy`,
+      });
+    }
     if (c.victoriametrics.length > 0 && c.replication > c.victoriametrics.length) {
       ctx.addIssue({
         code: 'custom',
         path: ['replication'],
         message: `replication ${c.replication} exceeds the ${c.victoriametrics.length} VictoriaMetrics URL(s)`,
+      });
+    }
+    // The largest request holds its body plus its decoded size while inflating, and twice the decoded size while it is joined (src/server/body.ts).
+    const largest = Math.max(c['max-body-bytes'] + c['max-decompressed-bytes'], 2 * c['max-decompressed-bytes']);
+    if (c['max-inflight-body-bytes'] < largest) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['max-inflight-body-bytes'],
+        message: `${c['max-inflight-body-bytes']} cannot hold the largest request the other limits allow: ${largest} bytes (max-body-bytes plus max-decompressed-bytes, or twice max-decompressed-bytes)`,
       });
     }
     if ((c['tls-cert'] === undefined) !== (c['tls-key'] === undefined)) {
@@ -210,6 +231,7 @@ export interface Config {
   maxDecompressedBytes: number;
   maxFrameBytes: number;
   maxCompressionRatio: number;
+  maxInflightBodyBytes: number;
   maxLineBytes: number;
   maxTags: number;
   maxSeriesPerMinute: number;
@@ -369,6 +391,7 @@ function toConfig(r: Raw): Config {
     maxDecompressedBytes: r['max-decompressed-bytes'],
     maxFrameBytes: r['max-frame-bytes'],
     maxCompressionRatio: r['max-compression-ratio'],
+    maxInflightBodyBytes: r['max-inflight-body-bytes'],
     maxLineBytes: r['max-line-bytes'],
     maxTags: r['max-tags'],
     maxSeriesPerMinute: r['max-series-per-minute'],
@@ -415,7 +438,8 @@ function toConfig(r: Raw): Config {
   };
 }
 
-export function helpText(): string {
+/** `sentio start --help`: every setting with its default and environment variable. */
+export function startUsage(): string {
   // Defaults come from the schema itself, so the help cannot drift from them.
   const defaults = configSchema.parse({}) as Record<string, unknown>;
   const shown = (v: unknown): string | undefined => {
@@ -430,8 +454,7 @@ export function helpText(): string {
     return `  ${flag.padEnd(34)} ${s.help}${def === undefined ? '' : ` (default ${def})`}${env}`;
   });
   return [
-    'Usage: sentio start [options]',
-    '       sentio queue inspect|verify [--data-dir DIR] [--json]   (the durable queues on disk)',
+    'Usage: sentio start [options]   run the gateway',
     '',
     'Options (also settable by environment variable or YAML key):',
     ...rows,

@@ -39,6 +39,7 @@ const requestLimits: Record<string, string> = {
   SENTIO_ERR_COMPRESSION_RATIO: 'compression_ratio',
   SENTIO_ERR_SLOW_DOWN: 'ws_inflight',
   SENTIO_ERR_FRAME_TOO_LARGE: 'frame_bytes',
+  SENTIO_ERR_OVERLOADED: 'inflight_bytes',
 };
 
 export class Metrics {
@@ -53,10 +54,12 @@ export class Metrics {
   private readonly rejectedBytes = this.counter('sentio_rejected_bytes_total', 'Bytes of requests or frames refused whole.', ['protocol']);
   private readonly limitHits = this.counter(
     'sentio_limit_hits_total',
-    'Refusals by a limit: points (line_bytes, tags) or whole batches and requests (series_per_minute, samples_per_second, compression_ratio, body_bytes, decompressed_bytes, frame_bytes, ws_inflight).',
+    'Refusals by a limit: points (line_bytes, tags) or whole batches and requests (series_per_minute, samples_per_second, compression_ratio, body_bytes, decompressed_bytes, frame_bytes, ws_inflight, inflight_bytes).',
     ['limit'],
   );
   private readonly droppedSamples = this.counter('sentio_dropped_samples_total', 'Parsed samples that were not stored because the sink failed (the client was told).', ['protocol']);
+  private readonly handlerErrors = this.counter('sentio_handler_errors_total', 'Exceptions thrown out of a route or WebSocket handler (caught, logged, answered 500 or closed with 1011), by route.', ['route']);
+  private readonly unhandledRejections = this.counter('sentio_unhandled_rejections_total', 'Promise rejections nobody handled (logged; the process keeps running).', []);
   private readonly sinkSentSamples = this.counter('sentio_sink_sent_samples_total', 'Samples a sink accepted.', ['sink', 'shard']);
   private readonly sinkSentRequests = this.counter('sentio_sink_sent_requests_total', 'Requests (or commits) a sink accepted.', ['sink', 'shard']);
   private readonly sinkSentBytes = this.counter('sentio_sink_sent_bytes_total', 'Encoded bytes a sink accepted.', ['sink', 'shard']);
@@ -100,11 +103,70 @@ export class Metrics {
     });
   })();
   readonly inflight = new client.Gauge({ name: 'sentio_inflight_batches', help: 'Batches being parsed or written.', registers: [this.registry] });
+  /** Read at each scrape; the gateway points it at the write requests' memory budget. */
+  budgetProbe: () => { inUse: number; peak: number; capacity: number } = () => ({ inUse: 0, peak: 0, capacity: 0 });
+  readonly budgetGauges = (() => {
+    const probe = () => this.budgetProbe();
+    return [
+      new client.Gauge({
+        name: 'sentio_inflight_body_bytes',
+        help: 'Bytes held by write requests being received, decompressed and stored (HTTP bodies and WebSocket frames), now.',
+        registers: [this.registry],
+        collect() {
+          this.set(probe().inUse);
+        },
+      }),
+      new client.Gauge({
+        name: 'sentio_inflight_body_peak_bytes',
+        help: 'The most bytes write requests held at once since the previous scrape.',
+        registers: [this.registry],
+        collect() {
+          this.set(probe().peak);
+        },
+      }),
+      new client.Gauge({
+        name: 'sentio_inflight_body_limit_bytes',
+        help: 'The budget those bytes are taken from (--max-inflight-body-bytes).',
+        registers: [this.registry],
+        collect() {
+          this.set(probe().capacity);
+        },
+      }),
+    ];
+  })();
 
   private readonly ingestCache = new Map<string, IngestCounters>();
 
+  private readonly ingestLatency = new client.Histogram({
+    name: 'sentio_ingest_latency_seconds',
+    help: 'From a write request (or WebSocket frame) received to its reply sent, by protocol and outcome (ok: stored, error: refused).',
+    labelNames: ['protocol', 'outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly sinkLatency = new client.Histogram({
+    name: 'sentio_sink_delivery_seconds',
+    help: 'From a batch handed to a sink (a queued sink: dispatched from the queue) to the sink accepting it, retries included, by sink.',
+    labelNames: ['sink'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  private readonly queueAge = new client.Histogram({
+    name: 'sentio_queue_delivery_age_seconds',
+    help: 'Age of a queued batch when it was delivered (appended to delivered), by sink.',
+    labelNames: ['sink'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400],
+    registers: [this.registry],
+  });
+
   constructor() {
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'sentio_process_' });
+    // The standard process_* and nodejs_* names, as every Node exporter has them.
+    client.collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The reply to a write request or frame went out `seconds` after it arrived. */
+  ingestReplied(protocol: Protocol, ok: boolean, seconds: number): void {
+    this.ingestLatency.observe({ protocol, outcome: ok ? 'ok' : 'error' }, seconds);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]): client.Counter<L> {
@@ -139,6 +201,14 @@ export class Metrics {
     this.limitHits.inc({ limit }, n);
   }
 
+  handlerError(route: string): void {
+    this.handlerErrors.inc({ route });
+  }
+
+  unhandledRejection(): void {
+    this.unhandledRejections.inc();
+  }
+
   dropped(protocol: Protocol, samples: number): void {
     if (samples > 0) this.droppedSamples.inc({ protocol }, samples);
   }
@@ -150,8 +220,10 @@ export class Metrics {
     const failedSamples = this.sinkFailedSamples;
     const failedRequests = this.sinkFailedRequests;
     const retries = this.sinkRetries;
+    const latency = this.sinkLatency.labels({ sink: name });
     return {
-      sent(shard, samples, bytes) {
+      sent(shard, samples, bytes, seconds) {
+        latency.observe(seconds);
         sentRequests.inc({ sink: name, shard });
         sentSamples.inc({ sink: name, shard }, samples);
         sentBytes.inc({ sink: name, shard }, bytes);
@@ -202,12 +274,14 @@ export class Metrics {
   queue(sink: string, probe: () => QueueProbe): QueueMetrics {
     this.queueProbes.set(sink, probe);
     const { queueAppendedBatches, queueAppendedBytes, queueDeliveredSamples, queueDroppedBatches, queueDroppedSamples, queueDamagedBytes } = this;
+    const age = this.queueAge.labels({ sink });
     return {
       appended(shard, bytes) {
         queueAppendedBatches.inc({ sink, shard: String(shard) });
         queueAppendedBytes.inc({ sink, shard: String(shard) }, bytes);
       },
-      delivered(shard, samples) {
+      delivered(shard, samples, ageSeconds) {
+        age.observe(ageSeconds);
         queueDeliveredSamples.inc({ sink, shard: String(shard) }, samples);
       },
       dropped(shard, reason, batches, samples) {

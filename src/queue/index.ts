@@ -41,11 +41,17 @@ export interface ShardSender {
    * when the sink refuses it for good; any other rejection means "not now".
    */
   send(shard: number, payload: Buffer, samples: number): Promise<void>;
+  /**
+   * Gives up on the deliveries in flight (their promises reject soon, the
+   * batches stay queued) and retries no more: the queue is closing.
+   */
+  abort?(): void;
 }
 
 export interface QueueMetrics {
   appended(shard: number, bytes: number, samples: number): void;
-  delivered(shard: number, samples: number): void;
+  /** A batch was delivered, `ageSeconds` after it was appended. */
+  delivered(shard: number, samples: number, ageSeconds: number): void;
   /** Batches that will never be delivered: 'full' (drop-oldest), 'rejected' (4xx), 'unreadable' (read error). */
   dropped(shard: number, reason: 'full' | 'rejected' | 'unreadable', batches: number, samples: number): void;
   /** Damaged bytes skipped while replaying. */
@@ -336,7 +342,7 @@ class ShardQueue {
       this.attempt = 0;
       this.probing = false;
       this.finish(r);
-      this.o.metrics.delivered(this.shard, r.samples);
+      this.o.metrics.delivered(this.shard, r.samples, Math.max(0, this.owner.now() - r.enqueuedMs) / 1000);
     } catch (err) {
       if (err instanceof SentioError && err.code === 'SENTIO_ERR_SINK_REJECTED') {
         // The sink counted and logged it; it will never be accepted.
@@ -487,11 +493,16 @@ class ShardQueue {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** Stops dispatching; waits for deliveries in flight (bounded), saves the cursor, syncs and closes files. */
-  async close(inflightMs: number): Promise<void> {
+  /** Dispatches no more deliveries. */
+  stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     for (const w of this.drainWaiters.splice(0)) w();
+  }
+
+  /** Stops dispatching; waits for deliveries in flight (bounded), saves the cursor, syncs and closes files. */
+  async close(inflightMs: number): Promise<void> {
+    this.stop();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.allSettled([...this.inflightDone]),
@@ -514,6 +525,11 @@ class ShardQueue {
     }
   }
 }
+
+/** A queue with less room than this left (queue-full refuse) is not ready: a typical batch would not fit. */
+const READY_HEADROOM_BYTES = 1 << 20;
+/** At close, how long deliveries in flight get to settle after the sender was told to abort them. */
+const INFLIGHT_SETTLE_MS = 250;
 
 export class DurableQueue {
   /** Bytes of segment files on disk, all shards. */
@@ -598,6 +614,14 @@ export class DurableQueue {
     }
   }
 
+  /** Why the next batch would be refused (closing, a recent write failure, full and refusing), or undefined when it would be taken. */
+  refusal(): string | undefined {
+    if (this.closing) return 'shutting down';
+    if (this.failure !== undefined && this.now() < this.failure.until) return `cannot store batches: ${this.failure.reason}`;
+    if (this.o.full === 'refuse' && this.diskBytes + READY_HEADROOM_BYTES > this.o.maxBytes) return `full (${this.diskBytes} of ${this.o.maxBytes} bytes waiting for delivery)`;
+    return undefined;
+  }
+
   /** A write or fsync failed: refuse new batches for a moment rather than acknowledge what may not be stored. */
   writeFailed(err: unknown): void {
     const reason = (err as Error).message;
@@ -630,7 +654,11 @@ export class DurableQueue {
 
   /**
    * Refuses new batches, delivers for up to `graceMs`, then stops delivery
-   * (what is left stays on disk for the next start) and closes the files.
+   * (what is left stays on disk for the next start): deliveries still in
+   * flight are aborted (the sender's `abort`), and given a moment to settle
+   * so the cursor is saved past those that did complete; then the files are
+   * synced and closed. Takes `graceMs` plus at most INFLIGHT_SETTLE_MS and
+   * the final fsyncs.
    */
   async close(graceMs: number): Promise<void> {
     if (this.closing) return;
@@ -644,6 +672,8 @@ export class DurableQueue {
       }),
     ]);
     clearTimeout(timer);
-    await Promise.all(this.shardQueues.map((s) => s.close(Math.min(graceMs, 5000))));
+    for (const s of this.shardQueues) s.stop();
+    this.o.sender.abort?.();
+    await Promise.all(this.shardQueues.map((s) => s.close(INFLIGHT_SETTLE_MS)));
   }
 }

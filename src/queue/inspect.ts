@@ -62,19 +62,33 @@ export function formatReport(reports: ShardReport[], now = Date.now()): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** `sentio queue --help`. */
+export const queueUsage = [
+  'Usage: sentio queue inspect [--data-dir DIR] [--json]   the durable queues on disk: segments, batches, samples, damage',
+  '       sentio queue verify [--data-dir DIR] [--json]    the same; exit code 1 when damage is found',
+  '',
+  'Options:',
+  '  --data-dir DIR   the gateway\'s data directory (default ./data) [SENTIO_DATA_DIR]',
+  '  --json           the report as JSON',
+  '  -h, --help       print this help',
+].join('\n');
+
 /** The `sentio queue` command; returns the exit code. */
-export async function queueCommand(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+export async function queueCommand(argv: string[], env: NodeJS.ProcessEnv, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const [action, ...rest] = argv;
-  const usage = 'usage: sentio queue inspect|verify [--data-dir DIR] [--json]\n';
+  if (action === '--help' || action === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    out(`${queueUsage}\n`);
+    return 0;
+  }
   if (action !== 'inspect' && action !== 'verify') {
-    err(usage);
+    err(`sentio queue: ${action === undefined ? 'an action is required' : `unknown action "${action}"`}\n\n${queueUsage}\n`);
     return 2;
   }
   let values;
   try {
-    ({ values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string', default: process.env.SENTIO_DATA_DIR ?? './data' }, json: { type: 'boolean', default: false } } }));
+    ({ values } = parseArgs({ args: rest, options: { 'data-dir': { type: 'string', default: env.SENTIO_DATA_DIR ?? './data' }, json: { type: 'boolean', default: false } } }));
   } catch (e) {
-    err(`sentio queue: ${(e as Error).message}\n${usage}`);
+    err(`sentio queue: ${(e as Error).message}\n\n${queueUsage}\n`);
     return 2;
   }
   const reports = await inspectQueues(resolve(values['data-dir']));

@@ -15,7 +15,6 @@ export class QueuedSink implements Sink {
   constructor(
     private readonly inner: Sink & ShardSender,
     readonly queue: DurableQueue,
-    private readonly graceMs: number,
   ) {
     this.name = inner.name;
     this.shards = inner.shards;
@@ -34,9 +33,9 @@ export class QueuedSink implements Sink {
     return { ok: true, detail: `${h.detail ?? 'unhealthy'}; ${waiting} batches queued` };
   }
 
-  /** Delivers for up to the grace period, keeps the rest on disk, closes the inner sink. */
-  async close(): Promise<void> {
-    await this.queue.close(this.graceMs);
+  /** Delivers for up to `graceMs`, keeps the rest on disk (deliveries still in flight are aborted), closes the inner sink. */
+  async close(graceMs = 0): Promise<void> {
+    await this.queue.close(graceMs);
     await this.inner.close();
   }
 }

@@ -36,9 +36,11 @@ after(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
+const NAVIGATION = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+
 test('index.html at / and for client-side routes, revalidated, with a strict CSP', async () => {
   for (const path of ['/', '/devices', '/explorer/anything']) {
-    const res = await fetch(`${url}${path}`);
+    const res = await fetch(`${url}${path}`, { headers: NAVIGATION });
     assert.equal(res.status, 200, path);
     assert.match(await res.text(), /<title>Sentio<\/title>/);
     assert.equal(res.headers.get('content-type'), 'text/html; charset=utf-8');
@@ -68,6 +70,26 @@ test('hashed assets: immutable, compressed as the client accepts', async () => {
   assert.equal(gunzipSync(body).toString(), js);
   const br = await request(`${url}/assets/index-abc123.js`, { headers: { 'accept-encoding': 'br' } });
   assert.equal(brotliDecompressSync(Buffer.from(await br.body.arrayBuffer())).toString(), js);
+});
+
+test('an unknown path that is not a browser navigation is a JSON 404, not the dashboard', async () => {
+  // Probes and scripts: no Accept, */*, or JSON; a path with an extension.
+  const cases: Array<[string, RequestInit]> = [
+    ['/ready', {}],
+    ['/livez', { headers: { accept: '*/*' } }],
+    ['/devices', { headers: { accept: 'application/json' } }],
+    ['/favicon.png', { headers: NAVIGATION }],
+  ];
+  for (const [path, init] of cases) {
+    const res = await fetch(`${url}${path}`, init);
+    assert.equal(res.status, 404, `${init.method ?? 'GET'} ${path} ${JSON.stringify(init.headers)}`);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    assert.equal(((await res.json()) as { code: string }).code, 'SENTIO_ERR_NOT_FOUND');
+  }
+  // `/` is the dashboard whoever asks.
+  const root = await fetch(`${url}/`);
+  assert.equal(root.status, 200);
+  assert.match(await root.text(), /<title>Sentio<\/title>/);
 });
 
 test('a missing file is 404; API paths are never answered with the dashboard; no build says how to build', async () => {

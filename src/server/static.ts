@@ -7,8 +7,10 @@
 //   follows Accept-Encoding.
 // - Hashed assets (`/assets/*`) are immutable for a year; index.html is
 //   revalidated (ETag) so a new build is picked up at once.
-// - Client-side routes: a GET of a path without a file extension that is
-//   not an API path gets index.html. A missing file with an extension is 404.
+// - `/` is index.html. Client-side routes: a browser's navigation (GET, `Accept: text/html`, a
+//   path without a file extension that is not an API path) gets index.html.
+//   Anything else unknown (a probe such as /ready, curl, a missing file) is
+//   a JSON 404 SENTIO_ERR_NOT_FOUND.
 // - Headers: a Content-Security-Policy allowing only this origin (and its
 //   WebSockets), nosniff, no referrer, no framing.
 // - Without a build, `/` answers 404 with a message saying how to build it.
@@ -91,7 +93,16 @@ export function loadAssets(root: string): { assets: Map<string, Asset>; compress
 }
 
 /** Paths the dashboard must never shadow with index.html. */
-const API_PATHS = /^\/(api|live|ws|write|query|metrics|healthz|health|ping)(\/|$)/;
+const API_PATHS = /^\/(api|live|ws|write|query|metrics|healthz|readyz|health|ping)(\/|$)/;
+
+/**
+ * Whether an unknown path is a browser navigating to a client-side route
+ * (GET, `Accept` naming text/html, no file extension): only that gets
+ * index.html. A probe, a script or a mistyped API path gets a JSON 404.
+ */
+function isNavigation(url: string, accept: string): boolean {
+  return extname(url) === '' && /\btext\/html\b/i.test(accept);
+}
 
 /** `fallback` answers GETs of API paths no route took (404, or 405 for a known path). */
 export function registerDashboard(app: TemplatedApp, root = defaultWebRoot, fallback?: (res: HttpResponse, req: HttpRequest) => void): { served: boolean; compressed: Promise<void> } {
@@ -105,8 +116,8 @@ export function registerDashboard(app: TemplatedApp, root = defaultWebRoot, fall
     if (assets === undefined) {
       return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', 'the dashboard is not built: run npm run build:web (or npm run build)'));
     }
-    const asset = assets.get(url) ?? (extname(url) === '' ? assets.get('/index.html') : undefined);
-    if (asset === undefined) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', `no file ${url}`));
+    const asset = assets.get(url) ?? (url === '/' || isNavigation(url, req.getHeader('accept')) ? assets.get('/index.html') : undefined);
+    if (asset === undefined) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', `no route or file ${url}`));
     const headers: Record<string, string> = { ...SECURITY_HEADERS, 'content-type': asset.type, 'cache-control': asset.cache, etag: asset.etag, vary: 'accept-encoding' };
     if (req.getHeader('if-none-match') === asset.etag) return send(res, state, 304, undefined, headers);
     const accept = req.getHeader('accept-encoding');

@@ -31,8 +31,8 @@ export interface SinkHealth {
 
 /** What a sink reports for /metrics; the gateway binds it to its Prometheus registry. */
 export interface SinkMetrics {
-  /** A request (or append) carrying `samples` reached the sink for `shard`. */
-  sent(shard: string, samples: number, bytes: number): void;
+  /** A request (or append) carrying `samples` reached the sink for `shard`, `seconds` after it was handed over (retries included). */
+  sent(shard: string, samples: number, bytes: number, seconds: number): void;
   /** A request for `shard` failed for good (after retries, or a 4xx): its samples are lost. */
   failed(shard: string, samples: number, reason: string): void;
   /** A request for `shard` is being retried. */
@@ -54,5 +54,10 @@ export interface Sink {
    */
   write(result: IngestResult): Promise<void>;
   health(): Promise<SinkHealth>;
-  close(): Promise<void>;
+  /**
+   * Stops the sink. `graceMs`: how long a sink that holds undelivered batches
+   * (a queued sink) may keep delivering them before it gives up and keeps
+   * the rest for the next start; requests still in flight then are aborted.
+   */
+  close(graceMs?: number): Promise<void>;
 }

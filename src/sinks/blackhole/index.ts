@@ -15,7 +15,7 @@ export class BlackholeSink implements Sink {
 
   async write(result: IngestResult): Promise<void> {
     const bytes = result.shards?.reduce((n, s) => n + s.byteLength, 0) ?? 0;
-    this.metrics.sent('0', result.samples, bytes);
+    this.metrics.sent('0', result.samples, bytes, 0);
   }
 
   async health(): Promise<SinkHealth> {

@@ -115,6 +115,8 @@ interface Pending {
   /** Definitions whose id was unknown when the batch was queued. */
   fresh: NewSeries[];
   bytes: number;
+  /** performance.now() when the batch was handed over. */
+  since: number;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -265,7 +267,7 @@ export class EmbeddedSink implements Sink {
     if (batch.samples === 0 && fresh.length === 0) return Promise.resolve();
     const bytes = batch.seriesIds.length + batch.timestamps.length + batch.values.length + batch.seriesDefs.length;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ batch, fresh, bytes, resolve, reject });
+      this.queue.push({ batch, fresh, bytes, since: performance.now(), resolve, reject });
       this.kick();
     });
   }
@@ -308,8 +310,9 @@ export class EmbeddedSink implements Sink {
       return;
     }
     this.lastError = null;
+    const committed = performance.now();
     for (const p of group) {
-      this.metrics.sent(SHARD, p.batch.samples, p.bytes);
+      this.metrics.sent(SHARD, p.batch.samples, p.bytes, (committed - p.since) / 1000);
       p.resolve();
     }
   }

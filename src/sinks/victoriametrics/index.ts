@@ -54,6 +54,9 @@ export class VictoriaMetricsSink implements Sink {
   readonly replication: number;
   private readonly targets: Target[];
   private closed = false;
+  /** Wakes retries sleeping between attempts when the sink is aborted. */
+  private readonly stopping = new AbortController();
+  private destroyed: Promise<void> | undefined;
 
   constructor(private readonly opts: VictoriaMetricsOptions) {
     if (opts.urls.length === 0) throw new Error('VictoriaMetricsSink needs at least one URL');
@@ -97,6 +100,7 @@ export class VictoriaMetricsSink implements Sink {
     const target = this.targets[shard];
     if (target === undefined) throw new Error(`no VictoriaMetrics shard ${shard}`);
     const { metrics, log } = this.opts;
+    const since = performance.now();
     for (let attempt = 0; ; attempt++) {
       let status = 0;
       let reason: string;
@@ -115,7 +119,7 @@ export class VictoriaMetricsSink implements Sink {
         status = res.statusCode;
         const text = await res.body.text();
         if (status >= 200 && status < 300) {
-          metrics.sent(target.label, samples, payload.byteLength);
+          metrics.sent(target.label, samples, payload.byteLength, (performance.now() - since) / 1000);
           return;
         }
         reason = `HTTP ${status}: ${text.slice(0, 300).trim()}`;
@@ -127,7 +131,11 @@ export class VictoriaMetricsSink implements Sink {
         log.warn(`victoriametrics shard ${target.label} (${target.url.href}) rejected ${samples} samples, not retried: ${reason}`);
         throw new SentioError('SENTIO_ERR_SINK_REJECTED', `VictoriaMetrics rejected the batch: ${reason}`);
       }
-      if (attempt >= this.opts.maxRetries || this.closed) {
+      if (this.closed) {
+        // Shutting down: not a failure of the sink (a queue keeps the batch; without one the client was told to retry).
+        throw new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', `VictoriaMetrics unavailable: ${reason} (the sink is closing)`);
+      }
+      if (attempt >= this.opts.maxRetries) {
         metrics.failed(target.label, samples, status === 0 ? 'network' : `http_${status}`);
         log.warn(`victoriametrics shard ${target.label} (${target.url.href}) failed after ${attempt + 1} attempts: ${reason}`);
         throw new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', `VictoriaMetrics unavailable: ${reason}`);
@@ -135,7 +143,11 @@ export class VictoriaMetricsSink implements Sink {
       metrics.retried(target.label);
       const cap = Math.min(MAX_BACKOFF_MS, this.opts.retryBaseMs * 2 ** attempt);
       log.debug(`victoriametrics shard ${target.label}: ${reason}; retry ${attempt + 1} in <= ${cap} ms`);
-      await sleep(Math.random() * cap);
+      try {
+        await sleep(Math.random() * cap, undefined, { signal: this.stopping.signal });
+      } catch {
+        throw new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', `VictoriaMetrics unavailable: ${reason} (the sink is closing)`);
+      }
     }
   }
 
@@ -155,9 +167,17 @@ export class VictoriaMetricsSink implements Sink {
     return bad.length === 0 ? { ok: true } : { ok: false, detail: bad.join('; ') };
   }
 
-  async close(): Promise<void> {
+  /** Retries no more and aborts the requests in flight: their batches fail with SENTIO_ERR_SINK_UNAVAILABLE (a queue keeps them). */
+  abort(): void {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.targets.map((t) => t.pool.close()));
+    this.stopping.abort();
+    this.destroyed = Promise.all(this.targets.map((t) => t.pool.destroy())).then(() => undefined);
+  }
+
+  /** Called at shutdown, when waiting is over: whatever is still in flight is aborted. */
+  async close(): Promise<void> {
+    this.abort();
+    await this.destroyed;
   }
 }
