@@ -80,6 +80,52 @@ describe('device tokens on one instance (embedded default)', () => {
     assert.equal(revoked.body.items[0].state, 'revoked');
   });
 
+  test("a device's labels and name are on every sample it writes, HTTP and WebSocket; the point's own tag wins; a change applies to the next write", async () => {
+    const created = await op.call('POST', '/api/devices', { name: 'labelled-1', labels: { site: 'north', zone: 'z1' } });
+    assert.equal(created.status, 201);
+    const { token, id } = created.body;
+    const t = Math.floor(Date.now() / 1000);
+    assert.equal((await write(gw.url, token, `lbl,host=a v=1 ${t}000000000\nlbl,host=b,site=own v=2 ${t}000000000`)).status, 204);
+    const ws = await openWs(gw.wsUrl, token);
+    assert.equal((await ws.send(`lblws v=3 ${t}000000000`)).type, 'ack');
+    const series = async (match: string) => {
+      const r = await op.call('GET', `/api/series?match[]=${encodeURIComponent(match)}`);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return (r.body.data as Array<Record<string, string>>).sort((x, y) => (x.host ?? '').localeCompare(y.host ?? ''));
+    };
+    assert.deepEqual(await series('lbl_v'), [
+      { __name__: 'lbl_v', device: 'labelled-1', host: 'a', site: 'north', zone: 'z1' },
+      { __name__: 'lbl_v', device: 'labelled-1', host: 'b', site: 'own', zone: 'z1' },
+    ]);
+    assert.deepEqual(await series('lblws_v'), [{ __name__: 'lblws_v', device: 'labelled-1', site: 'north', zone: 'z1' }]);
+    // Relabel and rename: the very next write, on the open WebSocket too, carries the new ones.
+    assert.equal((await op.call('PATCH', `/api/devices/${id}`, { name: 'labelled-2', labels: { site: 'south' } })).status, 200);
+    assert.equal((await write(gw.url, token, `lbl2 v=1 ${t}000000000`)).status, 204);
+    assert.equal((await ws.send(`lbl2ws v=1 ${t}000000000`)).type, 'ack');
+    assert.deepEqual(await series('lbl2_v'), [{ __name__: 'lbl2_v', device: 'labelled-2', site: 'south' }]);
+    assert.deepEqual(await series('lbl2ws_v'), [{ __name__: 'lbl2ws_v', device: 'labelled-2', site: 'south' }]);
+    ws.ws.close();
+    // `device` is the name, and __-prefixed names are reserved.
+    for (const labels of [{ device: 'x' }, { __name__: 'x' }]) {
+      const r = await op.call('PATCH', `/api/devices/${id}`, { labels });
+      assert.equal(r.status, 400, JSON.stringify(labels));
+      assert.equal(r.body.code, 'SENTIO_ERR_VALIDATION');
+    }
+  });
+
+  test('a device is online from the request right after its first acknowledged write', async () => {
+    for (let i = 0; i < 5; i++) {
+      const created = await op.call('POST', '/api/devices', { name: `fresh-${i}` });
+      const { token, id } = created.body;
+      assert.equal((await op.call('GET', `/api/devices/${id}`)).body.status.state, 'never');
+      assert.equal((await write(gw.url, token)).status, 204);
+      const d = await op.call('GET', `/api/devices/${id}`);
+      assert.equal(d.body.status.state, 'online', JSON.stringify(d.body.status));
+      const listed = (await op.call('GET', '/api/devices')).body.items.find((x: { id: string }) => x.id === id);
+      assert.equal(listed.status.state, 'online');
+    }
+  });
+
   test('device status: last seen, samples/s and last error come from the ingest path', async () => {
     const created = await op.call('POST', '/api/devices', { name: 'meter-7' });
     const { token, id } = created.body;
@@ -158,6 +204,10 @@ describe('device tokens on two instances sharing PostgreSQL and Redis', () => {
     assert.equal((await wsB.send(line(5))).type, 'ack');
 
     assert.equal((await opA.call('DELETE', `/api/devices/${id}/tokens/${tokenInfo.id}`)).status, 204);
+    // Status: A shows the device online from B's writes (written through to the store as it came online).
+    const status = await opA.call('GET', `/api/devices/${id}`);
+    assert.equal(status.body.status.state, 'online');
+
     const refused = await write(b.url, token);
     assert.equal(refused.status, 401, 'B refuses at once (the revocation was broadcast through Redis)');
     assert.equal((await wsB.send(line(6))).code, 'SENTIO_ERR_UNAUTHORIZED');

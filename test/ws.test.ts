@@ -18,6 +18,7 @@ import { Metrics } from '../src/metrics/index.js';
 import type { IngestResult } from '../src/native/types.js';
 import { MemoryBudget, unbounded } from '../src/server/budget.js';
 import { listen } from '../src/server/index.js';
+import { waitFor } from './services/index.js';
 import type { EmbeddedSink } from '../src/sinks/embedded/index.js';
 
 let gw: TestGateway;
@@ -101,6 +102,25 @@ async function samplesOf(metric: string, g = gw): Promise<number> {
   const series = await store(g).exportSeries({ metric });
   return series.reduce((n, s) => n + s.samples.length, 0);
 }
+
+test('a text frame that is not UTF-8: uWS fails the connection (1006, no reply); it is counted, frames before it are stored, and resending them with resume stores nothing twice', bounded, async () => {
+  const c = await connect(`?token=${TOKEN}&client=bad-utf8`);
+  const closed = new Promise<number>((resolve) => c.ws.once('close', (code) => resolve(code)));
+  for (let seq = 1; seq <= 5; seq++) c.ws.send(`# seq=${seq}\nutf8bad,n=${seq} v=${seq} 1700000000000000000`);
+  c.ws.send(Buffer.from([0x61, 0x20, 0x76, 0x3d, 0xff, 0xfe]), { binary: false });
+  assert.equal(await closed, 1006, 'uWebSockets.js closes the TCP connection without a close frame');
+  await waitFor('counted', async () => metricValue(await scrape(gw.url), 'sentio_ws_closed_total', { reason: 'invalid_utf8' }) === 1);
+  // The client resends what was not acknowledged; each is acknowledged once more, as a duplicate, and stored once.
+  const again = await connect(`?token=${TOKEN}&client=bad-utf8`);
+  for (let seq = 1; seq <= 5; seq++) again.ws.send(`# seq=${seq}\nutf8bad,n=${seq} v=${seq} 1700000000000000000`);
+  const replies = await again.waitFor(5);
+  for (const r of replies) {
+    assert.equal(r.type, 'ack', JSON.stringify(r));
+    assert.equal(r.duplicate, true, `seq ${r.seq} was stored before the connection failed`);
+  }
+  assert.equal(await samplesOf('utf8bad_v'), 5);
+  await again.close();
+});
 
 test('text frames: one ack per frame with seq, counts and rejected lines', async () => {
   const c = await connect();

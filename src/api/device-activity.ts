@@ -1,6 +1,10 @@
 // Device status from the ingest path: an IngestObserver that notes, per
 // device, accepted samples, the last accepted write and the last refusal.
-// The hot path only touches a Map and a per-second bucket; every `flushMs`:
+// The hot path only touches a Map and a per-second bucket (and, when a device
+// comes online, starts one write to the store without waiting for it); this
+// instance's own last-seen times are read by the API ahead of the store
+// (`lastSeenMs`), so a device is online from the request after its first
+// acknowledged write. Every `flushMs`:
 // - last seen and last error go to the store in one batched call;
 // - the samples of each complete second are added to the device's 10 s
 //   window counter in the cache (`hit`), so with Redis the rate is the
@@ -37,8 +41,11 @@ export class DeviceActivityTracker implements IngestObserver {
   private readonly devices = new Map<string, Track>();
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  private soon = false;
+  private closed = false;
   /** How long after a window ends every instance has flushed it. */
   private readonly settleMs: number;
+  private readonly flushMs: number;
 
   private readonly store: MetaStore;
   private readonly cache: Cache;
@@ -51,6 +58,7 @@ export class DeviceActivityTracker implements IngestObserver {
     this.onError = o.onError;
     this.now = o.now ?? Date.now;
     const flushMs = o.flushMs ?? 2000;
+    this.flushMs = flushMs;
     this.settleMs = flushMs + 1000;
     this.timer = setInterval(() => void this.flush(), flushMs);
     this.timer.unref();
@@ -77,9 +85,29 @@ export class DeviceActivityTracker implements IngestObserver {
       t.buckets[i] = 0;
     }
     t.buckets[i]! += result.samples;
+    // A device coming online (first write here, or first in a while): written through at once, so
+    // every instance shows it online within milliseconds, not at the next periodic flush.
+    const comingOnline = now - t.lastSeenMs > this.flushMs * 2;
     t.lastSeenMs = now;
     t.dirtySeen = true;
     if (tokenId !== undefined) t.tokens.add(tokenId);
+    if (comingOnline) this.flushSoon();
+  }
+
+  /** One flush for every device that came online in this turn of the event loop (a fleet starting at once costs a few flushes, not one each). */
+  private flushSoon(): void {
+    if (this.soon || this.closed) return;
+    this.soon = true;
+    setImmediate(() => {
+      this.soon = false;
+      void this.flush();
+    });
+  }
+
+  /** When this instance last accepted a write of the device (Unix ms), ahead of what reached the store. */
+  lastSeenMs(deviceId: string): number | undefined {
+    const t = this.devices.get(deviceId);
+    return t === undefined || t.lastSeenMs === 0 ? undefined : t.lastSeenMs;
   }
 
   failed(err: SentioError, opts: BatchOptions): void {
@@ -143,6 +171,7 @@ export class DeviceActivityTracker implements IngestObserver {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
     await this.flush();
   }

@@ -147,12 +147,16 @@ export function userRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
 
 export function deviceRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
   const view = (d: StoredDevice, samplesPerSecond: number) => {
-    const seen = d.lastSeenAt === null ? null : Date.parse(d.lastSeenAt);
+    // This instance's own latest write is ahead of what reached the store.
+    const stored = d.lastSeenAt === null ? null : Date.parse(d.lastSeenAt);
+    const local = s.activity.lastSeenMs(d.id);
+    const seen = local !== undefined && (stored === null || local > stored) ? local : stored;
+    const lastSeenAt = seen === stored ? d.lastSeenAt : new Date(seen!).toISOString();
     return {
       id: d.id, name: d.name, description: d.description, labels: d.labels, createdAt: d.createdAt, updatedAt: d.updatedAt,
       status: {
         state: seen === null ? 'never' : Date.now() - seen < ONLINE_MS ? 'online' : 'stale',
-        lastSeenAt: d.lastSeenAt,
+        lastSeenAt,
         samplesPerSecond,
         lastError: d.lastError,
         lastErrorAt: d.lastErrorAt,
@@ -201,6 +205,8 @@ export function deviceRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
       async handler(ctx) {
         const d = await s.store.updateDevice(ctx.params.id, ctx.body);
         if (!d) throw notFound('device', ctx.params.id);
+        // Its next write carries the new name and labels, on every instance.
+        if (ctx.body.name !== undefined || ctx.body.labels !== undefined) await s.deviceTokens.deviceChanged(d.id);
         await ctx.audit('device.update', `device:${d.id}`, ctx.body);
         return one(d);
       },

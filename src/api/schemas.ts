@@ -67,7 +67,12 @@ export const Device = z
   })
   .meta({ id: 'Device' });
 const DeviceName = z.string().min(1).max(128).regex(/^[^\p{Cc}]+$/u, 'no control characters');
-const LabelsIn = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().max(256)).refine((l) => Object.keys(l).length <= 32, 'at most 32 labels');
+const LabelsIn = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a label name is [A-Za-z_][A-Za-z0-9_]*, at most 64 characters'), z.string().max(256))
+  .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
+  .refine((l) => !Object.keys(l).some((k) => k.startsWith('__')), 'label names starting with __ are reserved');
+/** A device's labels go on every sample it writes, beside `device` (its name), which they cannot replace. */
+const DeviceLabelsIn = LabelsIn.refine((l) => !('device' in l), 'the label "device" is the device\'s name; rename the device instead');
 
 export const DeviceToken = z
   .object({
@@ -86,8 +91,8 @@ const TokenOptions = z.object({
   name: z.string().max(128).optional(),
   expiresInSeconds: z.number().int().min(60).max(10 * 365 * 86_400).optional().describe('The token stops working this long after it is issued; absent: never expires.'),
 });
-export const NewDevice = z.object({ name: DeviceName, description: z.string().max(1024).optional(), labels: LabelsIn.optional(), token: TokenOptions.optional() });
-export const DevicePatch = z.object({ name: DeviceName.optional(), description: z.string().max(1024).optional(), labels: LabelsIn.optional() }).strict();
+export const NewDevice = z.object({ name: DeviceName, description: z.string().max(1024).optional(), labels: DeviceLabelsIn.optional(), token: TokenOptions.optional() });
+export const DevicePatch = z.object({ name: DeviceName.optional(), description: z.string().max(1024).optional(), labels: DeviceLabelsIn.optional() }).strict();
 export const IssuedToken = DeviceToken.extend({
   token: z.string().describe('The secret: shown only in this reply. Send it as "Authorization: Token <token>" (or Bearer, Basic, ?token=).'),
   rotated: DeviceToken.optional().describe('The token this one replaces, now expiring after the overlap.'),

@@ -16,7 +16,10 @@
 // Unknown tokens are remembered locally for a second, so a client retrying
 // a bad token does not reach the database on every request.
 //
-// Revocation (and a changed expiry) takes effect everywhere within seconds:
+// A principal carries its device's labels and name (label `device`), which
+// the core adds to every sample the device writes. Revocation, a changed
+// expiry and a change of the device's name or labels take effect everywhere
+// within seconds:
 // the store is updated first, then the token id is marked revoked in the
 // shared cache (checked on every lookup that misses locally), its shared
 // entry is dropped, and the id is broadcast on the cache's pub/sub channel
@@ -38,6 +41,8 @@ export interface DevicePrincipal {
   key: string;
   tokenId: string;
   deviceId: string;
+  /** The device's labels and `device`: its name, added to every sample it writes (the point's own tags win). */
+  labels: Readonly<Record<string, string>>;
 }
 
 interface Entry {
@@ -49,8 +54,16 @@ interface Entry {
 interface SharedEntry {
   tokenId: string;
   deviceId: string;
+  /** The device's name and labels when the entry was made (a change of the device drops the entries of its tokens). */
+  name: string;
+  labels: Record<string, string>;
   expiresAt: string | null;
   revoked: boolean;
+}
+
+/** The labels a device's samples carry: its own, and its name as `device` (which no label of its own may replace). */
+export function deviceLabels(name: string, labels: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
+  return Object.freeze({ ...labels, device: name });
 }
 
 /** How secrets (device and refresh tokens) are stored: SHA-256, hex. */
@@ -120,6 +133,14 @@ export class DeviceTokens {
     return record;
   }
 
+  /**
+   * After a device's name or labels changed: every instance drops what it
+   * cached of the device's tokens, so the next write carries the new labels.
+   */
+  async deviceChanged(deviceId: string): Promise<void> {
+    for (const t of await this.o.store.listDeviceTokens(deviceId)) await this.changed(t.id, false);
+  }
+
   /** After the store changed a token: drop every cached copy. */
   async changed(tokenId: string, revoked: boolean): Promise<void> {
     this.forget(tokenId);
@@ -187,7 +208,7 @@ export class DeviceTokens {
         throw err;
       }
       if (row === undefined) return this.remember(hash, undefined, null);
-      shared = { tokenId: row.token.id, deviceId: row.device.id, expiresAt: row.token.expiresAt, revoked: row.token.revokedAt !== null };
+      shared = { tokenId: row.token.id, deviceId: row.device.id, name: row.device.name, labels: row.device.labels, expiresAt: row.token.expiresAt, revoked: row.token.revokedAt !== null };
       try {
         await cache.set(`tok:${hash}`, JSON.stringify(shared), this.sharedTtlMs);
         await cache.set(`tokh:${shared.tokenId}`, hash, this.sharedTtlMs);
@@ -196,6 +217,7 @@ export class DeviceTokens {
       }
     }
     if (shared.revoked) return this.remember(hash, undefined, null);
-    return this.remember(hash, { key: `device-token:${shared.tokenId}`, tokenId: shared.tokenId, deviceId: shared.deviceId }, shared.expiresAt);
+    const labels = deviceLabels(shared.name, shared.labels);
+    return this.remember(hash, { key: `device-token:${shared.tokenId}`, tokenId: shared.tokenId, deviceId: shared.deviceId, labels }, shared.expiresAt);
   }
 }

@@ -19,6 +19,8 @@ export interface Principal {
   key: string;
   deviceId?: string;
   tokenId?: string;
+  /** Labels every sample written with these credentials carries (a device's labels and `device`: its name), unless the point has its own. */
+  labels?: Readonly<Record<string, string>>;
 }
 
 /** A principal, undefined when the credentials are not acceptable, or a promise of either (a device token not looked up recently). */

@@ -90,6 +90,7 @@ export class Ingestor {
         format,
         ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
         ...(opts.db !== undefined && opts.db !== '' ? { db: opts.db } : {}),
+        ...(opts.principal.labels !== undefined ? { labels: opts.principal.labels } : {}),
         nowMs: Date.now(),
         output: this.sink.output,
         shards: this.sink.shards,

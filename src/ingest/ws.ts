@@ -39,6 +39,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Authenticator, Principal } from '../auth/index.js';
 import { type ErrorCode, SentioError, asSentioError } from '../errors.js';
+import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { IngestResult, LineError } from '../native/types.js';
 import type { MemoryBudget } from '../server/budget.js';
@@ -50,6 +51,7 @@ export interface WsDeps {
   auth: Authenticator;
   metrics: Metrics;
   maxFrameBytes: number;
+  log?: Logger;
   /** Shared with HTTP writes: bytes of frames being parsed and stored at once, over all connections. */
   budget: MemoryBudget;
   isReady: () => boolean;
@@ -97,6 +99,8 @@ export const SLOW_DOWN: ErrorCode = 'SENTIO_ERR_SLOW_DOWN';
 const SLOW_DOWN_RETRY_MS = 100;
 /** retryAfterMs of the other load refusals when the error does not name one. */
 const LOAD_RETRY_MS = 1000;
+/** The reason uWebSockets.js gives when it fails a connection over a text frame that is not UTF-8. */
+const UWS_INVALID_UTF8 = 'Received invalid UTF-8';
 /** Close code after a frame was refused because the connection's credentials no longer pass (RFC 6455: policy violation). */
 const CLOSE_POLICY = 1008;
 
@@ -462,8 +466,16 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
       });
     },
 
-    close(ws: WebSocket<Connection>) {
-      ws.getUserData().closed = true;
+    close(ws: WebSocket<Connection>, code: number, message: ArrayBuffer) {
+      const conn = ws.getUserData();
+      conn.closed = true;
+      // uWS fails a connection whose text frame is not UTF-8 itself, before any handler sees the
+      // frame: the TCP connection is closed (1006), no reply or close frame can be sent.
+      const reason = code === 1006 && Buffer.from(message).toString('latin1') === UWS_INVALID_UTF8 ? 'invalid_utf8' : String(code);
+      deps.metrics.wsClosed(reason);
+      if (reason === 'invalid_utf8') {
+        deps.log?.warn(`WebSocket connection failed by a text frame that is not UTF-8 (RFC 6455 §8.1); ${conn.inflight} earlier frames in flight are stored but their acks cannot be sent`);
+      }
     },
   });
 }

@@ -58,6 +58,7 @@ export class Metrics {
     ['limit'],
   );
   private readonly droppedSamples = this.counter('sentio_dropped_samples_total', 'Parsed samples that were not stored because the sink failed (the client was told).', ['protocol']);
+  private readonly wsCloses = this.counter('sentio_ws_closed_total', 'WebSocket /ws connections closed, by close code, or invalid_utf8 (a text frame that was not UTF-8: uWebSockets.js closes the connection itself, without a reply).', ['reason']);
   private readonly handlerErrors = this.counter('sentio_handler_errors_total', 'Exceptions thrown out of a route or WebSocket handler (caught, logged, answered 500 or closed with 1011), by route.', ['route']);
   private readonly unhandledRejections = this.counter('sentio_unhandled_rejections_total', 'Promise rejections nobody handled (logged; the process keeps running).', []);
   private readonly sinkSentSamples = this.counter('sentio_sink_sent_samples_total', 'Samples a sink accepted.', ['sink', 'shard']);
@@ -199,6 +200,10 @@ export class Metrics {
 
   limitHit(limit: string, n: number): void {
     this.limitHits.inc({ limit }, n);
+  }
+
+  wsClosed(reason: string): void {
+    this.wsCloses.inc({ reason });
   }
 
   handlerError(route: string): void {

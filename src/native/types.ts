@@ -16,6 +16,11 @@ export interface IngestOptions {
   precision?: Precision;
   /** Value of the `db` label added to points that have no `db` tag (InfluxDB `?db=` / v2 `bucket`). */
   db?: string;
+  /**
+   * Labels added to every point that has no tag of that name (a device's labels and its name as
+   * `device`): the point's own tags win, then `db`. `__name__` and empty names or values are ignored.
+   */
+  labels?: Readonly<Record<string, string>>;
   /** Timestamp (Unix ms) given to points without one. */
   nowMs: number;
   /** What to produce: per-shard remote-write payloads, columns for the embedded store, or counts only. */

@@ -130,6 +130,7 @@ fn options(output: Output) -> IngestOptions<'static> {
         format: Format::LineProtocol,
         precision: Some(Precision::Ns),
         db: Some("telemetry"),
+        labels: &[],
         now_ms: 1_764_200_000_000,
         output,
         max_errors: 100,

@@ -5,7 +5,8 @@
 //! * metric name `{measurement}_{field}`, or `{field}` when the measurement is empty;
 //! * every tag becomes a label; a tag named `__name__` is dropped; when a tag
 //!   name repeats, the last value wins;
-//! * `db` (the `db` option) is added as a label when the point has no `db` tag;
+//! * the batch's default labels (the `db` option, a device's labels) are
+//!   added, each when the point has no tag of that name;
 //! * numeric and boolean fields are samples; string fields are skipped.
 //!
 //! Devices repeat their measurement-and-tags section line after line, so the
@@ -188,9 +189,9 @@ impl BatchBuilder {
         self.skipped_strings
     }
 
-    /// Maps one point into samples. `db` is the `db` label for points without
-    /// a `db` tag (empty: none).
-    pub fn add_point(&mut self, p: &PointRef<'_>, db: &[u8]) {
+    /// Maps one point into samples. `defaults`: labels for points without a
+    /// tag of that name, sorted by name, unique.
+    pub fn add_point(&mut self, p: &PointRef<'_>, defaults: &[(&[u8], &[u8])]) {
         if self.output == Some(Output::None) {
             for (_, v) in p.fields {
                 match v {
@@ -215,7 +216,7 @@ impl BatchBuilder {
                 Some(idx) => idx,
                 None => {
                     if !labels_built {
-                        self.build_labels(p, db);
+                        self.build_labels(p, defaults);
                         labels_built = true;
                     }
                     self.build_canonical(p.measurement(), field);
@@ -234,28 +235,31 @@ impl BatchBuilder {
     }
 
     /// The label part of a point's canonical encoding (without `__name__`),
-    /// shared by all its fields, into `self.labels`.
-    fn build_labels(&mut self, p: &PointRef<'_>, db: &[u8]) {
+    /// shared by all its fields, into `self.labels`: its tags and the defaults
+    /// it lacks, merged in name order.
+    fn build_labels(&mut self, p: &PointRef<'_>, defaults: &[(&[u8], &[u8])]) {
         self.order.clear();
         self.order.extend((0..p.tags.len()).filter(|&i| p.tag(i).0 != NAME_LABEL));
         self.order.sort_by(|&a, &b| p.tag(a).0.cmp(p.tag(b).0));
         self.labels.clear();
-        let add_db = !db.is_empty() && !self.order.iter().any(|&i| p.tag(i).0 == b"db");
-        let mut db_done = !add_db;
+        let mut d = 0;
         let n = self.order.len();
         for j in 0..n {
             let (k, v) = p.tag(self.order[j]);
             if j + 1 < n && p.tag(self.order[j + 1]).0 == k {
                 continue; // repeated name: last wins (stable sort keeps input order)
             }
-            if !db_done && k > b"db".as_slice() {
-                push_label(&mut self.labels, b"db", db);
-                db_done = true;
+            while d < defaults.len() && defaults[d].0 < k {
+                push_label(&mut self.labels, defaults[d].0, defaults[d].1);
+                d += 1;
+            }
+            if d < defaults.len() && defaults[d].0 == k {
+                d += 1; // the point's own tag wins
             }
             push_label(&mut self.labels, k, v);
         }
-        if !db_done {
-            push_label(&mut self.labels, b"db", db);
+        for &(k, v) in &defaults[d..] {
+            push_label(&mut self.labels, k, v);
         }
     }
 

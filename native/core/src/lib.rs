@@ -44,6 +44,11 @@ pub struct IngestOptions<'a> {
     pub precision: Option<Precision>,
     /// `db` label for points without a `db` tag.
     pub db: Option<&'a str>,
+    /// Labels added to every point that has no tag of that name (a device's
+    /// labels and name): the point's own tags win, then `db`, then these, in
+    /// the order given for a name listed twice. `__name__` and empty names or
+    /// values are ignored.
+    pub labels: &'a [(&'a str, &'a str)],
     /// Timestamp given to points without one.
     pub now_ms: i64,
     pub output: Output,
@@ -135,9 +140,9 @@ impl Ingestor {
         batch.begin(o.output);
         let (lines, seq) = match o.format {
             Format::LineProtocol => {
-                let db = o.db.unwrap_or("").as_bytes();
+                let defaults = default_labels(o.db, o.labels);
                 let unit = o.precision.map_or(TimeUnit::Auto, TimeUnit::Fixed);
-                let s = self.lp.parse(input, unit, o.now_ms, |p| batch.add_point(p, db), |l, r| err.push(l, r));
+                let s = self.lp.parse(input, unit, o.now_ms, |p| batch.add_point(p, &defaults), |l, r| err.push(l, r));
                 (s.lines, None)
             }
             Format::Msgpack => match msgpack::read_envelope(input) {
@@ -148,8 +153,8 @@ impl Ingestor {
                 Ok(env) => {
                     let precision = o.precision.or(env.precision).unwrap_or(Precision::Ms);
                     // An explicit `db` option wins over the batch's own.
-                    let db = o.db.or(env.db).unwrap_or("").as_bytes();
-                    self.mp.decode(input, &env, precision, o.now_ms, |p| batch.add_point(p, db), |l, r| err.push(l, r));
+                    let defaults = default_labels(o.db.or(env.db), o.labels);
+                    self.mp.decode(input, &env, precision, o.now_ms, |p| batch.add_point(p, &defaults), |l, r| err.push(l, r));
                     (env.points, env.seq)
                 }
             },
@@ -170,6 +175,18 @@ impl Ingestor {
             rejected_tags,
         }
     }
+}
+
+/// The labels a batch adds to points that lack them, sorted by name and
+/// unique: `db` first (so it wins over a label of that name), then `labels`
+/// in their order; `__name__` and empty names or values left out.
+fn default_labels<'a>(db: Option<&'a str>, labels: &'a [(&'a str, &'a str)]) -> Vec<(&'a [u8], &'a [u8])> {
+    let mut out: Vec<(&[u8], &[u8])> = Vec::with_capacity(labels.len() + 1);
+    out.extend(db.map(|d| ("db", d)).into_iter().chain(labels.iter().copied()).filter(|(k, v)| !k.is_empty() && !v.is_empty() && *k != "__name__").map(|(k, v)| (k.as_bytes(), v.as_bytes())));
+    // Stable: for a name given twice the first stays, and dedup keeps it.
+    out.sort_by(|a, b| a.0.cmp(b.0));
+    out.dedup_by(|later, first| later.0 == first.0);
+    out
 }
 
 /// Parses line protocol without mapping or encoding (for benchmarks).

@@ -56,6 +56,7 @@ fn opts(output: Output) -> IngestOptions<'static> {
         format: Format::LineProtocol,
         precision: Some(Precision::Ns),
         db: Some("db1"),
+        labels: &[],
         now_ms: common::NOW,
         output,
         max_errors: 100,

@@ -6,7 +6,7 @@ mod common;
 
 use common::{ingest_series, opts, Series};
 use proptest::prelude::*;
-use sentio_core::{Format, Precision};
+use sentio_core::{Format, IngestOptions, Precision};
 
 /// Raw measurement-and-tags sections, chosen to collide in interesting ways:
 /// escapes, `__name__` and `db` tags, repeated and empty tag values, tag order,
@@ -23,6 +23,9 @@ const KEYS: &[&str] = &[
     "",
     "mem",
 ];
+
+/// Default labels (a device's): none, some the keys also have as tags, `db`, `__name__`.
+const LABELS: &[&[(&str, &str)]] = &[&[], &[("host", "dev"), ("site", "n")], &[("db", "dev-db"), ("zone", "z")], &[("__name__", "x"), ("a", "1")]];
 
 const FIELDS: &[&str] = &["v=1", "v=2i", "w=3.5", "s=\"str\"", "b=true", "v=4u", "x\\ y=5", "w=-6e2"];
 
@@ -41,8 +44,8 @@ fn merge(into: &mut Series, from: Series) {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
     #[test]
-    fn cached_batch_equals_line_by_line(lines in prop::collection::vec(line(), 1..24), db in prop::option::of(prop::sample::select(&["telemetry", "zz"][..]))) {
-        let o = opts(Format::LineProtocol, Some(Precision::Ms), db);
+    fn cached_batch_equals_line_by_line(lines in prop::collection::vec(line(), 1..24), db in prop::option::of(prop::sample::select(&["telemetry", "zz"][..])), labels in prop::sample::select(LABELS)) {
+        let o = IngestOptions { labels, ..opts(Format::LineProtocol, Some(Precision::Ms), db) };
         let batch: String = lines.iter().map(|l| format!("{l}\n")).collect();
         let (whole_result, whole) = ingest_series(batch.as_bytes(), &o);
         let mut separate = Series::new();

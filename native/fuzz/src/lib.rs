@@ -50,6 +50,7 @@ pub fn options(format: Format, sel: u8) -> IngestOptions<'static> {
         format,
         precision: PRECISIONS[(sel & 3) as usize],
         db: DBS[((sel >> 2) & 3) as usize],
+        labels: &[],
         now_ms: NOW,
         output,
         max_errors: MAX_ERRORS[(sel >> 6) as usize],

@@ -16,6 +16,8 @@ pub struct IngestOptions {
     pub format: String,
     pub precision: Option<String>,
     pub db: Option<String>,
+    /// Labels for points without a tag of that name (a device's labels and name).
+    pub labels: Option<HashMap<String, String>>,
     pub now_ms: f64,
     pub output: String,
     pub shards: Option<f64>,
@@ -140,7 +142,8 @@ fn parse_precision(p: Option<&str>) -> Result<Option<core::Precision>> {
 }
 
 /// The one place where JS options become core options.
-fn to_core_options(o: &IngestOptions) -> Result<core::IngestOptions<'_>> {
+/// `labels` holds `o.labels` as pairs (see [`label_pairs`]), which the core options borrow.
+fn to_core_options<'a>(o: &'a IngestOptions, labels: &'a [(&'a str, &'a str)]) -> Result<core::IngestOptions<'a>> {
     let format = match o.format.as_str() {
         "lp" => core::Format::LineProtocol,
         "msgpack" => core::Format::Msgpack,
@@ -171,6 +174,7 @@ fn to_core_options(o: &IngestOptions) -> Result<core::IngestOptions<'_>> {
         format,
         precision: parse_precision(o.precision.as_deref())?,
         db: o.db.as_deref(),
+        labels,
         now_ms: o.now_ms as i64,
         output,
         max_errors: max_errors as usize,
@@ -178,6 +182,10 @@ fn to_core_options(o: &IngestOptions) -> Result<core::IngestOptions<'_>> {
         max_tags: limit("maxTags", o.max_tags)?,
         series_hashes: o.series_hashes.unwrap_or(false),
     })
+}
+
+fn label_pairs(o: &IngestOptions) -> Vec<(&str, &str)> {
+    o.labels.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// `latest`: None (off), Some(0) (every label set) or Some(epoch).
@@ -197,7 +205,8 @@ thread_local! {
 
 #[napi]
 pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
-    let opts = to_core_options(&options)?;
+    let labels = label_pairs(&options);
+    let opts = to_core_options(&options, &labels)?;
     let epoch = latest_epoch(&options)?.filter(|_| opts.output != core::Output::None);
     guard("ingest", || {
         // The live tap reads the batch just mapped, so in the same borrow.

@@ -23,6 +23,7 @@ pub fn opts(format: Format, precision: Option<Precision>, db: Option<&str>) -> I
         format,
         precision,
         db,
+        labels: &[],
         now_ms: NOW,
         output: Output::RemoteWrite(Sharding::new(1, 1).unwrap()),
         max_errors: 1000,
