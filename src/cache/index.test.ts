@@ -5,7 +5,8 @@ import { SentioError } from '../errors.js';
 import { freePort } from '../../test/services/index.js';
 import { type RedisService, startRedis } from '../../test/services/redis.js';
 import { type CachePair, cacheConformance, collect, eventually } from './conformance.js';
-import { MemoryCache, openCache, RedisCache } from './index.js';
+import { MemoryCache, openCache } from './index.js';
+import { RedisCache } from './redis.js';
 
 cacheConformance('memory', async () => {
   const a = new MemoryCache();

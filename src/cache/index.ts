@@ -33,12 +33,11 @@
 
 import type { Logger } from '../log/index.js';
 import { MemoryCache } from './memory.js';
-import { RedisCache } from './redis.js';
 import type { Cache } from './types.js';
 
 export type { Cache, TakeResult, Unsubscribe } from './types.js';
 export { MemoryCache, type MemoryCacheOptions } from './memory.js';
-export { RedisCache, type RedisCacheOptions } from './redis.js';
+export type { RedisCache, RedisCacheOptions } from './redis.js';
 
 export interface OpenCacheOptions {
   /** redis:// URL; the in-memory cache when absent. */
@@ -51,6 +50,8 @@ export interface OpenCacheOptions {
 /** Opens the configured cache; for Redis, resolves once it answers PING and rejects (SENTIO_ERR_STORE_UNAVAILABLE) when it does not. */
 export async function openCache(opts: OpenCacheOptions = {}): Promise<Cache> {
   if (opts.redis !== undefined) {
+    // Loaded only when configured: an edge gateway on the in-memory cache never pays for the Redis client.
+    const { RedisCache } = await import('./redis.js');
     return RedisCache.open({ url: opts.redis, ...(opts.prefix !== undefined && { prefix: opts.prefix }), ...(opts.logger && { logger: opts.logger }) });
   }
   return new MemoryCache(opts.logger ? { logger: opts.logger } : {});

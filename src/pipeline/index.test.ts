@@ -79,6 +79,21 @@ test('--inline-max-load 0 sends every batch over --inline-max-bytes to the pool;
   }
 });
 
+test('workers start with the first pooled batch and end after being idle', async () => {
+  const p = new Pipeline({ workers: 2, inlineMaxBytes: 0, inlineMaxLoad: 0, workerIdleMs: 200 });
+  try {
+    assert.equal(p.threads, 0, 'an idle gateway holds no parser workers');
+    assert.equal((await p.ingest(batch(100), options)).samples, 100);
+    assert.ok(p.threads >= 1);
+    const deadline = Date.now() + 10_000;
+    while (p.threads > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(p.threads, 0, 'idle workers ended');
+    assert.equal((await p.ingest(batch(10), options)).samples, 10, 'and start again when needed');
+  } finally {
+    await p.close();
+  }
+});
+
 test('a worker that dies mid-batch fails only that batch (not acknowledged) and is replaced', async () => {
   const p = new Pipeline({ workers: 1, inlineMaxBytes: 0, inlineMaxLoad: 0 });
   try {

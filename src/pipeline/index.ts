@@ -18,6 +18,8 @@ import type { IngestOptions, IngestResult } from '../native/types.js';
 import type { WorkerTask } from './worker.js';
 
 export interface PipelineOptions {
+  /** A worker idle this long ends (default a minute); the next pooled batch starts one. */
+  workerIdleMs?: number;
   /** Worker threads; 0 parses everything on the main thread. */
   workers: number;
   /** Batches up to this size are always parsed inline. */
@@ -63,6 +65,9 @@ function revive(r: IngestResult): IngestResult {
   return r;
 }
 
+/** A parser worker with nothing to do for this long ends; the next pooled batch starts one again. */
+const WORKER_IDLE_MS = 60_000;
+
 export class Pipeline {
   private readonly pool: Piscina | undefined;
   private readonly inlineMaxBytes: number;
@@ -81,12 +86,16 @@ export class Pipeline {
       const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
       this.pool = new Piscina({
         filename: fileURLToPath(new URL(`./worker${ext}`, import.meta.url)),
-        minThreads: opts.workers,
+        // Workers start when batches first go to the pool (large ones while the
+        // main thread is busy) and end after a minute without work: an idle
+        // gateway holds none (each is a V8 isolate with the native core,
+        // ~5 MB resident; bench/RESULTS.md, idle footprint).
+        minThreads: 0,
         maxThreads: opts.workers,
+        idleTimeout: opts.workerIdleMs ?? WORKER_IDLE_MS,
         // Each task is short; queue rather than spawn. Depth is exported at /metrics.
         maxQueue: Number.POSITIVE_INFINITY,
         concurrentTasksPerWorker: 1,
-        idleTimeout: Number.POSITIVE_INFINITY,
         // Not piscina's default 'sync': a worker then waits for tasks in a
         // blocking Atomics.wait loop and its event loop never turns, so the
         // N-API finalizers that free the core's result buffers never run

@@ -28,8 +28,6 @@
 
 import { join } from 'node:path';
 import type { Executor } from './executor.js';
-import { openPglite } from './pglite.js';
-import { openPostgres } from './postgres.js';
 import { SqlStore } from './sql.js';
 import type { MetaStore } from './types.js';
 
@@ -43,7 +41,8 @@ export interface StoreOptions {
 
 /** Opens the backend the options name and applies pending migrations. */
 export async function openStore(opts: StoreOptions): Promise<MetaStore> {
-  const db: Executor = opts.postgres ? openPostgres(opts.postgres) : await openPglite(join(opts.dataDir, 'meta'));
+  // Each backend is loaded only when chosen (PGlite's WebAssembly runtime alone is tens of MB).
+  const db: Executor = opts.postgres ? (await import('./postgres.js')).openPostgres(opts.postgres) : await (await import('./pglite.js')).openPglite(join(opts.dataDir, 'meta'));
   const store = new SqlStore(db);
   try {
     await store.migrate();
