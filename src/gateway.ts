@@ -4,6 +4,7 @@
 // start in-process.
 
 import { accessSync, constants, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createApi } from './api/index.js';
 import { type ControlPlane, openControlPlane } from './api/control.js';
@@ -21,6 +22,7 @@ import { Pipeline } from './pipeline/index.js';
 import { DurableQueue } from './queue/index.js';
 import { QueuedSink } from './queue/sink.js';
 import { StartupError } from './errors.js';
+import { SelfMetrics } from './self-metrics/index.js';
 import { MemoryBudget } from './server/budget.js';
 import { createApp, ListenError, listen, type Server } from './server/index.js';
 import { defaultWebRoot } from './server/static.js';
@@ -39,6 +41,8 @@ export interface Gateway {
   pipeline: Pipeline;
   control: ControlPlane;
   status: StatusSampler;
+  /** Writes the gateway's own counters to its sink (undefined: --self-metrics-interval-s 0, or the blackhole). */
+  selfMetrics: SelfMetrics | undefined;
   /** Start-up warnings worth printing (e.g. listening beyond loopback without TLS). */
   warnings: string[];
   /** Whether the built dashboard is served at `/`. */
@@ -240,6 +244,21 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     throw err;
   }
   ready = true;
+  // The gateway's own counters, into its own sink (not the blackhole's: nothing would be kept).
+  const selfMetrics =
+    config.selfMetricsIntervalS > 0 && !(sink instanceof BlackholeSink)
+      ? new SelfMetrics({
+          registry: metrics.registry,
+          instance: `${hostname()}:${server.port}`,
+          intervalMs: config.selfMetricsIntervalS * 1000,
+          log,
+          async write(body) {
+            const result = await pipeline.ingest(body, { format: 'lp', precision: 'ms', nowMs: Date.now(), output: sink.output, shards: sink.shards, replication: sink.replication, maxErrors: 10 });
+            if (result.rejected > 0) throw new Error(`the core rejected ${result.rejected} of its lines: ${result.errors[0]?.reason}`);
+            await sink.write(result);
+          },
+        })
+      : undefined;
   const warnings: string[] = [];
   if (!tls && !LOOPBACK.test(config.listen.host)) {
     warnings.push(`listening on ${config.listen.host} without TLS: passwords, access tokens and device tokens cross the network in clear text; set --tls-cert and --tls-key, or put a TLS proxy in front`);
@@ -255,6 +274,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     pipeline,
     control,
     status,
+    selfMetrics,
     warnings,
     apiRoutes: api.routes.map((r) => ({ method: r.method, path: r.path })),
     dashboard: existsSync(join(defaultWebRoot, 'index.html')),
@@ -271,6 +291,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         await Promise.race([ingestor.stop(), new Promise<void>((r) => (timer = setTimeout(r, config.shutdownGraceMs)))]);
         clearTimeout(timer);
         status.close();
+        await selfMetrics?.close();
         await live.close();
         await sink.close(Math.max(0, deadline - Date.now()));
         await pipeline.close();

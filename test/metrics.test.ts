@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
-import { type TestGateway, TOKEN, metricValue, opened, scrape, startTestGateway } from './helpers.js';
+import { type TestGateway, TOKEN, login, metricValue, opened, scrape, startTestGateway } from './helpers.js';
 
 let gw: TestGateway;
 before(async () => {
@@ -48,4 +48,27 @@ test('every sentio_* metric is documented in docs/metrics.md', async () => {
   const names = [...(await scrape(gw.url)).matchAll(/^# HELP (sentio_\w+)/gm)].map((m) => m[1]!);
   assert.ok(names.length > 40, `${names.length} metrics`);
   for (const name of names) assert.ok(doc.includes(`| \`${name}\` |`), `${name} is missing from docs/metrics.md`);
+});
+
+test("the gateway's own counters are written to its sink and can be queried, a rate included", async () => {
+  const self = gw.gateway.selfMetrics;
+  assert.ok(self, 'on by default');
+  const t0 = Date.now() - 20_000;
+  await self.tick(t0);
+  const body = Array.from({ length: 100 }, (_, i) => `selfm,n=${i} v=1`).join('\n');
+  assert.equal((await fetch(`${gw.url}/write`, { method: 'POST', headers: gw.auth, body })).status, 204);
+  await self.tick(t0 + 10_000);
+  const admin = await login(gw.url);
+  const series = await admin.call('GET', `/api/series?match[]=${encodeURIComponent('sentio_accepted_samples_total')}`);
+  assert.deepEqual(
+    (series.body.data as Array<Record<string, string>>).map((s) => s.protocol).sort(),
+    ['influx_v1', 'influx_v2', 'ws'],
+    'one series per protocol, zeros included',
+  );
+  const q = new URLSearchParams({ query: 'sum(rate(sentio_accepted_samples_total[1m]))', start: String((t0 + 10_000) / 1000), end: String((t0 + 10_000) / 1000), step: '10' });
+  const r = await admin.call('GET', `/api/query/range?${q}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const value = Number(r.body.data.result[0].values[0][1]);
+  assert.ok(value >= 10, `100 samples in 10 s: ${value}/s`);
+  assert.ok(metricValue(await scrape(gw.url), 'sentio_self_metrics_samples_total') >= 18);
 });

@@ -89,6 +89,10 @@ export const settings = {
   'tls-cert': { kind: 'string', help: 'PEM certificate (chain): serve HTTPS and WSS on the listen port' },
   'tls-key': { kind: 'string', help: 'PEM private key of tls-cert' },
   'live-max-rate': { kind: 'number', help: 'updates per second per series sent to a /live subscriber (latest value wins)' },
+  'self-metrics-interval-s': {
+    kind: 'int',
+    help: "write the gateway's own ingest counters (sentio_accepted_samples_total, ...) to its sink this often, so their history can be queried (the dashboard's ingest chart); 0: off",
+  },
   'log-level': { kind: 'string', help: 'error | warn | info | debug' },
   config: { kind: 'string', help: 'YAML file with any of these settings (keys as the flag names)', flagOnly: true },
   help: { kind: 'bool', help: 'print this help', short: 'h', flagOnly: true },
@@ -172,6 +176,7 @@ export const configSchema = z
     'tls-cert': z.string().min(1).optional(),
     'tls-key': z.string().min(1).optional(),
     'live-max-rate': z.number().gt(0).max(1000).default(10),
+    'self-metrics-interval-s': z.number().int().min(0).max(3600).default(10),
     'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
   .strict()
@@ -244,6 +249,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** The control plane: metadata store, cache, API, TLS, live streams. */
   control: ControlConfig;
+  /** 0: off. */
+  selfMetricsIntervalS: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -434,6 +441,7 @@ function toConfig(r: Raw): Config {
       tls: r['tls-cert'] !== undefined && r['tls-key'] !== undefined ? { cert: r['tls-cert'], key: r['tls-key'] } : undefined,
       liveMaxRate: r['live-max-rate'],
     },
+    selfMetricsIntervalS: r['self-metrics-interval-s'],
     logLevel: r['log-level'],
   };
 }

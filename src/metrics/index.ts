@@ -10,7 +10,9 @@ export interface QueueProbe {
   shards: Array<{ shard: number; bytes: number; records: number; samples: number; oldestAgeSeconds: number }>;
 }
 
-export type Protocol = 'influx_v1' | 'influx_v2' | 'ws';
+/** The ways in, as the metrics label them. */
+export const PROTOCOLS = ['influx_v1', 'influx_v2', 'ws'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
 export type Format = 'lp' | 'msgpack';
 
 export interface PoolStats {
