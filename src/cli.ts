@@ -113,7 +113,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const admin = gateway.control.admin;
   process.stdout.write(
     [
-      `sentio listening on ${gateway.scheme}://${host}:${gateway.port} (HTTP /write, /api/v2/write; WebSocket /ws, /live; REST /api; /healthz, /metrics)`,
+      `sentio listening on ${gateway.scheme}://${host}:${gateway.port} (HTTP /write, /api/v2/write; WebSocket /ws, /live; REST /api; /healthz, /readyz, /metrics)`,
       gateway.dashboard ? `dashboard: ${gateway.scheme}://${host}:${gateway.port}/` : 'dashboard: not built (npm run build:web)',
       `mode: ${gateway.mode}`,
       `data directory: ${resolve(config.dataDir)}`,
