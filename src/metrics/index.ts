@@ -72,16 +72,20 @@ export class Metrics {
   /** Read at each scrape; the gateway points it at the parser pool. */
   poolProbe: () => PoolStats = () => ({ queueDepth: 0, threads: 0, utilization: 0, inline: 0, pooled: 0, mainLoad: 0 });
 
-  private poolGauge(name: string, help: string, pick: (p: PoolStats) => number): client.Gauge {
-    const probe = () => pick(this.poolProbe());
+  /** A gauge set from `read` at each scrape. */
+  private probeGauge(name: string, help: string, read: () => number): client.Gauge {
     return new client.Gauge({
       name,
       help,
       registers: [this.registry],
       collect() {
-        this.set(probe());
+        this.set(read());
       },
     });
+  }
+
+  private poolGauge(name: string, help: string, pick: (p: PoolStats) => number): client.Gauge {
+    return this.probeGauge(name, help, () => pick(this.poolProbe()));
   }
 
   readonly poolQueueDepth = this.poolGauge('sentio_pool_queue_depth', 'Batches waiting for a parser worker.', (p) => p.queueDepth);
@@ -108,35 +112,11 @@ export class Metrics {
   readonly inflight = new client.Gauge({ name: 'sentio_inflight_batches', help: 'Batches being parsed or written.', registers: [this.registry] });
   /** Read at each scrape; the gateway points it at the write requests' memory budget. */
   budgetProbe: () => { inUse: number; peak: number; capacity: number } = () => ({ inUse: 0, peak: 0, capacity: 0 });
-  readonly budgetGauges = (() => {
-    const probe = () => this.budgetProbe();
-    return [
-      new client.Gauge({
-        name: 'sentio_inflight_body_bytes',
-        help: 'Bytes held by write requests being received, decompressed and stored (HTTP bodies and WebSocket frames), now.',
-        registers: [this.registry],
-        collect() {
-          this.set(probe().inUse);
-        },
-      }),
-      new client.Gauge({
-        name: 'sentio_inflight_body_peak_bytes',
-        help: 'The most bytes write requests held at once since the previous scrape.',
-        registers: [this.registry],
-        collect() {
-          this.set(probe().peak);
-        },
-      }),
-      new client.Gauge({
-        name: 'sentio_inflight_body_limit_bytes',
-        help: 'The budget those bytes are taken from (--max-inflight-body-bytes).',
-        registers: [this.registry],
-        collect() {
-          this.set(probe().capacity);
-        },
-      }),
-    ];
-  })();
+  readonly budgetGauges = [
+    this.probeGauge('sentio_inflight_body_bytes', 'Bytes held by write requests being received, decompressed and stored (HTTP bodies and WebSocket frames), now.', () => this.budgetProbe().inUse),
+    this.probeGauge('sentio_inflight_body_peak_bytes', 'The most bytes write requests held at once since the previous scrape.', () => this.budgetProbe().peak),
+    this.probeGauge('sentio_inflight_body_limit_bytes', 'The budget those bytes are taken from (--max-inflight-body-bytes).', () => this.budgetProbe().capacity),
+  ];
 
   private readonly ingestCache = new Map<string, IngestCounters>();
 
