@@ -90,7 +90,53 @@ describe('dashboard', () => {
         stopLoad();
         await load;
       }
+      await page.screenshot({ path: join(shots, 'overview-live.png') });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('overview: the last hour of the ingest rate from the query API, with axes and units; the first row aligned; devices show their labels', async () => {
+    // An hour of history to draw: the gateway's own counters, written as it does every 10 s (here at chosen times).
+    const self = gw.gateway.selfMetrics!;
+    const t0 = Date.now() - 30 * 60_000;
+    for (let i = 0; i <= 12; i++) {
+      await self.tick(t0 + i * 10_000);
+      const res = await fetch(`${gw.url}/write`, { method: 'POST', headers: { authorization: `Token ${TOKEN}` }, body: Array.from({ length: 100 + 60 * (i % 4) }, (_, j) => `hist,n=${j} v=${i}`).join('\n') });
+      await res.arrayBuffer();
+    }
+    const device = await admin.call('POST', '/api/devices', { name: 'labelled-dash', labels: { site: 'north', line: '3' } });
+    assert.equal(device.status, 201);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    try {
+      const page = await signIn(context);
+      await waitForAttribute(page, 'ingest-history', 'data-loaded', (v) => v === 'true');
+      const points = Number(await waitForAttribute(page, 'ingest-history', 'data-points', (v) => Number(v ?? 0) >= 10));
+      assert.ok(points >= 10, `${points} points of history drawn`);
+      // Then live: the status frames of /live land in the current slot.
+      await waitForAttribute(page, 'ingest-history', 'data-points', (v) => Number(v ?? 0) > points);
+      // uPlot draws a time and a rate axis (on the canvas, labelled with the unit); the card names the unit too.
+      assert.equal(await page.getByTestId('ingest-history').locator('.u-axis').count(), 2);
+      assert.match((await page.getByTestId('ingest-history').locator('h2').textContent()) ?? '', /samples\/s/);
+
+      // The three stat cards share one row: same top, same height, edge to edge across the grid.
+      const boxes = await Promise.all(['ingest-rate', 'accepted-rejected', 'active-devices'].map(async (id) => (await page.getByTestId(id).boundingBox())!));
+      const grid = (await page.locator('.overview-grid').boundingBox())!;
+      for (const b of boxes) {
+        assert.ok(Math.abs(b.y - boxes[0]!.y) < 1 && Math.abs(b.height - boxes[0]!.height) < 1, JSON.stringify(boxes));
+      }
+      assert.ok(Math.abs(boxes[0]!.x - grid.x) < 1 && Math.abs(boxes[2]!.x + boxes[2]!.width - (grid.x + grid.width)) < 1, 'no empty slot in the first row');
+      // The chart spans the grid below them.
+      const chart = (await page.getByTestId('ingest-history').boundingBox())!;
+      assert.ok(chart.y > boxes[0]!.y + boxes[0]!.height && Math.abs(chart.width - grid.width) < 1);
+      // Rates keep one decimal below 100 however they round (never "12" after "12.0").
+      assert.match((await page.getByTestId('ingest-rate').locator('.big .num').textContent()) ?? '', /^(\d{1,2}\.\d|\d{3,}|\d+\.\d [kMG])$/);
       await page.screenshot({ path: join(shots, 'overview.png') });
+
+      await page.goto(`${gw.url}/devices`);
+      const row = page.locator('[data-testid="device-row"][data-name="labelled-dash"]');
+      await row.waitFor();
+      assert.deepEqual(await row.getByTestId('device-labels').locator('li').allTextContents(), ['line=3', 'site=north']);
     } finally {
       await context.close();
     }

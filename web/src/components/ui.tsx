@@ -67,3 +67,21 @@ export function CopyButton(props: { text: string; label?: string; testid?: strin
 export function Empty(props: { children: JSX.Element }): JSX.Element {
   return <p class="muted empty">{props.children}</p>;
 }
+
+/** A label set as `name=value` chips, sorted by name; a dash when empty. */
+export function LabelList(props: { labels: Record<string, string> }): JSX.Element {
+  const entries = () => Object.entries(props.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return (
+    <Show when={entries().length > 0} fallback={<span class="muted">—</span>}>
+      <ul class="labels" aria-label="labels">
+        <For each={entries()}>
+          {([k, v]) => (
+            <li class="mono">
+              {k}={v}
+            </li>
+          )}
+        </For>
+      </ul>
+    </Show>
+  );
+}

@@ -16,6 +16,7 @@
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { fmtNum } from '../lib/format';
 import type { Labels } from '../lib/types';
 
 export const MAX_SERIES = 200;
@@ -54,6 +55,26 @@ function color(i: number): string {
 
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888';
+}
+
+/**
+ * Missing values are NaN here, which uPlot does not see as gaps (only null):
+ * the canvas skips a NaN vertex and joins the points around it. This marks
+ * each run of NaN as a gap, from the point before it to the point after it
+ * (canvas pixels, as uPlot's own null gaps), so a stretch without data is
+ * drawn as nothing, not as a straight line across it.
+ */
+function nanGaps(u: uPlot, seriesIdx: number, idx0: number, idx1: number, gaps: uPlot.Series.Gaps): uPlot.Series.Gaps {
+  const xs = u.data[0] as ArrayLike<number>;
+  const ys = u.data[seriesIdx] as ArrayLike<number>;
+  for (let i = idx0; i <= idx1; i++) {
+    if (!Number.isNaN(ys[i]!)) continue;
+    let j = i;
+    while (j < idx1 && Number.isNaN(ys[j + 1]!)) j++;
+    gaps.push([u.valToPos(xs[Math.max(idx0, i - 1)]!, 'x', true), u.valToPos(xs[Math.min(idx1, j + 1)]!, 'x', true)]);
+    i = j;
+  }
+  return gaps;
 }
 
 export interface ChartEvents {
@@ -100,6 +121,8 @@ export class LiveChart {
     private readonly perf: PerfLog | null,
     /** Labels of a ref first seen by the connection before this chart (re)loaded. */
     private readonly lookup: (ref: number) => Labels | undefined,
+    /** The y axis's unit (its values are formatted with fmtNum and it), and the chart's height bounds (px). */
+    private readonly display: { unit?: string; minHeight?: number; maxHeight?: number } = {},
   ) {
     this.resizeObserver = new ResizeObserver(() => {
       if (this.u) this.u.setSize(this.dims());
@@ -109,7 +132,7 @@ export class LiveChart {
 
   private dims(): { width: number; height: number } {
     const width = Math.max(200, this.el.clientWidth);
-    return { width, height: Math.max(220, Math.min(480, Math.round(width * 0.45))) };
+    return { width, height: Math.max(this.display.minHeight ?? 220, Math.min(this.display.maxHeight ?? 480, Math.round(width * 0.45))) };
   }
 
   /** Starts over with a new grid and the range query's answer. */
@@ -321,7 +344,7 @@ export class LiveChart {
 
   private seriesOpts(col: number): uPlot.Series {
     const s = this.series[col]!;
-    return { label: s.key, stroke: s.color, width: 1.5, show: s.shown, points: { show: false } };
+    return { label: s.key, stroke: s.color, width: 1.5, show: s.shown, points: { show: false }, gaps: nanGaps };
   }
 
   /** (Re)creates the uPlot instance, e.g. for new data or a theme change. */
@@ -333,7 +356,12 @@ export class LiveChart {
       ...this.dims(),
       scales: { x: { time: true, auto: false }, y: { auto: false } },
       series: [{}, ...this.series.map((_, i) => this.seriesOpts(i))],
-      axes: [axis, { ...axis, size: 60 }],
+      axes: [
+        axis,
+        this.display.unit === undefined
+          ? { ...axis, size: 60 }
+          : { ...axis, size: 78, label: this.display.unit, labelSize: 18, values: (_u, splits) => splits.map((v) => fmtNum(v)) },
+      ],
       legend: { show: false },
       cursor: {
         drag: { x: true, y: false, setScale: true },

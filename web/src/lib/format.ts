@@ -8,14 +8,26 @@ setInterval(() => setNow(Date.now()), 1000);
 /** Date.now(), updated every second (reactive). */
 export { now };
 
+/**
+ * A measured quantity (a rate, a value): the decimals depend on the
+ * magnitude only, never on whether this reading happens to be whole, so a
+ * live number does not flip between "12.0" and "12" as it updates.
+ */
 export function fmtNum(v: number, digits = 1): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a >= 1e9) return `${(v / 1e9).toFixed(digits)} G`;
   if (a >= 1e6) return `${(v / 1e6).toFixed(digits)} M`;
   if (a >= 1e4) return `${(v / 1e3).toFixed(digits)} k`;
-  if (a >= 100 || Number.isInteger(v)) return v.toFixed(0);
-  return v.toFixed(a >= 1 ? digits : 3);
+  if (a >= 100) return v.toFixed(0);
+  if (a === 0) return (0).toFixed(digits);
+  return v.toFixed(a >= 1 ? digits : Math.max(3, digits));
+}
+
+/** A count (samples, batches, devices): whole, with k/M/G above ten thousand. */
+export function fmtCount(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  return Math.abs(v) >= 1e4 ? fmtNum(v) : Math.round(v).toFixed(0);
 }
 
 export function fmtBytes(v: number): string {

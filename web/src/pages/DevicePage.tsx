@@ -6,7 +6,7 @@
 import { A, useNavigate, useParams } from '@solidjs/router';
 import { createResource, createSignal, For, Index, onCleanup, Show, type JSX } from 'solid-js';
 import { TokenReveal } from '../components/TokenReveal';
-import { Empty, ErrorBanner } from '../components/ui';
+import { Empty, ErrorBanner, LabelList } from '../components/ui';
 import { del, get, patch, post, roleAtLeast } from '../lib/api';
 import { ago, fmtNum, fmtTime, labelText, now } from '../lib/format';
 import { liveState, pointValue, subscribe, labelsOf } from '../lib/live';
@@ -109,7 +109,9 @@ export default function DevicePage(): JSX.Element {
                     <dd>{d().description}</dd>
                   </Show>
                   <dt>Labels</dt>
-                  <dd class="mono">{Object.keys(d().labels).length ? Object.entries(d().labels).map(([k, v]) => `${k}=${v}`).join(', ') : '—'}</dd>
+                  <dd>
+                    <LabelList labels={d().labels} />
+                  </dd>
                   <dt>Last seen</dt>
                   <dd>{ago(d().status.lastSeenAt)}</dd>
                   <dt>Samples/s</dt>

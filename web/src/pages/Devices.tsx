@@ -4,7 +4,7 @@
 import { A } from '@solidjs/router';
 import { createSignal, For, Show, type JSX } from 'solid-js';
 import { TokenReveal } from '../components/TokenReveal';
-import { Empty, ErrorBanner } from '../components/ui';
+import { Empty, ErrorBanner, LabelList } from '../components/ui';
 import { get, post, roleAtLeast } from '../lib/api';
 import { ago, fmtNum } from '../lib/format';
 import { createPolledList } from '../lib/poll';
@@ -106,6 +106,7 @@ export default function Devices(): JSX.Element {
               <thead>
                 <tr>
                   <th scope="col">Name</th>
+                  <th scope="col">Labels</th>
                   <th scope="col">Status</th>
                   <th scope="col">Last seen</th>
                   <th scope="col">Samples/s</th>
@@ -121,6 +122,9 @@ export default function Devices(): JSX.Element {
                         <Show when={d.description}>
                           <div class="small muted">{d.description}</div>
                         </Show>
+                      </td>
+                      <td data-label="Labels" data-testid="device-labels">
+                        <LabelList labels={d.labels} />
                       </td>
                       <td data-label="Status">
                         <span class={`pill state-${d.status.state}`}>{stateText[d.status.state]}</span>

@@ -1,20 +1,26 @@
 // Overview: the gateway's status as /live streams it every second (GET
-// /api/status paints the first frame), and the device list (GET
+// /api/status paints the first frame), the last hour of the ingest rate
+// (from the query API: the gateway writes its own counters to its sink,
+// --self-metrics-interval-s), continued live, and the device list (GET
 // /api/devices, every 10 s). Numbers are greyed and marked when the stream
 // is down or the last status is older than 3 s: never stale numbers as live.
 
 import { A } from '@solidjs/router';
-import { createEffect, createMemo, createResource, createSignal, For, on, Show, type JSX } from 'solid-js';
+import { createEffect, createMemo, createResource, createSignal, For, on, onCleanup, onMount, Show, type JSX } from 'solid-js';
 import { ErrorBanner, Empty } from '../components/ui';
+import type { LiveChart } from '../explorer/live-chart';
 import { get } from '../lib/api';
-import { ago, fmtBytes, fmtDuration, fmtNum, now } from '../lib/format';
+import { ago, fmtBytes, fmtCount, fmtDuration, fmtNum, now } from '../lib/format';
 import { liveState, liveStatus } from '../lib/live';
 import { createPolledList } from '../lib/poll';
-import type { Device, GatewayStatus, Items } from '../lib/types';
+import type { Device, GatewayStatus, Items, Matrix, PromSuccess } from '../lib/types';
 
 const STALE_MS = 3000;
 const DEVICES_EVERY_MS = 10_000;
-const HISTORY = 60;
+/** The history: the fleet's accepted samples per second, a minute's average every 10 s, for the last hour. */
+const RATE_QUERY = 'sum(rate(sentio_accepted_samples_total[1m]))';
+const RATE_STEP_MS = 10_000;
+const RATE_RANGE_MS = 3_600_000;
 
 export default function Overview(): JSX.Element {
   const [first] = createResource(async () => ({ status: await get<GatewayStatus>('/api/status'), receivedAt: Date.now() }));
@@ -31,14 +37,6 @@ export default function Overview(): JSX.Element {
     const c = current();
     return c === null || liveState() !== 'live' || now() - c.receivedAt > STALE_MS;
   };
-
-  // The last minute of ingest rates, for the sparkline.
-  const [history, setHistory] = createSignal<number[]>([]);
-  createEffect(
-    on(liveStatus, (l) => {
-      if (l) setHistory((h) => [...h.slice(-(HISTORY - 1)), l.status.ingest.samplesPerSecond]);
-    }),
-  );
 
   const deviceList = () => devices.items();
   const online = () => deviceList().filter((d) => d.status.state === 'online').length;
@@ -68,13 +66,12 @@ export default function Overview(): JSX.Element {
         </Show>
       </div>
       <ErrorBanner error={first.error} />
-      <div class="grid">
+      <div class="grid overview-grid">
         <article class="card stat" data-testid="ingest-rate" data-value={String(Math.round((st()?.ingest.samplesPerSecond ?? 0) * 1000) / 1000)} data-stale={stale() ? 'true' : 'false'}>
           <h2>Ingest rate</h2>
           <p class="big">
             <span class="num">{st() ? fmtNum(st()!.ingest.samplesPerSecond) : '—'}</span> <span class="unit">samples/s</span>
           </p>
-          <Sparkline values={history()} />
           <table class="mini">
             <caption class="sr-only">Accepted samples per second by protocol</caption>
             <tbody>
@@ -106,17 +103,17 @@ export default function Overview(): JSX.Element {
                   <tr>
                     <th scope="row">Accepted samples</th>
                     <td class="num">{fmtNum(s().ingest.samplesPerSecond)}</td>
-                    <td class="num">{fmtNum(s().ingest.acceptedSamplesTotal)}</td>
+                    <td class="num">{fmtCount(s().ingest.acceptedSamplesTotal)}</td>
                   </tr>
                   <tr classList={{ bad: s().ingest.rejectedPointsPerSecond > 0 }}>
                     <th scope="row">Rejected points</th>
                     <td class="num">{fmtNum(s().ingest.rejectedPointsPerSecond)}</td>
-                    <td class="num">{fmtNum(s().ingest.rejectedPointsTotal)}</td>
+                    <td class="num">{fmtCount(s().ingest.rejectedPointsTotal)}</td>
                   </tr>
                   <tr classList={{ bad: s().ingest.rejectedRequestsPerSecond > 0 }}>
                     <th scope="row">Rejected requests</th>
                     <td class="num">{fmtNum(s().ingest.rejectedRequestsPerSecond)}</td>
-                    <td class="num">{fmtNum(s().ingest.rejectedRequestsTotal)}</td>
+                    <td class="num">{fmtCount(s().ingest.rejectedRequestsTotal)}</td>
                   </tr>
                 </tbody>
               </table>
@@ -133,6 +130,8 @@ export default function Overview(): JSX.Element {
           <p class="muted small">Online: accepted a write in the last 60 s. Refreshed every 10 s.</p>
           <ErrorBanner error={devices.error()} />
         </article>
+
+        <IngestHistory />
 
         <article class="card wide" data-testid="queue-health">
           <h2>Sink and queue</h2>
@@ -163,8 +162,8 @@ export default function Overview(): JSX.Element {
                           {(q) => (
                             <tr classList={{ bad: q.oldestAgeSeconds > 60 }}>
                               <td>{q.shard}</td>
-                              <td class="num">{fmtNum(q.records)}</td>
-                              <td class="num">{fmtNum(q.samples)}</td>
+                              <td class="num">{fmtCount(q.records)}</td>
+                              <td class="num">{fmtCount(q.samples)}</td>
                               <td class="num">{fmtBytes(q.bytes)}</td>
                               <td class="num">{q.records === 0 ? '—' : fmtDuration(q.oldestAgeSeconds)}</td>
                             </tr>
@@ -182,7 +181,7 @@ export default function Overview(): JSX.Element {
           </Show>
         </article>
 
-        <article class="card" data-testid="top-devices">
+        <article class="card half" data-testid="top-devices">
           <h2>Top devices by rate</h2>
           <Show when={top().length > 0} fallback={<Empty>No device wrote in the last 10 s.</Empty>}>
             <ol class="ranked">
@@ -198,7 +197,7 @@ export default function Overview(): JSX.Element {
           </Show>
         </article>
 
-        <article class="card" data-testid="recent-errors">
+        <article class="card half" data-testid="recent-errors">
           <h2>Recent errors</h2>
           <Show when={st() && !st()!.sink.healthy}>
             <p class="error">Sink {st()!.sink.name}: {st()!.sink.detail ?? 'unhealthy'}</p>
@@ -221,17 +220,75 @@ export default function Overview(): JSX.Element {
   );
 }
 
-/** The last minute of the ingest rate: one SVG polyline, not one element per point. */
-function Sparkline(props: { values: number[] }): JSX.Element {
-  const points = () => {
-    const v = props.values;
-    if (v.length < 2) return '';
-    const max = Math.max(...v, 1e-9);
-    return v.map((y, i) => `${((i / (HISTORY - 1)) * 100).toFixed(2)},${(28 - (y / max) * 26).toFixed(2)}`).join(' ');
+/**
+ * The ingest rate over the last hour, with time and rate axes: the history
+ * from the query API (the fleet's rate, from the counters every instance
+ * writes to the sink), then this instance's per-second rate from /live in
+ * the current 10 s slot (latest wins). Reloaded when /live comes back, so a
+ * gap is filled from the store. uPlot is loaded with this card, not with
+ * the first page.
+ */
+function IngestHistory(): JSX.Element {
+  let el!: HTMLDivElement;
+  let chart: LiveChart | undefined;
+  let disposed = false;
+  const [error, setError] = createSignal<unknown>(null);
+  const [points, setPoints] = createSignal(0);
+  const [loaded, setLoaded] = createSignal(false);
+
+  const load = async (): Promise<void> => {
+    if (!chart) return;
+    const endMs = Math.ceil(Date.now() / RATE_STEP_MS) * RATE_STEP_MS;
+    const startMs = endMs - RATE_RANGE_MS;
+    try {
+      const res = await get<PromSuccess<Matrix>>('/api/query/range', { query: RATE_QUERY, start: startMs / 1000, end: endMs / 1000, step: RATE_STEP_MS / 1000 });
+      setError(null);
+      chart?.load({ stepMs: RATE_STEP_MS, rangeMs: RATE_RANGE_MS, endMs, result: res.data.result.map((r) => ({ ...r, metric: {} })) });
+    } catch (err) {
+      setError(err);
+      chart?.load({ stepMs: RATE_STEP_MS, rangeMs: RATE_RANGE_MS, endMs, result: [] });
+    }
+    setLoaded(true);
   };
+
+  onMount(async () => {
+    const { LiveChart } = await import('../explorer/live-chart');
+    if (disposed) return;
+    chart = new LiveChart(
+      el,
+      { onCursor: () => {}, onDraw: ({ points: n }) => setPoints(n), onSeries: () => {}, onZoom: () => {} },
+      null,
+      () => undefined,
+      { unit: 'samples/s', minHeight: 180, maxHeight: 260 },
+    );
+    await load();
+  });
+  // Live points into the current slot, once the history is drawn.
+  createEffect(
+    on(liveStatus, (l) => {
+      if (l && loaded()) chart?.push(0, {}, l.receivedAt, l.status.ingest.samplesPerSecond);
+    }),
+  );
+  createEffect(
+    on(liveState, (s, prev) => {
+      if (s === 'live' && prev !== undefined && prev !== 'live') void load();
+    }),
+  );
+  onCleanup(() => {
+    disposed = true;
+    chart?.destroy();
+  });
+
   return (
-    <svg class="spark" viewBox="0 0 100 30" preserveAspectRatio="none" aria-hidden="true">
-      <polyline points={points()} fill="none" stroke="currentColor" stroke-width="1.5" vector-effect="non-scaling-stroke" />
-    </svg>
+    <article class="card full" data-testid="ingest-history" data-points={String(points())} data-loaded={loaded() ? 'true' : 'false'}>
+      <h2>
+        Ingest rate, last hour <span class="unit muted small">samples/s</span>
+      </h2>
+      <div class="chart history" ref={el} role="img" aria-label="Accepted samples per second over the last hour" />
+      <p class="muted small">
+        Accepted samples per second, all instances (a minute's average every 10 s, from the gateway's own counters in the store), then this instance's rate live.
+      </p>
+      <ErrorBanner error={error()} />
+    </article>
   );
 }
