@@ -27,12 +27,20 @@ test('first lookup asks the store, the next is answered synchronously; revocatio
   const cache = new MemoryCache();
   const tokens = await DeviceTokens.open({ store, cache, localTtlMs: 60_000 });
   try {
-    const device = await store.createDevice({ name: 'lookup-1' });
+    const device = await store.createDevice({ name: 'lookup-1', labels: { site: 'north' } });
     const { token, record } = await tokens.issue(device.id, { name: 'first' });
     const first = tokens.lookup(token);
     assert.ok(first instanceof Promise, 'not seen yet: asynchronous');
-    assert.deepEqual(await first, { key: `device-token:${record.id}`, tokenId: record.id, deviceId: device.id });
-    assert.deepEqual(tokens.lookup(token), { key: `device-token:${record.id}`, tokenId: record.id, deviceId: device.id }, 'then from the local map, synchronously');
+    const principal = { key: `device-token:${record.id}`, tokenId: record.id, deviceId: device.id, labels: { site: 'north', device: 'lookup-1' } };
+    assert.deepEqual(await first, principal, "the device's labels and its name come with it");
+    assert.deepEqual(tokens.lookup(token), principal, 'then from the local map, synchronously');
+
+    // A renamed and relabelled device: its tokens are looked up again, with the new labels.
+    await store.updateDevice(device.id, { name: 'lookup-1b', labels: { site: 'south' } });
+    await tokens.deviceChanged(device.id);
+    const changed = tokens.lookup(token);
+    assert.ok(changed instanceof Promise, 'the local entry was dropped');
+    assert.deepEqual((await changed)?.labels, { site: 'south', device: 'lookup-1b' });
 
     // An expiry in the past (rotation with no overlap) takes effect although the local entry is fresh.
     const second = await tokens.issue(device.id);
