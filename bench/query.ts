@@ -16,8 +16,8 @@ import { listValue, type DuckDBValue } from '@duckdb/node-api';
 import { EmbeddedQueryEngine, type QueryPlan } from '../src/query/embedded.js';
 import { formatValue } from '../src/query/format.js';
 import type { MatrixResult, SamplePair } from '../src/query/types.js';
-import { buildBatch, recordingMetrics, type FixtureSeries } from '../src/sinks/embedded/fixture.js';
-import { EmbeddedSink } from '../src/sinks/embedded/index.js';
+import { buildBatch, recordingMetrics, type FixtureSeries } from '../src/embedded/fixture.js';
+import { EmbeddedStore } from '../src/embedded/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -49,7 +49,7 @@ class LegacyEngine extends EmbeddedQueryEngine {
 }
 
 /** 100 counters (c += 0..100 per sample) from 10 minutes before the range to its end. */
-async function load(sink: EmbeddedSink, metric: string, intervalMs: number): Promise<number> {
+async function load(sink: EmbeddedStore, metric: string, intervalMs: number): Promise<number> {
   let n = 0;
   for (let s = 0; s < SERIES; s += 10) {
     const part: FixtureSeries[] = [];
@@ -60,7 +60,7 @@ async function load(sink: EmbeddedSink, metric: string, intervalMs: number): Pro
       n += series.samples.length;
       part.push(series);
     }
-    await sink.write(buildBatch(part, true));
+    await sink.append(buildBatch(part, true));
   }
   return n;
 }
@@ -76,7 +76,7 @@ function random(seed: number): () => number {
  * counters with resets and small drops, a few duplicate timestamps written
  * later (the last written wins), two series with a single sample.
  */
-async function loadIrregular(sink: EmbeddedSink): Promise<void> {
+async function loadIrregular(sink: EmbeddedStore): Promise<void> {
   const rnd = random(42);
   const series: FixtureSeries[] = [];
   const dups: FixtureSeries[] = [];
@@ -95,8 +95,8 @@ async function loadIrregular(sink: EmbeddedSink): Promise<void> {
     series.push(s);
     if (d.samples.length > 0) dups.push(d);
   }
-  await sink.write(buildBatch(series, true));
-  await sink.write(buildBatch(dups, true));
+  await sink.append(buildBatch(series, true));
+  await sink.append(buildBatch(dups, true));
 }
 
 function pct(sorted: number[], p: number): number {
@@ -143,7 +143,7 @@ function difference(a: MatrixResult, b: MatrixResult): string {
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'sentio-bench-query-'));
-const sink = await EmbeddedSink.open({ dataDir: dir, metrics: recordingMetrics() });
+const sink = await EmbeddedStore.open({ dataDir: dir, metrics: recordingMetrics() });
 try {
   const n1 = await load(sink, 'fast_total', 1000);
   const n10 = await load(sink, 'slow_total', 10_000);

@@ -142,7 +142,7 @@ function benchParse(corpus: Corpus, quick: boolean): void {
     ratio: fmtRatio(nb, tb),
     target: `≥ 750 MB/s per core: ${met(nb >= 750e6)}`,
   });
-  const opts: IngestOptions = { format: 'lp', nowMs: Date.now(), output: 'remote_write', shards: 2 };
+  const opts: IngestOptions = { format: 'lp', nowMs: Date.now(), outputs: [{ encoding: 'remote_write', shards: 2 }] };
   const enc = timeLoop(corpus, per * rounds, (b) => native.ingest(b, opts).samples);
   row({
     section: 'parse',
@@ -161,7 +161,7 @@ interface Cell {
 }
 
 async function pipelineCell(p: Pipeline, template: Buffer, lines: number, concurrency: number, ms: number): Promise<Cell> {
-  const opts: IngestOptions = { format: 'lp', nowMs: Date.now(), output: 'remote_write', shards: 1 };
+  const opts: IngestOptions = { format: 'lp', nowMs: Date.now(), outputs: [{ encoding: 'remote_write', shards: 1 }] };
   // warm-up: every worker has loaded the addon
   await Promise.all(Array.from({ length: Math.max(4, concurrency) }, () => p.ingest(ownedCopy(template), opts)));
   let done = 0;

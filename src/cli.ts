@@ -115,7 +115,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     [
       `sentio listening on ${gateway.scheme}://${host}:${gateway.port} (HTTP /write, /api/v2/write; WebSocket /ws, /live; REST /api; /healthz, /readyz, /metrics)`,
       gateway.dashboard ? `dashboard: ${gateway.scheme}://${host}:${gateway.port}/` : 'dashboard: not built (npm run build:web)',
-      `mode: ${gateway.mode}`,
+      `sinks:\n  ${gateway.mode.replace(/\n/g, '\n  ')}`,
       `data directory: ${resolve(config.dataDir)}`,
       `metadata: ${c.postgres !== undefined ? `PostgreSQL ${redact(c.postgres)}` : `PGlite under ${join(resolve(config.dataDir), 'meta')}`}; cache: ${c.redis !== undefined ? `Redis ${redact(c.redis)}` : 'in memory'}`,
       ...(admin.generatedPassword !== undefined

@@ -15,33 +15,36 @@ import type { Config } from './config/index.js';
 import { Ingestor } from './ingest/index.js';
 import { IngestLimits } from './limits/index.js';
 import { LiveHub } from './live/index.js';
-import { createQueryEngine } from './query/index.js';
+import { createQueryEngine, type QueryEngine } from './query/index.js';
 import type { Logger } from './log/index.js';
 import { Metrics } from './metrics/index.js';
 import { Pipeline } from './pipeline/index.js';
-import { DurableQueue } from './queue/index.js';
 import { QueuedSink } from './queue/sink.js';
 import { StartupError } from './errors.js';
 import { SelfMetrics } from './self-metrics/index.js';
 import { MemoryBudget } from './server/budget.js';
 import { createApp, ListenError, listen, type Server } from './server/index.js';
 import { defaultWebRoot } from './server/static.js';
-import { BlackholeSink } from './sinks/blackhole/index.js';
-import { EmbeddedSink } from './sinks/embedded/index.js';
+import type { EmbeddedStore } from './embedded/index.js';
+import { Router } from './router/index.js';
+import { createSinks, type CreatedSink } from './sinks/index.js';
 import type { Sink } from './sinks/types.js';
-import { VictoriaMetricsSink } from './sinks/victoriametrics/index.js';
 
 export interface Gateway {
   port: number;
   /** 'http' or 'https' (TLS configured). */
   scheme: 'http' | 'https';
+  /** The sinks and routes, a line each, for the start-up banner. */
   mode: string;
-  sink: Sink;
+  sinks: readonly Sink[];
+  router: Router;
+  /** The embedded store, when a sink of type embedded is configured. */
+  embedded: EmbeddedStore | undefined;
   metrics: Metrics;
   pipeline: Pipeline;
   control: ControlPlane;
   status: StatusSampler;
-  /** Writes the gateway's own counters to its sink (undefined: --self-metrics-interval-s 0, or the blackhole). */
+  /** Writes the gateway's own counters to its sinks (undefined: --self-metrics-interval-s 0, or only the blackhole). */
   selfMetrics: SelfMetrics | undefined;
   /** Start-up warnings worth printing (e.g. listening beyond loopback without TLS). */
   warnings: string[];
@@ -62,53 +65,19 @@ function checkReadable(path: string, what: string): void {
   }
 }
 
-async function createSink(config: Config, metrics: Metrics, log: Logger): Promise<{ sink: Sink; mode: string }> {
-  if (config.sink === 'blackhole') {
-    return { sink: new BlackholeSink(metrics.sink('blackhole')), mode: 'blackhole (samples are parsed, encoded and discarded)' };
-  }
-  if (config.victoriametrics.length > 0) {
-    const sink = new VictoriaMetricsSink({
-      urls: config.victoriametrics,
-      replication: config.replication,
-      concurrency: config.vm.concurrency,
-      timeoutMs: config.vm.timeoutMs,
-      maxRetries: config.vm.maxRetries,
-      retryBaseMs: config.vm.retryBaseMs,
-      metrics: metrics.sink('victoriametrics'),
-      log,
-    });
-    const shards = config.victoriametrics.map((u, i) => `  shard ${i}: ${u}`).join('\n');
-    const mode = `victoriametrics, ${config.victoriametrics.length} shard(s), replication ${config.replication}`;
-    const q = config.queue;
-    if (q === undefined) return { sink, mode: `${mode}, no queue (acks wait for VictoriaMetrics)\n${shards}` };
-    const dir = join(resolve(config.dataDir), 'queue', 'victoriametrics');
-    let queue: DurableQueue | undefined;
-    const queueMetrics = metrics.queue('victoriametrics', () => ({
-      shards: (queue?.stats() ?? []).map((st) => ({ ...st, oldestAgeSeconds: st.oldestMs === undefined ? 0 : (Date.now() - st.oldestMs) / 1000 })),
-    }));
-    try {
-      queue = await DurableQueue.open({
-        ...q,
-        dir,
-        shards: sink.shards,
-        concurrency: config.vm.concurrency,
-        retryBaseMs: config.vm.retryBaseMs,
-        sender: sink,
-        metrics: queueMetrics,
-        log,
-      });
-    } catch (err) {
-      await sink.close();
-      throw err;
-    }
-    return {
-      sink: new QueuedSink(sink, queue),
-      mode: `${mode}, durable queue under ${dir} (${q.maxBytes} bytes, fsync ${q.fsync}, when full: ${q.full})\n${shards}`,
-    };
-  }
-  const dataDir = resolve(config.dataDir);
-  const sink = await EmbeddedSink.open({ dataDir, metrics: metrics.sink('embedded'), log: (m) => log.info(m) });
-  return { sink, mode: `embedded (DuckDB under ${dataDir})` };
+/** The embedded store, opened when a sink of type embedded is configured; the gateway owns it (the sink writes, queries read). */
+async function openEmbedded(config: Config, metrics: Metrics, log: Logger): Promise<EmbeddedStore | undefined> {
+  const spec = config.sinks.find((s) => s.type === 'embedded');
+  if (spec === undefined) return undefined;
+  const { EmbeddedStore } = await import('./embedded/index.js');
+  return EmbeddedStore.open({ dataDir: resolve(config.dataDir), metrics: metrics.sink(spec.name), log: (m) => log.info(m) });
+}
+
+/** The sinks' start-up banner lines. */
+function describeSinks(made: CreatedSink[], router: Router): string {
+  const lines = made.map((m) => `${m.sink.name}: ${m.description}`);
+  for (const r of router.rules ?? []) lines.push(`route ${r.signals?.join('+') ?? 'all signals'}${r.selector ? ` ${r.selector}` : ''} -> ${r.sinks.join(', ')}`);
+  return lines.join('\n');
 }
 
 /** How long a readiness check may take before it counts as failed. */
@@ -123,6 +92,18 @@ function answers(check: Promise<unknown>): Promise<string> {
   return Promise.race([check.then(() => 'ok', (err: unknown) => (err as Error).message), late]).finally(() => clearTimeout(timer));
 }
 
+/** Queries go to --vmselect when given, else to the embedded store when it is on, else to the VictoriaMetrics sink's shards; none for the blackhole alone. */
+function queryEngineFor(config: Config, embedded: EmbeddedStore | undefined): QueryEngine | undefined {
+  const vm = config.sinks.find((s) => s.type === 'victoriametrics');
+  if (config.control.vmselect === undefined && embedded === undefined && vm === undefined) return undefined;
+  return createQueryEngine({
+    ...(config.control.vmselect !== undefined ? { vmselect: config.control.vmselect } : {}),
+    victoriametrics: config.control.vmselect === undefined && embedded !== undefined ? [] : vm?.urls ?? [],
+    ...(embedded !== undefined ? { embedded } : {}),
+    timeoutMs: config.vm.timeoutMs,
+  });
+}
+
 export async function startGateway(config: Config, log: Logger, tokens: readonly string[] = config.tokens): Promise<Gateway> {
   const tls = config.control.tls;
   if (tls) {
@@ -132,14 +113,25 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   const metrics = new Metrics();
   const apiMetrics = new ApiMetrics(metrics.registry);
   const control = await openControlPlane(config.control, resolve(config.dataDir), log, apiMetrics);
-  let sink: Sink;
-  let mode: string;
+  let embedded: EmbeddedStore | undefined;
+  let made: CreatedSink[];
   try {
-    ({ sink, mode } = await createSink(config, metrics, log));
+    embedded = await openEmbedded(config, metrics, log);
+    made = await createSinks(config.sinks, {
+      config,
+      metrics,
+      log,
+      embedded: () => embedded ?? (() => { throw new Error('no embedded store is open'); })(),
+    });
   } catch (err) {
+    await embedded?.close();
     await control.close();
     throw err;
   }
+  const sinks = made.map((m) => m.sink);
+  const router = new Router(sinks, config.routes, metrics.router);
+  for (const idle of router.idleSinks()) log.warn(`sink ${idle.name} is named in no route: it gets nothing`);
+  const mode = describeSinks(made, router);
   const pipeline = new Pipeline({ workers: config.workers, inlineMaxBytes: config.inlineMaxBytes, inlineMaxLoad: config.inlineMaxLoad });
   metrics.poolProbe = () => ({
     queueDepth: pipeline.queueDepth,
@@ -149,11 +141,16 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     pooled: pipeline.pooledCount,
     mainLoad: pipeline.mainLoad,
   });
-  // High-water marks: the queue 80 % full, or more batches waiting for a parser than there are parsers.
-  const queue = sink instanceof QueuedSink ? sink.queue : undefined;
+  // High-water marks: a queue 80 % full, or more batches waiting for a parser than there are parsers.
+  const queues = sinks.filter((s): s is QueuedSink => s instanceof QueuedSink);
   const highWater = config.queue ? config.queue.maxBytes * 0.8 : Number.POSITIVE_INFINITY;
-  const overloaded = (): boolean => (queue !== undefined && queue.diskBytes > highWater) || pipeline.queueDepth > Math.max(1, config.workers);
-  const status = new StatusSampler({ metrics, sink, queue: () => queue?.stats() ?? [], mainLoad: () => pipeline.mainLoad });
+  const overloaded = (): boolean => queues.some((q) => q.queue.diskBytes > highWater) || pipeline.queueDepth > Math.max(1, config.workers);
+  const status = new StatusSampler({
+    metrics,
+    router,
+    queues: () => queues.flatMap((q) => q.queue.stats().map((st) => ({ sink: q.name, ...st }))),
+    mainLoad: () => pipeline.mainLoad,
+  });
   const live = new LiveHub({
     maxRate: config.control.liveMaxRate,
     async verify(token) {
@@ -168,7 +165,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   });
   const ingestor = new Ingestor({
     pipeline,
-    sink,
+    router,
     metrics,
     maxErrors: config.maxErrors,
     maxLineBytes: config.maxLineBytes,
@@ -193,14 +190,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       rateLimit: config.control.apiRateLimit,
       corsOrigins: config.control.corsOrigins,
     },
-    sink instanceof BlackholeSink
-      ? undefined
-      : createQueryEngine({
-          ...(config.control.vmselect !== undefined ? { vmselect: config.control.vmselect } : {}),
-          victoriametrics: config.victoriametrics,
-          ...(sink instanceof EmbeddedSink ? { embedded: sink } : {}),
-          timeoutMs: config.vm.timeoutMs,
-        }),
+    queryEngineFor(config, embedded),
   );
   const budget = new MemoryBudget(config.maxInflightBodyBytes);
   metrics.budgetProbe = () => ({ inUse: budget.inUse, peak: budget.takePeak(), capacity: budget.capacity });
@@ -216,17 +206,20 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     ws: config.ws,
     isReady: () => ready,
     async health() {
-      const h = await sink.health();
-      return h.ok ? undefined : `sink ${sink.name}: ${h.detail ?? 'unhealthy'}`;
+      const h = await router.health();
+      const bad = h.sinks.filter((s) => !s.health.ok).map((s) => `sink ${s.sink.name}: ${s.health.detail ?? 'unhealthy'}`);
+      return bad.length === 0 ? undefined : bad.join('; ');
     },
     async readiness() {
-      const [store, cache, sinkState] = await Promise.all([
+      const [store, cache, ...sinkStates] = await Promise.all([
         answers(control.store.health()),
         answers(control.cache.health()),
         // A queued sink is ready while its queue takes batches, whatever the sink behind it does.
-        queue !== undefined ? queue.refusal() ?? 'ok' : answers(sink.health().then((h) => (h.ok ? undefined : Promise.reject(new Error(h.detail ?? 'unhealthy'))))),
+        ...sinks.map((s) =>
+          s.refusal !== undefined ? Promise.resolve(s.refusal() ?? 'ok') : answers(s.health().then((h) => (h.ok ? undefined : Promise.reject(new Error(h.detail ?? 'unhealthy'))))),
+        ),
       ]);
-      return { store, cache, [`sink_${sink.name}`]: sinkState };
+      return { store, cache, ...Object.fromEntries(sinks.map((s, i) => [`sink_${s.name}`, sinkStates[i]!])) };
     },
     ...(tls ? { tls } : {}),
     routes: (a) => {
@@ -239,23 +232,23 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     server = await listen(app, config.listen.host, config.listen.port);
   } catch (err) {
     status.close();
-    await Promise.allSettled([live.close(), pipeline.close(), sink.close(), control.close()]);
+    await Promise.allSettled([live.close(), pipeline.close(), router.close().then(() => embedded?.close()), control.close()]);
     if (err instanceof ListenError) throw new StartupError(`${err.message}: stop it, or choose another address with --listen HOST:PORT`, { cause: err });
     throw err;
   }
   ready = true;
-  // The gateway's own counters, into its own sink (not the blackhole's: nothing would be kept).
+  // The gateway's own counters, into its own sinks (not when only the blackhole would get them: nothing would be kept).
   const selfMetrics =
-    config.selfMetricsIntervalS > 0 && !(sink instanceof BlackholeSink)
+    config.selfMetricsIntervalS > 0 && sinks.some((s) => s.type !== 'blackhole')
       ? new SelfMetrics({
           registry: metrics.registry,
           instance: `${hostname()}:${server.port}`,
           intervalMs: config.selfMetricsIntervalS * 1000,
           log,
           async write(body) {
-            const result = await pipeline.ingest(body, { format: 'lp', precision: 'ms', nowMs: Date.now(), output: sink.output, shards: sink.shards, replication: sink.replication, maxErrors: 10 });
+            const result = await pipeline.ingest(body, { format: 'lp', precision: 'ms', nowMs: Date.now(), outputs: router.metricsOutputs, maxErrors: 10 });
             if (result.rejected > 0) throw new Error(`the core rejected ${result.rejected} of its lines: ${result.errors[0]?.reason}`);
-            await sink.write(result);
+            await router.routeMetrics(result);
           },
         })
       : undefined;
@@ -269,7 +262,9 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     port: server.port,
     scheme: tls ? 'https' : 'http',
     mode,
-    sink,
+    sinks,
+    router,
+    embedded,
     metrics,
     pipeline,
     control,
@@ -293,7 +288,8 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         status.close();
         await selfMetrics?.close();
         await live.close();
-        await sink.close(Math.max(0, deadline - Date.now()));
+        await router.close(Math.max(0, deadline - Date.now()));
+        await embedded?.close();
         await pipeline.close();
         await control.close();
       })();

@@ -28,7 +28,7 @@ test('a bad setting stops start-up with exit code 2 and names the key', async ()
   assert.match(p.err(), /replication \(--replication, SENTIO_REPLICATION\)/);
 });
 
-test('start prints where it listens, the mode and the data directory; generates a token; stops on SIGTERM', async () => {
+test('start prints where it listens, the sinks and the data directory; generates a token; stops on SIGTERM', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'sentio-cli-'));
   try {
     const p = run(['start', '--listen', '127.0.0.1:0', '--data-dir', dataDir]);
@@ -40,7 +40,7 @@ test('start prints where it listens, the mode and the data directory; generates 
     });
     const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(banner)?.[1]);
     assert.ok(port > 0, banner);
-    assert.match(banner, /mode: embedded \(DuckDB under /);
+    assert.match(banner, /sinks:\n  embedded: embedded \(DuckDB \/.*sentio\.duckdb\)\n/);
     assert.ok(banner.includes(`data directory: ${dataDir}`));
     const token = (await readFile(join(dataDir, 'ingest-token'), 'utf8')).trim();
     assert.ok(banner.includes(token), 'the generated token is printed');

@@ -12,7 +12,6 @@ import WebSocket from 'ws';
 import { loadConfig } from '../src/config/index.js';
 import { startGateway } from '../src/gateway.js';
 import { silentLogger } from '../src/log/index.js';
-import type { EmbeddedSink } from '../src/sinks/embedded/index.js';
 import { TOKEN } from './helpers.js';
 
 test('every accepted sample over HTTP and WebSocket is stored, and kept across a restart', async () => {
@@ -52,16 +51,16 @@ test('every accepted sample over HTTP and WebSocket is stored, and kept across a
     assert.equal(wsSamples, frames * 100);
     expected += wsSamples;
 
-    const stats = await (gw.sink as EmbeddedSink).stats();
+    const stats = await gw.embedded!.stats();
     assert.equal(stats.samples, expected, 'every accepted sample is in the store');
     await gw.close();
     assert.ok(existsSync(join(dataDir, 'sentio.duckdb')), 'the store is a DuckDB file under the data directory');
 
     const again = await startGateway(config, silentLogger);
     try {
-      const after = await (again.sink as EmbeddedSink).stats();
+      const after = await again.embedded!.stats();
       assert.deepEqual(after, stats, 'nothing lost or duplicated across a restart');
-      const one = await (again.sink as EmbeddedSink).exportSeries({ metric: 'fleet_b' });
+      const one = await again.embedded!.exportSeries({ metric: 'fleet_b' });
       assert.ok(one.every((s) => s.samples.every((x) => x.value <= 0)));
     } finally {
       await again.close();

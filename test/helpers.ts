@@ -38,7 +38,7 @@ export async function startTestGateway(args: string[] = []): Promise<TestGateway
     dataDir,
     auth: { authorization: `Token ${TOKEN}` },
     async delivered() {
-      if (gateway.sink instanceof QueuedSink) await gateway.sink.queue.drained();
+      for (const sink of gateway.sinks) if (sink instanceof QueuedSink) await sink.queue.drained();
     },
     async close() {
       await gateway.close();

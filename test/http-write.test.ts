@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { TOKEN, type TestGateway, metricValue, scrape, startTestGateway } from './helpers.js';
-import type { EmbeddedSink } from '../src/sinks/embedded/index.js';
 
 let gw: TestGateway;
 before(async () => {
@@ -12,7 +11,7 @@ before(async () => {
 });
 after(async () => gw.close());
 
-const store = () => gw.gateway.sink as EmbeddedSink;
+const store = () => gw.gateway.embedded!;
 const write = (path: string, body: string | Buffer, headers: Record<string, string> = gw.auth) =>
   fetch(`${gw.url}${path}`, { method: 'POST', headers, body });
 
@@ -178,7 +177,7 @@ test('per-token limits: samples per second and series per minute are refused wit
     assert.equal(r1.status, 429);
     assert.ok(Number(r1.headers.get('retry-after')) >= 1);
     assert.equal(((await r1.json()) as { code: string }).code, 'SENTIO_ERR_CARDINALITY_LIMIT');
-    const store = g.gateway.sink as EmbeddedSink;
+    const store = g.gateway.embedded!;
     assert.equal((await store.exportSeries({ metric: 'card_v' })).length, 0, 'a refused batch leaves nothing');
     // 40 series fit; 150 samples drain the bucket (one batch may borrow), the next batch is refused.
     const narrow = Array.from({ length: 150 }, (_, i) => `rate,s=${i % 40} v=${i} ${1700000006000000000 + i}`).join('\n');

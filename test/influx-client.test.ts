@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { HttpError, InfluxDB, Point } from '@influxdata/influxdb-client';
-import type { EmbeddedSink } from '../src/sinks/embedded/index.js';
 import { TOKEN, type TestGateway, startTestGateway } from './helpers.js';
 
 let gw: TestGateway;
@@ -21,7 +20,7 @@ test('@influxdata/influxdb-client writes points with gzip, retries off', async (
     writer.writePoint(new Point('sensor').tag('id', `s${i % 10}`).floatField('temp', i / 10).intField('count', i).booleanField('ok', i % 2 === 0).timestamp(new Date(t + i)));
   }
   await writer.close();
-  const store = gw.gateway.sink as EmbeddedSink;
+  const store = gw.gateway.embedded!;
   const temp = await store.exportSeries({ metric: 'sensor_temp' });
   assert.equal(temp.length, 10);
   assert.deepEqual(temp[0]!.labels, { __name__: 'sensor_temp', id: 's0', site: 'plant 1' });

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { silentLogger } from '../src/log/index.js';
 import { Metrics } from '../src/metrics/index.js';
-import { EmbeddedSink } from '../src/sinks/embedded/index.js';
+import { EmbeddedStore } from '../src/embedded/index.js';
 import { TOKEN, metricValue, scrape, startSentioProcess } from './helpers.js';
 
 const TS = '1700000009000000000';
@@ -114,7 +114,7 @@ test('malformed and hostile input: documented answers, valid lines stored, the p
     assert.equal(metricValue(m, 'sentio_accepted_samples_total'), expectedSamples);
     await sentio.stop();
     assert.equal(sentio.process.exitCode, 0);
-    const store = await EmbeddedSink.open({ dataDir: sentio.dir, metrics: new Metrics().sink('embedded'), log: () => silentLogger.info('') });
+    const store = await EmbeddedStore.open({ dataDir: sentio.dir, metrics: new Metrics().sink('embedded'), log: () => silentLogger.info('') });
     try {
       assert.equal((await store.stats()).samples, expectedSamples, 'every valid sample is in the store');
     } finally {

@@ -13,7 +13,7 @@ import { EmbeddedQueryEngine } from '../src/query/embedded.js';
 import { createQueryEngine } from '../src/query/index.js';
 import type { MatrixResult, QueryEngine } from '../src/query/types.js';
 import { baseUrlOf, VictoriaMetricsQueryEngine } from '../src/query/victoriametrics.js';
-import { EmbeddedSink } from '../src/sinks/embedded/index.js';
+import { EmbeddedStore } from '../src/embedded/index.js';
 import { startTestGateway, type TestGateway } from './helpers.js';
 import { startVictoriaMetrics, type VictoriaMetrics } from './services/index.js';
 
@@ -122,10 +122,10 @@ describe('embedded engine vs VictoriaMetrics 1.79.5 on the same line protocol', 
       await Promise.all([post(`${vm.url}/write?precision=ms`, chunk), post(`${gw.url}/write?precision=ms`, chunk, gw.auth)]);
     }
     await Promise.all([vm.flush(), gw.delivered()]);
-    assert.ok(gw.gateway.sink instanceof EmbeddedSink, 'the gateway stores in DuckDB');
+    assert.ok(gw.gateway.embedded instanceof EmbeddedStore, 'the gateway stores in DuckDB');
     victoria = new VictoriaMetricsQueryEngine({ shards: [vm.url], timeoutMs: 10_000 });
     // The server runs with -search.disableCache, so it does not align start and end to the step.
-    embedded = new EmbeddedQueryEngine(gw.gateway.sink, { alignStartEnd: false });
+    embedded = new EmbeddedQueryEngine(gw.gateway.embedded, { alignStartEnd: false });
   });
   after(async () => {
     await Promise.all([vm?.destroy(), gw?.close()]);

@@ -19,7 +19,6 @@ import type { IngestResult } from '../src/native/types.js';
 import { MemoryBudget, unbounded } from '../src/server/budget.js';
 import { listen } from '../src/server/index.js';
 import { waitFor } from './services/index.js';
-import type { EmbeddedSink } from '../src/sinks/embedded/index.js';
 
 let gw: TestGateway;
 /** One frame in flight per connection; resume remembers 2 seqs for 2 client ids. */
@@ -37,7 +36,7 @@ after(async () => {
   await Promise.all([gw.close(), tight.close()]);
 });
 
-const store = (g = gw) => g.gateway.sink as EmbeddedSink;
+const store = (g = gw) => g.gateway.embedded!;
 
 interface Reply {
   type: 'ack' | 'error';
@@ -456,7 +455,7 @@ test('msgpackFrameSeq reads the first top-level seq of any integer width, and no
 
 // ---- resume and flow control against a stub ingestor ------------------------
 
-const result = (samples: number): IngestResult => ({ lines: 1, rejected: 0, samples, skippedStrings: 0, errors: [], rejectedLineBytes: 0, rejectedTags: 0 });
+const result = (samples: number): IngestResult => ({ lines: 1, rejected: 0, samples, skippedStrings: 0, errors: [], rejectedLineBytes: 0, rejectedTags: 0, outputs: [], unroutedSamples: 0 });
 
 /** The WebSocket route alone, on an ingestor whose calls wait until the test settles them. */
 async function stubServer(ws: Partial<WsDeps['ws']> = {}, budget = unbounded) {

@@ -185,8 +185,9 @@ export const GatewayStatus = z
       rejectedPointsTotal: z.number(),
       rejectedRequestsTotal: z.number(),
     }),
-    sink: z.object({ name: z.string(), healthy: z.boolean(), detail: z.string().nullable() }),
-    queue: z.array(z.object({ shard: z.number().int(), records: z.number().int(), samples: z.number(), bytes: z.number(), oldestAgeSeconds: z.number() })).describe('Durable queue per shard (empty without one).'),
+    sink: z.object({ name: z.string(), healthy: z.boolean(), detail: z.string().nullable() }).describe('Every sink at once: their names, healthy when all are, and what any of them reports.'),
+    sinks: z.array(z.object({ name: z.string(), type: z.string(), healthy: z.boolean(), detail: z.string().nullable() })).describe('Each sink.'),
+    queue: z.array(z.object({ sink: z.string(), shard: z.number().int(), records: z.number().int(), samples: z.number(), bytes: z.number(), oldestAgeSeconds: z.number() })).describe('Durable queue per sink and shard (empty without one).'),
     mainThreadLoad: z.number().describe('Event-loop utilization of the main thread, 0..1.'),
   })
   .meta({ id: 'GatewayStatus' });

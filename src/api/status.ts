@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import type client from 'prom-client';
 import type { Metrics } from '../metrics/index.js';
 import type { ShardStats } from '../queue/index.js';
-import type { Sink } from '../sinks/types.js';
+import type { Router } from '../router/index.js';
 import type { z } from 'zod';
 import type { GatewayStatus as GatewayStatusSchema } from './schemas.js';
 
@@ -36,7 +36,7 @@ export class StatusSampler {
   private readonly listeners = new Set<(s: GatewayStatus) => void>();
 
   constructor(
-    private readonly o: { instance?: string; metrics: Metrics; sink: Sink; queue: () => ShardStats[]; mainLoad: () => number },
+    private readonly o: { instance?: string; metrics: Metrics; router: Router; queues: () => Array<ShardStats & { sink: string }>; mainLoad: () => number },
     periodMs = 1000,
   ) {
     this.current = this.empty();
@@ -51,7 +51,8 @@ export class StatusSampler {
       time: new Date().toISOString(),
       uptimeSeconds: 0,
       ingest: { samplesPerSecond: 0, byProtocol: {}, rejectedPointsPerSecond: 0, rejectedRequestsPerSecond: 0, acceptedSamplesTotal: 0, rejectedPointsTotal: 0, rejectedRequestsTotal: 0 },
-      sink: { name: this.o.sink.name, healthy: true, detail: null },
+      sink: { name: this.sinkNames(), healthy: true, detail: null },
+      sinks: this.o.router.sinks.map((s) => ({ name: s.name, type: s.type, healthy: true, detail: null })),
       queue: [],
       mainThreadLoad: 0,
     };
@@ -74,7 +75,7 @@ export class StatusSampler {
       totals(r, 'sentio_accepted_samples_total', 'protocol'),
       totals(r, 'sentio_rejected_points_total'),
       totals(r, 'sentio_rejected_requests_total'),
-      this.o.sink.health().catch((err: unknown) => ({ ok: false, detail: (err as Error).message })),
+      this.o.router.health(),
     ]);
     const now = Date.now();
     const prev = this.last;
@@ -96,14 +97,26 @@ export class StatusSampler {
         rejectedPointsTotal: rejectedPoints.total,
         rejectedRequestsTotal: rejectedRequests.total,
       },
-      sink: { name: this.o.sink.name, healthy: health.ok, detail: health.detail ?? null },
-      queue: this.o.queue().map((q) => ({ shard: q.shard, records: q.records, samples: q.samples, bytes: q.bytes, oldestAgeSeconds: q.oldestMs === undefined ? 0 : (now - q.oldestMs) / 1000 })),
+      sink: { name: this.sinkNames(), healthy: health.ok, detail: problems(health.sinks) },
+      sinks: health.sinks.map(({ sink, health: h }) => ({ name: sink.name, type: sink.type, healthy: h.ok, detail: h.detail ?? null })),
+      queue: this.o.queues().map((q) => ({ sink: q.sink, shard: q.shard, records: q.records, samples: q.samples, bytes: q.bytes, oldestAgeSeconds: q.oldestMs === undefined ? 0 : (now - q.oldestMs) / 1000 })),
       mainThreadLoad: this.o.mainLoad(),
     };
     for (const l of this.listeners) l(this.current);
   }
 
+  /** The sinks' names, for the one-line `sink` summary. */
+  private sinkNames(): string {
+    return this.o.router.sinks.map((s) => s.name).join(', ');
+  }
+
   close(): void {
     clearInterval(this.timer);
   }
+}
+
+/** What is wrong with the sinks (each that has a detail, healthy or not), or null. */
+function problems(sinks: Array<{ sink: { name: string }; health: { ok: boolean; detail?: string } }>): string | null {
+  const notes = sinks.filter((s) => s.health.detail !== undefined).map((s) => `${s.sink.name}: ${s.health.detail}`);
+  return notes.length === 0 ? null : notes.join('; ');
 }

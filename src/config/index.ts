@@ -11,8 +11,11 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import type { LabelMatcher } from '../native/types.js';
+import { parseSelector } from '../query/selector.js';
+import { SIGNALS, type Signal } from '../signals/index.js';
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'yaml';
 
 interface Setting {
   kind: Kind;
@@ -21,6 +24,11 @@ interface Setting {
   short?: string;
   /** Flag only: not read from the environment or the YAML file. */
   flagOnly?: boolean;
+}
+
+/** Structured settings (kind 'yaml') have no flag: they are set in the YAML file, or in the environment as YAML text. */
+function isFlag(s: Setting): boolean {
+  return s.kind !== 'yaml';
 }
 
 /** Every setting, by its flag name. The order is the order of `--help`. */
@@ -32,7 +40,19 @@ export const settings = {
     help: 'VictoriaMetrics remote-write URL, e.g. http://127.0.0.1:8428/api/v1/write; repeat for one URL per shard',
   },
   replication: { kind: 'int', help: 'copies of each series over the VictoriaMetrics shards' },
-  sink: { kind: 'string', help: 'auto (default: victoriametrics when URLs are given, else embedded) | blackhole (discard, for benchmarks)' },
+  embedded: {
+    kind: 'bool',
+    help: 'keep the embedded store (DuckDB under data-dir) on beside remote sinks, e.g. as the local store of the dashboard and queries; it is on by itself when no other sink is configured',
+  },
+  sink: { kind: 'string', help: 'auto (default: the sinks configured, else embedded) | blackhole (discard everything, for benchmarks; no other sink)' },
+  sinks: {
+    kind: 'yaml',
+    help: 'list of sinks, each {name, type: victoriametrics | embedded | blackhole, urls (victoriametrics), replication}; beside the one --victoriametrics makes (named victoriametrics)',
+  },
+  routes: {
+    kind: 'yaml',
+    help: 'list of routing rules, each {sinks: [names], signals: [metrics], match: a series selector such as \'{site="plant-7"}\'}; a series goes to every sink of every rule it matches, a sink named in no rule gets nothing; default: every sink takes everything of its signals',
+  },
   token: { kind: 'list', help: 'ingest token accepted as "Authorization: Token|Bearer ..." (repeatable)' },
   'no-auth': { kind: 'bool', help: 'accept writes without credentials' },
   workers: { kind: 'int', help: 'parser worker threads (default: the number of cores)' },
@@ -125,13 +145,31 @@ const remoteWriteUrl = z.string().refine(
 
 const positive = (max: number) => z.number().int().min(1).max(max);
 
+const sinkName = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'expected a name of lowercase letters, digits, "-" and "_", starting with a letter');
+const urlList = z.union([remoteWriteUrl.transform((u) => [u]), z.array(remoteWriteUrl).min(1)]);
+const sinkSpecSchema = z.discriminatedUnion('type', [
+  z.object({ name: sinkName.optional(), type: z.literal('victoriametrics'), urls: urlList, replication: positive(64).default(1) }).strict(),
+  z.object({ name: sinkName.optional(), type: z.literal('embedded') }).strict(),
+  z.object({ name: sinkName.optional(), type: z.literal('blackhole') }).strict(),
+]);
+const routeSchema = z
+  .object({
+    sinks: z.union([sinkName.transform((n) => [n]), z.array(sinkName).min(1)]),
+    signals: z.array(z.enum(SIGNALS as [Signal, ...Signal[]])).min(1).optional(),
+    match: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     listen: hostPort.prefault('0.0.0.0:8086'),
     'data-dir': z.string().min(1).default('./data'),
     victoriametrics: z.array(remoteWriteUrl).default([]),
     replication: positive(64).default(1),
+    embedded: z.boolean().default(false),
     sink: z.enum(['auto', 'blackhole']).default('auto'),
+    sinks: z.array(sinkSpecSchema).default([]),
+    routes: z.array(routeSchema).min(1, 'give at least one rule, or leave routes out (every sink then takes everything)').optional(),
     token: z.array(z.string().min(8, 'tokens must be at least 8 characters')).default([]),
     'no-auth': z.boolean().default(false),
     workers: z.number().int().min(0).max(256).default(availableParallelism()),
@@ -181,20 +219,7 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (c.victoriametrics.length === 0 && c.replication > 1) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['replication'],
-        message: `replication ${c.replication} needs at least ${c.replication} VictoriaMetrics URLs (--victoriametrics), and none is configured: the embedded store keeps one copy`,
-      });
-    }
-    if (c.victoriametrics.length > 0 && c.replication > c.victoriametrics.length) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['replication'],
-        message: `replication ${c.replication} exceeds the ${c.victoriametrics.length} VictoriaMetrics URL(s)`,
-      });
-    }
+    deriveSinks(c, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
     // The largest request holds its body plus its decoded size while inflating, and twice the decoded size while it is joined (src/server/body.ts).
     const largest = Math.max(c['max-body-bytes'] + c['max-decompressed-bytes'], 2 * c['max-decompressed-bytes']);
     if (c['max-inflight-body-bytes'] < largest) {
@@ -211,6 +236,77 @@ export const configSchema = z
 
 type Raw = z.output<typeof configSchema>;
 
+export type SinkSpec =
+  | { name: string; type: 'victoriametrics'; urls: string[]; replication: number }
+  | { name: string; type: 'embedded' }
+  | { name: string; type: 'blackhole' };
+
+/** A routing rule: series of these signals that the selector's matchers all pass go to these sinks. */
+export interface RouteSpec {
+  sinks: string[];
+  /** undefined: every signal. */
+  signals: Signal[] | undefined;
+  /** All must hold; empty: every series. */
+  match: LabelMatcher[];
+  /** The selector as written, for messages. */
+  selector: string | undefined;
+}
+
+type Issue = (path: (string | number)[], message: string) => void;
+
+/**
+ * The sinks and routes the settings describe, in one place for validation
+ * and for the Config: the YAML `sinks`, then the sink `--victoriametrics`
+ * makes (named victoriametrics), then the embedded store when `--embedded`
+ * asks for it or nothing else stores; `--sink blackhole` stands alone.
+ */
+function deriveSinks(c: Pick<Raw, 'victoriametrics' | 'replication' | 'embedded' | 'sink' | 'sinks' | 'routes'>, issue: Issue): { sinks: SinkSpec[]; routes: RouteSpec[] | undefined } {
+  const sinks: SinkSpec[] = [];
+  const add = (spec: SinkSpec, path: (string | number)[]): void => {
+    if (sinks.some((x) => x.name === spec.name)) issue(path, `two sinks are named "${spec.name}": give each its own name`);
+    else sinks.push(spec);
+  };
+  c.sinks.forEach((spec, i) => {
+    if (spec.type === 'victoriametrics' && spec.replication > spec.urls.length) {
+      issue(['sinks', i, 'replication'], `replication ${spec.replication} exceeds the ${spec.urls.length} URL(s) of this sink`);
+    }
+    add({ ...spec, name: spec.name ?? spec.type } as SinkSpec, ['sinks', i, 'name']);
+  });
+  if (c.victoriametrics.length > 0) {
+    if (c.replication > c.victoriametrics.length) {
+      issue(['replication'], `replication ${c.replication} exceeds the ${c.victoriametrics.length} VictoriaMetrics URL(s)`);
+    }
+    add({ name: 'victoriametrics', type: 'victoriametrics', urls: c.victoriametrics, replication: c.replication }, ['victoriametrics']);
+  } else if (c.replication > 1) {
+    issue(
+      ['replication'],
+      `replication ${c.replication} needs at least ${c.replication} VictoriaMetrics URLs (--victoriametrics), and none is configured: the embedded store keeps one copy`,
+    );
+  }
+  if (c.sink === 'blackhole') {
+    if (sinks.length > 0 || c.embedded) issue(['sink'], `blackhole discards every batch and stands alone: remove the other sinks (${[...sinks.map((x) => x.name), ...(c.embedded ? ['--embedded'] : [])].join(', ')})`);
+    sinks.splice(0, sinks.length, { name: 'blackhole', type: 'blackhole' });
+  } else if ((c.embedded || sinks.length === 0) && !sinks.some((x) => x.type === 'embedded')) {
+    add({ name: 'embedded', type: 'embedded' }, ['embedded']);
+  }
+  if (sinks.filter((x) => x.type === 'embedded').length > 1) issue(['sinks'], 'the embedded store is one: configure at most one sink of type embedded');
+  const routes = c.routes?.map((r, i): RouteSpec => {
+    for (const name of r.sinks) {
+      if (!sinks.some((x) => x.name === name)) issue(['routes', i, 'sinks'], `no sink is named "${name}" (sinks: ${sinks.map((x) => x.name).join(', ')})`);
+    }
+    let match: LabelMatcher[] = [];
+    if (r.match !== undefined) {
+      try {
+        match = parseSelector(r.match).matchers;
+      } catch (err) {
+        issue(['routes', i, 'match'], `${JSON.stringify(r.match)} is not a series selector: ${(err as Error).message}`);
+      }
+    }
+    return { sinks: r.sinks, signals: r.signals, match, selector: r.match };
+  });
+  return { sinks, routes };
+}
+
 export interface QueueConfig {
   maxBytes: number;
   full: 'refuse' | 'drop-oldest';
@@ -224,9 +320,10 @@ export interface QueueConfig {
 export interface Config {
   listen: { host: string; port: number };
   dataDir: string;
-  victoriametrics: string[];
-  replication: number;
-  sink: 'auto' | 'blackhole';
+  /** Every sink, flags and YAML merged (at least one). */
+  sinks: SinkSpec[];
+  /** undefined: every sink takes everything of its signals. */
+  routes: RouteSpec[] | undefined;
   tokens: string[];
   noAuth: boolean;
   workers: number;
@@ -295,6 +392,12 @@ function fromEnv(kind: Kind, value: string): unknown {
       return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
     case 'number':
       return /^-?(\d+\.?\d*|\.\d+)$/.test(value.trim()) ? Number(value) : value;
+    case 'yaml':
+      try {
+        return parseYaml(value) as unknown;
+      } catch (err) {
+        throw new ConfigError(`${value.slice(0, 60)}: not YAML: ${(err as Error).message}`);
+      }
     default:
       return value;
   }
@@ -319,6 +422,7 @@ export interface LoadResult {
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadResult {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const [name, s] of Object.entries(settings) as [SettingName, Setting][]) {
+    if (!isFlag(s)) continue;
     options[name] = {
       type: s.kind === 'bool' ? 'boolean' : 'string',
       ...(s.kind === 'list' ? { multiple: true } : {}),
@@ -357,13 +461,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadResult {
     if (s.flagOnly) continue;
     const value = env[envName(name)];
     if (value !== undefined) {
-      merged[name] = fromEnv(s.kind, value);
+      try {
+        merged[name] = fromEnv(s.kind, value);
+      } catch (err) {
+        throw new ConfigError(`${envName(name)}: ${(err as Error).message}`);
+      }
       sources[name] = 'env';
     }
   }
   for (const [name, s] of Object.entries(settings) as [SettingName, Setting][]) {
     const value = flags[name];
-    if (s.flagOnly || value === undefined) continue;
+    if (s.flagOnly || !isFlag(s) || value === undefined) continue;
     merged[name] = fromFlag(s.kind, value);
     sources[name] = 'flag';
   }
@@ -373,7 +481,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadResult {
     const lines = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');
       const s = (settings as Record<string, Setting>)[key];
-      const where = s ? `${key} (--${key}, ${envName(key)})` : key || 'config';
+      const at = issue.path.slice(1).map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+      const where = !s ? key || 'config' : isFlag(s) ? `${key} (--${key}, ${envName(key)})` : `${key}${at} (YAML key ${key}, ${envName(key)})`;
       const unknown = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : issue.message;
       return `  ${where}: ${unknown}`;
     });
@@ -386,9 +495,9 @@ function toConfig(r: Raw): Config {
   return {
     listen: r.listen,
     dataDir: r['data-dir'],
-    victoriametrics: r.victoriametrics,
-    replication: r.replication,
-    sink: r.sink,
+    ...deriveSinks(r, (path, message) => {
+      throw new ConfigError(`${path.join('.')}: ${message}`);
+    }),
     tokens: r.token,
     noAuth: r['no-auth'],
     workers: r.workers,
@@ -456,7 +565,7 @@ export function startUsage(): string {
     return undefined;
   };
   const rows = (Object.entries(settings) as [SettingName, Setting][]).map(([name, s]) => {
-    const flag = `--${name}${s.kind === 'bool' ? '' : s.kind === 'list' ? ' VALUE...' : ' VALUE'}`;
+    const flag = !isFlag(s) ? `${name}: (YAML)` : `--${name}${s.kind === 'bool' ? '' : s.kind === 'list' ? ' VALUE...' : ' VALUE'}`;
     const env = s.flagOnly ? '' : `  [${envName(name)}]`;
     const def = s.help.includes('default') ? undefined : shown(defaults[name]);
     return `  ${flag.padEnd(34)} ${s.help}${def === undefined ? '' : ` (default ${def})`}${env}`;

@@ -1,6 +1,7 @@
 // The ingest stage shared by every front end: count what arrived, parse and
-// encode it (src/pipeline → native core), hand the encoded batch to the
-// sink, count what was accepted, rejected and dropped. Protocol modules
+// encode it (src/pipeline → native core, one output per routed sink), hand
+// it to the router (src/router), count what was accepted, rejected and
+// dropped. Protocol modules
 // (./influx.ts, ./ws.ts) only map a request to bytes plus options.
 
 import type { Principal } from '../auth/index.js';
@@ -9,7 +10,7 @@ import type { Format, Metrics, Protocol } from '../metrics/index.js';
 import type { IngestOptions, IngestResult, Precision } from '../native/types.js';
 import type { IngestLimits } from '../limits/index.js';
 import type { Pipeline } from '../pipeline/index.js';
-import type { Sink } from '../sinks/types.js';
+import type { Router } from '../router/index.js';
 
 export interface BatchOptions {
   precision?: Precision;
@@ -23,7 +24,7 @@ export interface BatchOptions {
  * on the main thread once per batch: keep it to a few field reads.
  */
 export interface IngestObserver {
-  /** A batch was parsed and stored; `result` holds its counts (and, per sink output, its columns). */
+  /** A batch was parsed and stored; `result` holds its counts (and each sink's output). */
   accepted?(result: IngestResult, opts: BatchOptions): void;
   /** A batch was refused as a whole (limits, sink, malformed); its lines may have been parsed. */
   failed?(err: SentioError, opts: BatchOptions): void;
@@ -36,7 +37,7 @@ export type ObserverParseOptions = Pick<IngestOptions, 'latest'>;
 
 export interface IngestorOptions {
   pipeline: Pipeline;
-  sink: Sink;
+  router: Router;
   metrics: Metrics;
   /** Rejected lines listed in a result (all are counted). */
   maxErrors: number;
@@ -56,7 +57,7 @@ export class Ingestor {
   private idleWaiters: Array<() => void> = [];
 
   private readonly pipeline: Pipeline;
-  private readonly sink: Sink;
+  private readonly router: Router;
   private readonly metrics: Metrics;
   private readonly limits: IngestLimits;
   private readonly observers: IngestObserver[];
@@ -66,7 +67,7 @@ export class Ingestor {
 
   constructor(o: IngestorOptions) {
     this.pipeline = o.pipeline;
-    this.sink = o.sink;
+    this.router = o.router;
     this.metrics = o.metrics;
     this.limits = o.limits;
     this.observers = o.observers ?? [];
@@ -92,9 +93,7 @@ export class Ingestor {
         ...(opts.db !== undefined && opts.db !== '' ? { db: opts.db } : {}),
         ...(opts.principal.labels !== undefined ? { labels: opts.principal.labels } : {}),
         nowMs: Date.now(),
-        output: this.sink.output,
-        shards: this.sink.shards,
-        replication: this.sink.replication,
+        outputs: this.router.metricsOutputs,
         ...this.parseOptions,
         ...this.observerParseOptions(),
       });
@@ -117,11 +116,10 @@ export class Ingestor {
           throw err;
         }
         try {
-          await this.sink.write(result);
+          await this.router.routeMetrics(result);
         } catch (err) {
           this.metrics.dropped(protocol, result.samples);
-          // A sink failure the sink did not classify means: not stored, try again.
-          const e = err instanceof SentioError ? err : new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', `${this.sink.name}: ${(err as Error).message}`, { cause: err });
+          const e = asSentioError(err);
           e.details = { ...e.details, lines: result.lines, rejected: result.rejected, ...(result.seq !== undefined ? { seq: result.seq } : {}) };
           throw e;
         }

@@ -17,6 +17,8 @@ import { Pipeline } from '../pipeline/index.js';
 import { unbounded } from '../server/budget.js';
 import { createApp, listen } from '../server/index.js';
 import { BlackholeSink } from '../sinks/blackhole/index.js';
+import { EmbeddedStore } from '../embedded/index.js';
+import { Router } from '../router/index.js';
 import { EmbeddedSink } from '../sinks/embedded/index.js';
 import type { Sink } from '../sinks/types.js';
 import { LiveHub, type LiveHubOptions } from './index.js';
@@ -47,12 +49,15 @@ export async function startLiveGateway(o: LiveGatewayOptions): Promise<LiveGatew
   const metrics = new Metrics();
   let dataDir: string | undefined;
   let sink: Sink;
+  let store: EmbeddedStore | undefined;
   if (o.sink === 'embedded') {
     dataDir = await mkdtemp(join(tmpdir(), 'sentio-live-'));
-    sink = await EmbeddedSink.open({ dataDir, metrics: metrics.sink('embedded') });
+    store = await EmbeddedStore.open({ dataDir, metrics: metrics.sink('embedded') });
+    sink = new EmbeddedSink('embedded', store);
   } else {
-    sink = new BlackholeSink(metrics.sink('blackhole'));
+    sink = new BlackholeSink('blackhole', metrics.sink('blackhole'));
   }
+  const router = new Router([sink], undefined, metrics.router);
   const workers = o.workers ?? 0;
   const pipeline = new Pipeline({ workers, inlineMaxBytes: o.pooled ? 0 : 64 * 1024, inlineMaxLoad: o.pooled ? 0 : 0.7 });
   const hub = new LiveHub({
@@ -62,7 +67,7 @@ export async function startLiveGateway(o: LiveGatewayOptions): Promise<LiveGatew
   });
   const ingestor = new Ingestor({
     pipeline,
-    sink,
+    router,
     metrics,
     maxErrors: 100,
     maxLineBytes: 0,
@@ -94,7 +99,8 @@ export async function startLiveGateway(o: LiveGatewayOptions): Promise<LiveGatew
       server.close();
       await hub.close();
       await ingestor.stop();
-      await sink.close();
+      await router.close();
+      await store?.close();
       await pipeline.close();
       if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
     },

@@ -394,7 +394,7 @@ test('label sets come once; a tap result that never reached the hub heals with a
     const tap = g.hub.parseOptions();
     assert.equal(typeof tap?.latest, 'number', 'an epoch');
     const now = Date.now();
-    const parse = (line: string, parseOptions = tap): IngestResult => native.ingest(Buffer.from(line), { format: 'lp', precision: 'ms', nowMs: now, output: 'remote_write', ...parseOptions });
+    const parse = (line: string, parseOptions = tap): IngestResult => native.ingest(Buffer.from(line), { format: 'lp', precision: 'ms', nowMs: now, outputs: [{ encoding: 'remote_write' }], ...parseOptions });
     /** [series, definition bytes of the first series] of a packed tap. */
     const shape = (l: Uint8Array): [number, number] => {
       const b = Buffer.from(l.buffer, l.byteOffset, l.byteLength);

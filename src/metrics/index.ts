@@ -196,6 +196,13 @@ export class Metrics {
     this.unhandledRejections.inc();
   }
 
+  private readonly unroutedSamples = this.counter('sentio_unrouted_samples_total', 'Accepted samples of series that no routing rule sends to any sink (config routes), so not stored.', []);
+
+  /** The router's counters. */
+  readonly router = {
+    unrouted: (samples: number): void => this.unroutedSamples.inc(samples),
+  };
+
   dropped(protocol: Protocol, samples: number): void {
     if (samples > 0) this.droppedSamples.inc({ protocol }, samples);
   }

@@ -75,7 +75,7 @@ test('queueScan rejects a maxRecordBytes outside u32', () => {
   }
 });
 
-const lp: IngestOptions = { format: 'lp', nowMs: NOW, output: 'none' };
+const lp: IngestOptions = { format: 'lp', nowMs: NOW };
 
 test('maxLineBytes and maxTags reject lines and points past them, keeping their neighbours', () => {
   const exact = 'm,a=1,b=2 v=1'; // 13 bytes, 2 tags
@@ -116,12 +116,12 @@ test('seriesHashes: the distinct series of the batch as u64 LE, first-seen order
   ];
   const want = labels.map((l) => BigInt.asUintN(64, native.seriesHash(l)));
   for (const output of ['remote_write', 'columns'] as const) {
-    const r = native.ingest(input, { ...lp, db: 'x', output, seriesHashes: true });
+    const r = native.ingest(input, { ...lp, db: 'x', outputs: [{ encoding: output }], seriesHashes: true });
     assert.ok(Buffer.isBuffer(r.seriesHashes), output);
     assert.equal(r.seriesHashes.length, 8 * labels.length, output);
     const got = Array.from({ length: labels.length }, (_, i) => r.seriesHashes!.readBigUInt64LE(8 * i));
     assert.deepEqual(got, want, output);
   }
-  assert.equal(native.ingest(input, { ...lp, output: 'columns' }).seriesHashes, undefined);
-  assert.equal(native.ingest(input, { ...lp, output: 'none', seriesHashes: true }).seriesHashes, undefined);
+  assert.equal(native.ingest(input, { ...lp, outputs: [{ encoding: 'columns' }] }).seriesHashes, undefined);
+  assert.equal(native.ingest(input, { ...lp, outputs: [{ encoding: 'none' }], seriesHashes: true }).seriesHashes, undefined);
 });

@@ -23,12 +23,11 @@ export interface IngestOptions {
   labels?: Readonly<Record<string, string>>;
   /** Timestamp (Unix ms) given to points without one. */
   nowMs: number;
-  /** What to produce: per-shard remote-write payloads, columns for the embedded store, or counts only. */
-  output: 'remote_write' | 'columns' | 'none';
-  /** remote_write: number of shards (>= 1, default 1). */
-  shards?: number;
-  /** remote_write: copies of each series, on consecutive shards (1..shards, default 1). */
-  replication?: number;
+  /**
+   * What to produce, one entry per destination (a sink), all from one parse and mapping of the batch;
+   * result `outputs` has one entry per spec, in this order. Absent or empty: counts only.
+   */
+  outputs?: readonly OutputSpec[];
   /** Cap on the number of errors returned (default 100); `rejected` still counts all. */
   maxErrors?: number;
   /**
@@ -43,15 +42,63 @@ export interface IngestOptions {
    * tag name counts each time. 0 or absent: unlimited.
    */
   maxTags?: number;
-  /** remote_write or columns output: also return `seriesHashes`, the batch's distinct series (for a cardinality guard). */
+  /** With an output that maps (remote_write or columns): also return `seriesHashes`, the batch's distinct series (for a cardinality guard). */
   seriesHashes?: boolean;
   /**
-   * remote_write or columns output: also return `latest`, the latest sample of each distinct series of the
-   * batch with its id and label set (the live tap, src/live). Ignored with output 'none'.
+   * With an output that maps: also return `latest`, the latest sample of each distinct series of the
+   * batch (all of them, whatever the outputs' `match`) with its id and label set (the live tap, src/live).
    * A number (an epoch, 1..2^32-1) instead of true: leave out the label sets this thread has returned
    * under that epoch already (a consumer changes its epoch when it may have lost one).
    */
   latest?: boolean | number;
+}
+
+/** How the core encodes a batch for one destination. */
+export type Encoding = 'remote_write' | 'columns' | 'none';
+
+/** A Prometheus label matcher: an absent label is the empty value; regexes are anchored (RE2 syntax). */
+export interface LabelMatcher {
+  name: string;
+  op: '=' | '!=' | '=~' | '!~';
+  value: string;
+}
+
+export interface OutputSpec {
+  encoding: Encoding;
+  /** remote_write: number of shards (>= 1, default 1). */
+  shards?: number;
+  /** remote_write: copies of each series, on consecutive shards (1..shards, default 1). */
+  replication?: number;
+  /**
+   * The series this output takes: those for which all matchers of at least one alternative hold.
+   * Absent: every series; `[]`: none. An invalid regex makes the call throw.
+   */
+  match?: readonly (readonly LabelMatcher[])[];
+}
+
+/** One output of a batch, as its OutputSpec asked. */
+export interface EncodedOutput {
+  encoding: Encoding;
+  /** Samples of the series it holds (each once, whatever the replication). */
+  samples: number;
+  /** remote_write: snappy-compressed Prometheus WriteRequest per shard (zero length when empty). */
+  shards?: Buffer[];
+  /** remote_write: samples per shard (replicas counted on each shard). */
+  shardSamples?: number[];
+  /** remote_write: series per shard. */
+  shardSeries?: number[];
+  /** columns: one i64 LE series id per sample. */
+  seriesIds?: Buffer;
+  /** columns: one i64 LE Unix-ms timestamp per sample. */
+  timestamps?: Buffer;
+  /** columns: one f64 LE value per sample. */
+  values?: Buffer;
+  /** columns: the distinct series ids of this output, i64 LE each. */
+  distinctIds?: Buffer;
+  /** columns: for each distinct series, its canonical label set as a JSON object (`__name__` first), concatenated. */
+  seriesDefs?: Buffer;
+  /** columns: u32 LE start offset of each definition in seriesDefs, plus the end offset (distinct + 1 entries). */
+  seriesDefOffsets?: Buffer;
 }
 
 /**
@@ -89,26 +136,12 @@ export interface IngestResult {
   errors: LineError[];
   /** msgpack only: the batch's `seq`, when present. */
   seq?: number;
-  /** remote_write: snappy-compressed Prometheus WriteRequest per shard (zero length when empty). */
-  shards?: Buffer[];
-  /** remote_write: samples per shard (replicas counted on each shard). */
-  shardSamples?: number[];
-  /** remote_write: series per shard. */
-  shardSeries?: number[];
-  /** columns: one i64 LE series id per sample. */
-  seriesIds?: Buffer;
-  /** columns: one i64 LE Unix-ms timestamp per sample. */
-  timestamps?: Buffer;
-  /** columns: one f64 LE value per sample. */
-  values?: Buffer;
-  /** columns: the distinct series ids of this batch, i64 LE each. */
-  distinctIds?: Buffer;
-  /** columns: for each distinct series, its canonical label set as a JSON object (`__name__` first), concatenated. */
-  seriesDefs?: Buffer;
-  /** columns: u32 LE start offset of each definition in seriesDefs, plus the end offset (distinct + 1 entries). */
-  seriesDefOffsets?: Buffer;
+  /** One per `outputs` spec, in that order. */
+  outputs: EncodedOutput[];
+  /** Samples of series that no output's `match` passes: routed nowhere. */
+  unroutedSamples: number;
   /**
-   * With `seriesHashes: true` and remote_write or columns output: the 64-bit hash of each distinct series of
+   * With `seriesHashes: true` and an output that maps: the 64-bit hash of each distinct series of
    * the batch, u64 LE each, in first-seen order (the bits of `seriesHash()` and of the embedded store's series
    * ids; read with `readBigUInt64LE`). Absent otherwise.
    */
@@ -117,7 +150,7 @@ export interface IngestResult {
   rejectedLineBytes: number;
   /** Points rejected for `maxTags` (included in `rejected`). */
   rejectedTags: number;
-  /** With `latest: true` and remote_write or columns output: the live tap. Absent otherwise. */
+  /** With `latest` and an output that maps: the live tap. Absent otherwise. */
   latest?: LatestSamples;
 }
 
@@ -160,8 +193,25 @@ export interface QueueScanResult {
   cleanEnd: number;
 }
 
+/**
+ * Readings already typed (a connector's): series by their labels, samples naming their series by
+ * index; mapped like parsed points (default labels, limits, outputs) without any text. A "line" of
+ * the result is a sample (errors name the 1-based sample). See native/core/src/lib.rs, `Readings`.
+ */
+export interface Readings {
+  /** Each series' labels, `__name__` among them (required, non-empty). */
+  series: ReadonlyArray<Readonly<Record<string, string>>>;
+  /** Per sample: the index of its series in `series`. */
+  sampleSeries: Uint32Array;
+  /** Per sample: Unix ms, whole numbers. */
+  timestamps: Float64Array;
+  values: Float64Array;
+}
+
 export interface NativeBinding {
   ingest(input: Buffer, options: IngestOptions): IngestResult;
+  /** Maps and encodes typed readings; `format`, `precision` and `maxLineBytes` of the options do not apply. Throws on a timestamp that is not a safe integer. */
+  ingestReadings(readings: Readings, options: IngestOptions): IngestResult;
   /** Parse only (no mapping, hashing or encoding): for benchmarks. */
   parseLineProtocol(input: Buffer, precision?: Precision): ParseStats;
   /** The 64-bit series hash of a canonical label set (`__name__` included), as i64 (BigInt). */
@@ -183,6 +233,12 @@ export interface NativeBinding {
    * length whatever its bytes. Never throws for damaged data; throws only on a bad maxRecordBytes.
    */
   queueScan(segment: Buffer, maxRecordBytes: number): QueueScanResult;
+  /**
+   * The `seq` of a msgpack batch read without decoding it: the first top-level `seq` key's value when
+   * it is an integer in 0..2^53-1, else undefined (none, not a map with string keys up to it, truncated).
+   * Cheap when `seq` comes first; never reads past the frame. For a valid batch it equals the parsed seq.
+   */
+  msgpackSeq(frame: Buffer): number | undefined;
   /** CRC32C (Castagnoli) of `data`, hardware-accelerated where available. */
   crc32c(data: Buffer): number;
 }

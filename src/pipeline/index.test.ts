@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import type { IngestOptions } from '../native/types.js';
 import { Pipeline } from './index.js';
 
-const options: IngestOptions = { format: 'lp', nowMs: 1_700_000_000_000, output: 'remote_write', shards: 1, maxErrors: 10, seriesHashes: true };
+const options: IngestOptions = { format: 'lp', nowMs: 1_700_000_000_000, outputs: [{ encoding: 'remote_write', shards: 1 }], maxErrors: 10, seriesHashes: true };
 
 function batch(lines: number): Buffer {
   const text = Array.from({ length: lines }, (_, i) => `m,dev=d${i % 7} v=${i} ${1_700_000_000_000 + i}`).join('\n');
@@ -52,8 +52,9 @@ test('small batches are parsed inline; large ones inline while the main thread i
     assert.deepEqual([p.inlineCount, p.pooledCount], [3, 0], 'small batches stay inline under load');
     const pooled = await p.ingest(batch(500), options);
     assert.equal(pooled.samples, 500);
-    assert.equal(pooled.shards?.length, 1);
-    assert.ok(Buffer.isBuffer(pooled.shards[0]) && Buffer.isBuffer(pooled.seriesHashes), 'pooled results come back as Buffers');
+    const shards = pooled.outputs[0]?.shards;
+    assert.equal(shards?.length, 1);
+    assert.ok(Buffer.isBuffer(shards[0]) && Buffer.isBuffer(pooled.seriesHashes), 'pooled results come back as Buffers');
     assert.equal(pooled.seriesHashes.byteLength, 7 * 8, 'one hash per distinct series');
     assert.deepEqual([p.inlineCount, p.pooledCount], [3, 1], 'a large batch goes to the pool while the main thread is busy');
 

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native } from '../native/index.js';
-import type { IngestOptions, IngestResult } from '../native/types.js';
+import type { IngestOptions, IngestResult, Readings } from '../native/types.js';
 import type { WorkerTask } from './worker.js';
 
 export interface PipelineOptions {
@@ -54,13 +54,15 @@ function asBuffer(u: Uint8Array | undefined): Buffer | undefined {
 }
 
 function revive(r: IngestResult): IngestResult {
-  if (r.shards) r.shards = r.shards.map((s) => asBuffer(s)!);
-  r.seriesIds = asBuffer(r.seriesIds);
-  r.timestamps = asBuffer(r.timestamps);
-  r.values = asBuffer(r.values);
-  r.distinctIds = asBuffer(r.distinctIds);
-  r.seriesDefs = asBuffer(r.seriesDefs);
-  r.seriesDefOffsets = asBuffer(r.seriesDefOffsets);
+  for (const o of r.outputs) {
+    if (o.shards) o.shards = o.shards.map((s) => asBuffer(s)!);
+    o.seriesIds = asBuffer(o.seriesIds);
+    o.timestamps = asBuffer(o.timestamps);
+    o.values = asBuffer(o.values);
+    o.distinctIds = asBuffer(o.distinctIds);
+    o.seriesDefs = asBuffer(o.seriesDefs);
+    o.seriesDefOffsets = asBuffer(o.seriesDefOffsets);
+  }
   r.seriesHashes = asBuffer(r.seriesHashes);
   return r;
 }
@@ -124,6 +126,15 @@ export class Pipeline {
     const transferList = owned ? [input.buffer as ArrayBuffer] : [];
     const result = (await this.pool.run(task, { transferList })) as IngestResult;
     return revive(result);
+  }
+
+  /**
+   * Maps and encodes typed readings (connectors), on the main thread: they
+   * come in small batches, with no text to parse.
+   */
+  readings(readings: Readings, options: IngestOptions): IngestResult {
+    this.inlineCount++;
+    return native.ingestReadings(readings, options);
   }
 
   /** The main thread's smoothed event-loop utilization (0..1); 0 when not measured. */

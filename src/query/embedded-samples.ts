@@ -3,7 +3,7 @@
 // timestamps removed (the last written sample wins, by rowid, as the store
 // documents).
 //
-// Why not rows through EmbeddedSink.read: converting 400,000 rows to JS
+// Why not rows through EmbeddedStore.read: converting 400,000 rows to JS
 // values costs ~450 ms (getRowsJS) or ~80 ms (getColumnsJS) here, while
 // copying the result vectors' bytes costs ~20 ms in all, scan included. So
 // DuckDB only filters (series ids by a hash join, time by the zone maps) and
@@ -12,10 +12,10 @@
 // rows are bucketed per series (a stable counting sort), and a series whose
 // rows are not already in (ts, rowid) order, which for telemetry written in
 // time order is rare, is sorted by index. The caller passes a connection of
-// its own (EmbeddedSink.connectReader).
+// its own (EmbeddedStore.connectReader).
 
 import { listValue, type DuckDBConnection } from '@duckdb/node-api';
-import { rawBindings } from '../sinks/embedded/index.js';
+import { rawBindings } from '../embedded/index.js';
 import type { SeriesSamples } from './rollup.js';
 
 interface ChunkBindings {

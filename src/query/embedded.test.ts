@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SentioError } from '../errors.js';
-import { buildBatch, recordingMetrics, type FixtureSeries } from '../sinks/embedded/fixture.js';
-import { EmbeddedSink } from '../sinks/embedded/index.js';
+import { buildBatch, recordingMetrics, type FixtureSeries } from '../embedded/fixture.js';
+import { EmbeddedStore } from '../embedded/index.js';
 import { alignStartEnd, EmbeddedQueryEngine, planQuery } from './embedded.js';
 import { formatValue } from './format.js';
 
@@ -28,15 +28,15 @@ const fixture: FixtureSeries[] = HOSTS.flatMap((h, i) => {
 });
 
 let dir: string;
-let sink: EmbeddedSink;
+let sink: EmbeddedStore;
 let engine: EmbeddedQueryEngine;
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'sentio-query-'));
-  sink = await EmbeddedSink.open({ dataDir: dir, metrics: recordingMetrics() });
-  await sink.write(buildBatch(fixture, true));
+  sink = await EmbeddedStore.open({ dataDir: dir, metrics: recordingMetrics() });
+  await sink.append(buildBatch(fixture, true));
   // A later duplicate of one sample: the last written wins.
-  await sink.write(buildBatch([{ labels: { __name__: 'temp', host: 'a1', dc: 'x' }, samples: [{ timestamp: T0 + 300_000, value: 99 }] }]));
+  await sink.append(buildBatch([{ labels: { __name__: 'temp', host: 'a1', dc: 'x' }, samples: [{ timestamp: T0 + 300_000, value: 99 }] }]));
   engine = new EmbeddedQueryEngine(sink);
 });
 after(async () => {

@@ -43,7 +43,7 @@
 
 import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 import { SentioError } from '../errors.js';
-import type { EmbeddedSink } from '../sinks/embedded/index.js';
+import type { EmbeddedStore } from '../embedded/index.js';
 import { children, parseDuration, parsePromQL, selectorOf, textOf, topAggregation, type SyntaxNode } from './promql.js';
 import { readSamples } from './embedded-samples.js';
 import { compareLabels, formatValue, groupLabels as aggregateLabels, labelsKey } from './format.js';
@@ -208,7 +208,7 @@ export class EmbeddedQueryEngine implements QueryEngine {
   private readonly maxPoints: number;
 
   constructor(
-    protected readonly sink: EmbeddedSink,
+    protected readonly sink: EmbeddedStore,
     opts: EmbeddedQueryOptions = {},
   ) {
     this.align = opts.alignStartEnd ?? true;

@@ -10,11 +10,13 @@
 //   refuses the rest with SENTIO_ERR_UNSUPPORTED_QUERY naming it.
 //
 // createQueryEngine picks one from the configuration: VictoriaMetrics when
-// a vmselect or VictoriaMetrics write URLs are configured (write URLs are
-// turned into query base URLs, see baseUrlOf), else the embedded store.
+// a vmselect or VictoriaMetrics write URLs are given (write URLs are turned
+// into query base URLs, see baseUrlOf), else the embedded store. The gateway
+// passes the write URLs only when the embedded store is off, so with both
+// sinks queries go to the local store unless --vmselect is set.
 // Semantics and differences: docs/query.md.
 
-import type { EmbeddedSink } from '../sinks/embedded/index.js';
+import type { EmbeddedStore } from '../embedded/index.js';
 import { EmbeddedQueryEngine } from './embedded.js';
 import type { QueryEngine } from './types.js';
 import { baseUrlOf, VictoriaMetricsQueryEngine } from './victoriametrics.js';
@@ -29,8 +31,8 @@ export interface CreateQueryEngineOptions {
   vmselect?: string;
   /** The VictoriaMetrics write URLs of the configuration (one per shard). */
   victoriametrics: string[];
-  /** The embedded sink, when the gateway stores in DuckDB. */
-  embedded?: EmbeddedSink;
+  /** The embedded store, when it is on. */
+  embedded?: EmbeddedStore;
   /** Per request to VictoriaMetrics (default 30 s). */
   timeoutMs?: number;
 }
@@ -44,5 +46,5 @@ export function createQueryEngine(opts: CreateQueryEngineOptions): QueryEngine {
     });
   }
   if (opts.embedded) return new EmbeddedQueryEngine(opts.embedded);
-  throw new Error('createQueryEngine: neither VictoriaMetrics URLs nor an embedded sink are configured');
+  throw new Error('createQueryEngine: neither VictoriaMetrics URLs nor the embedded store are configured');
 }

@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use sentio_core::{parse_line_protocol, Format, IngestOptions, Ingestor, Output, Precision, Sharding};
+use sentio_core::{parse_line_protocol, Format, IngestOptions, Ingestor, Output, Target, Precision, Sharding};
 
 const BATCHES: usize = 100;
 const LINES_PER_BATCH: usize = 1000;
@@ -132,7 +132,7 @@ fn options(output: Output) -> IngestOptions<'static> {
         db: Some("telemetry"),
         labels: &[],
         now_ms: 1_764_200_000_000,
-        output,
+        outputs: vec![Target::all(output)],
         max_errors: 100,
         max_line_bytes: None,
         max_tags: None,

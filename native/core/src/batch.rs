@@ -19,14 +19,16 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use crate::remote_write::encode_series;
-use crate::series::{hash_canonical, push_json, push_label, NAME_LABEL, SEP};
+use crate::route::SeriesFilter;
+use crate::series::{canonical_labels, hash_canonical, push_json, push_label, NAME_LABEL, SEP};
 use crate::shard::Sharding;
 use crate::types::{FieldValue, PointRef};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// The output a batch produces.
+/// An encoding a batch produces for one destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
     /// Counts only.
@@ -37,9 +39,26 @@ pub enum Output {
     RemoteWrite(Sharding),
 }
 
+/// One output of a batch: an encoding, for the series a filter passes.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub output: Output,
+    /// The series this output takes; `None`: all of them.
+    pub filter: Option<Arc<SeriesFilter>>,
+}
+
+impl Target {
+    /// `output` for every series of the batch.
+    pub fn all(output: Output) -> Target {
+        Target { output, filter: None }
+    }
+}
+
 /// Remote-write output.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RemoteWriteOutput {
+    /// Samples of the series it holds (each once, whatever the replication).
+    pub samples: u64,
     /// One snappy-compressed `WriteRequest` per shard (empty when the shard has no series).
     pub shards: Vec<Vec<u8>>,
     pub shard_samples: Vec<u64>,
@@ -49,6 +68,8 @@ pub struct RemoteWriteOutput {
 /// Column output, all little endian.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ColumnsOutput {
+    /// Samples it holds.
+    pub samples: u64,
     /// i64 series id per sample.
     pub series_ids: Vec<u8>,
     /// i64 Unix-ms timestamp per sample.
@@ -154,8 +175,10 @@ pub struct BatchBuilder {
     raw: Vec<u8>,
     snappy: Option<Box<snap::raw::Encoder>>,
     compressed: Vec<u8>,
+    // which series the output being finished takes (None: all)
+    mask: Vec<bool>,
     // counters
-    output: Option<Output>,
+    mapping: bool,
     samples: u64,
     skipped_strings: u64,
 }
@@ -165,9 +188,9 @@ impl BatchBuilder {
         BatchBuilder::default()
     }
 
-    /// Starts a batch.
-    pub fn begin(&mut self, output: Output) {
-        self.output = Some(output);
+    /// Starts a batch; `map`: map points to series (else count samples only).
+    pub fn begin(&mut self, map: bool) {
+        self.mapping = map;
         self.key_map.clear();
         self.keys.clear();
         self.key_fields.clear();
@@ -192,7 +215,7 @@ impl BatchBuilder {
     /// Maps one point into samples. `defaults`: labels for points without a
     /// tag of that name, sorted by name, unique.
     pub fn add_point(&mut self, p: &PointRef<'_>, defaults: &[(&[u8], &[u8])]) {
-        if self.output == Some(Output::None) {
+        if !self.mapping {
             for (_, v) in p.fields {
                 match v {
                     FieldValue::Num(_) => self.samples += 1,
@@ -232,6 +255,31 @@ impl BatchBuilder {
             self.sample_ts.push(p.timestamp_ms);
             self.sample_val.push(value);
         }
+    }
+
+    /// The batch's series for a label set given as pairs (typed readings):
+    /// its labels (`__name__` among them; empty values dropped; a repeated
+    /// name keeps its last value) and the defaults it lacks. Returns its index
+    /// for [`add_sample`](Self::add_sample).
+    pub fn add_series(&mut self, labels: &[(&str, &str)], defaults: &[(&[u8], &[u8])]) -> u32 {
+        if !self.mapping {
+            return 0;
+        }
+        let own = labels.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).filter(|(k, v)| !k.is_empty() && !v.is_empty());
+        // Defaults first: canonical_labels keeps the last of a repeated name, so the series' own label wins.
+        self.canon = canonical_labels(defaults.iter().copied().chain(own));
+        self.series_index(hash_canonical(&self.canon))
+    }
+
+    /// One sample of series `idx` (from [`add_series`](Self::add_series)).
+    pub fn add_sample(&mut self, idx: u32, timestamp_ms: i64, value: f64) {
+        self.samples += 1;
+        if !self.mapping {
+            return;
+        }
+        self.sample_series.push(idx);
+        self.sample_ts.push(timestamp_ms);
+        self.sample_val.push(value);
     }
 
     /// The label part of a point's canonical encoding (without `__name__`),
@@ -366,18 +414,55 @@ impl BatchBuilder {
         Mapped { builder: self }
     }
 
-    /// Finishes the batch and produces its output.
-    pub fn finish(&mut self) -> OutputData {
-        match self.output.take().unwrap_or(Output::None) {
-            Output::None => OutputData::None,
-            Output::Columns => OutputData::Columns(self.finish_columns()),
-            Output::RemoteWrite(sh) => OutputData::RemoteWrite(self.finish_remote_write(sh)),
+    /// Finishes the batch: one output per target, in their order, and the
+    /// samples no target took (0 when a target takes all series).
+    pub fn finish(&mut self, targets: &[Target]) -> (Vec<OutputData>, u64) {
+        let data = targets
+            .iter()
+            .map(|t| {
+                self.set_mask(t.filter.as_deref());
+                match t.output {
+                    Output::None => OutputData::None,
+                    Output::Columns => OutputData::Columns(self.finish_columns()),
+                    Output::RemoteWrite(sh) => OutputData::RemoteWrite(self.finish_remote_write(sh)),
+                }
+            })
+            .collect();
+        (data, self.unrouted(targets))
+    }
+
+    /// Which series pass `filter`, into `self.mask` (all, without one).
+    fn set_mask(&mut self, filter: Option<&SeriesFilter>) {
+        self.mask.clear();
+        match filter {
+            None => self.mask.resize(self.series.len(), true),
+            Some(f) => {
+                for e in &self.series {
+                    self.mask.push(f.matches(&self.arena[e.start..e.end]));
+                }
+            }
         }
     }
 
+    /// Samples of series that no target's filter passes.
+    fn unrouted(&mut self, targets: &[Target]) -> u64 {
+        if !self.mapping || targets.is_empty() || targets.iter().any(|t| t.filter.is_none()) {
+            return if targets.is_empty() { self.samples } else { 0 };
+        }
+        let mut routed = vec![false; self.series.len()];
+        for t in targets {
+            let f = t.filter.as_deref().expect("checked above");
+            for (idx, e) in self.series.iter().enumerate() {
+                routed[idx] = routed[idx] || f.matches(&self.arena[e.start..e.end]);
+            }
+        }
+        self.sample_series.iter().filter(|&&s| !routed[s as usize]).count() as u64
+    }
+
     fn finish_columns(&mut self) -> ColumnsOutput {
-        let n = self.sample_series.len();
+        let n = self.sample_series.iter().filter(|&&s| self.mask[s as usize]).count();
         let mut c = ColumnsOutput {
+            samples: n as u64,
             series_ids: Vec::with_capacity(n * 8),
             timestamps: Vec::with_capacity(n * 8),
             values: Vec::with_capacity(n * 8),
@@ -385,13 +470,19 @@ impl BatchBuilder {
             series_defs: Vec::with_capacity(self.arena.len() + self.series.len() * 16),
             series_def_offsets: Vec::with_capacity((self.series.len() + 1) * 4),
         };
-        for i in 0..n {
+        for i in 0..self.sample_series.len() {
+            if !self.mask[self.sample_series[i] as usize] {
+                continue;
+            }
             let hash = self.series[self.sample_series[i] as usize].hash;
             c.series_ids.extend_from_slice(&(hash as i64).to_le_bytes());
             c.timestamps.extend_from_slice(&self.sample_ts[i].to_le_bytes());
             c.values.extend_from_slice(&self.sample_val[i].to_le_bytes());
         }
         for idx in 0..self.series.len() {
+            if !self.mask[idx] {
+                continue;
+            }
             c.distinct_ids.extend_from_slice(&(self.series[idx].hash as i64).to_le_bytes());
             c.series_def_offsets.extend_from_slice(&offset_u32(c.series_defs.len()));
             push_json(&mut c.series_defs, self.canonical(idx as u32));
@@ -427,11 +518,16 @@ impl BatchBuilder {
             l.clear();
         }
         for (idx, e) in self.series.iter().enumerate() {
+            if !self.mask[idx] {
+                continue;
+            }
             for s in sh.shards_for(e.hash) {
                 self.shard_lists[s as usize].push(idx as u32);
             }
         }
+        let samples = self.sample_series.iter().filter(|&&s| self.mask[s as usize]).count() as u64;
         let mut out = RemoteWriteOutput {
+            samples,
             shards: Vec::with_capacity(nshards),
             shard_samples: vec![0; nshards],
             shard_series: vec![0; nshards],
@@ -464,7 +560,7 @@ impl BatchBuilder {
 }
 
 /// A read-only view of a [`BatchBuilder`]'s mapped samples and series
-/// (empty with [`Output::None`], which maps nothing).
+/// (empty when the batch had no output that maps, see [`BatchBuilder::begin`]).
 pub(crate) struct Mapped<'a> {
     builder: &'a BatchBuilder,
 }

@@ -12,13 +12,15 @@ pub mod msgpack;
 pub mod number;
 pub mod queue;
 pub mod remote_write;
+pub mod route;
 pub mod series;
 pub mod shard;
 pub mod types;
 
-pub use batch::{ColumnsOutput, Output, OutputData, RemoteWriteOutput};
+pub use batch::{ColumnsOutput, Output, OutputData, RemoteWriteOutput, Target};
 pub use latest::{KnownSeries, LatestOutput};
 pub use remote_write::{decode_remote_write, DecodedSeries};
+pub use route::{LabelMatcher, MatchOp, SeriesFilter};
 pub use series::series_hash;
 pub use shard::{jump_hash, Sharding};
 pub use types::{LimitKind, LineError, ParseLimits, Precision, TimeUnit};
@@ -51,7 +53,10 @@ pub struct IngestOptions<'a> {
     pub labels: &'a [(&'a str, &'a str)],
     /// Timestamp given to points without one.
     pub now_ms: i64,
-    pub output: Output,
+    /// What to produce, one entry per destination (a sink), each from the
+    /// same mapping of the batch. No entry, or only [`Output::None`]: counts
+    /// only, nothing is mapped.
+    pub outputs: Vec<Target>,
     /// Cap on returned errors (all are counted).
     pub max_errors: usize,
     /// Line protocol: lines longer than this many bytes (without the line
@@ -74,7 +79,10 @@ pub struct IngestResult {
     pub skipped_strings: u64,
     pub errors: Vec<LineError>,
     pub seq: Option<u64>,
-    pub data: OutputData,
+    /// One per [`IngestOptions::outputs`] entry, in that order.
+    pub data: Vec<OutputData>,
+    /// Samples of series that no output's filter passes (routed nowhere).
+    pub unrouted_samples: u64,
     /// With `series_hashes` and remote-write or columns output: the hash
     /// ([`series_hash`], the embedded store's series id bits) of each distinct
     /// series of the batch, in first-seen order. Else `None`.
@@ -83,6 +91,20 @@ pub struct IngestResult {
     pub rejected_line_bytes: u32,
     /// Points rejected for `max_tags` (counted in `rejected` too).
     pub rejected_tags: u32,
+}
+
+/// Readings already typed (a connector's): series by their labels, and
+/// samples naming their series by index. No text is parsed.
+#[derive(Clone, Copy, Debug)]
+pub struct Readings<'a> {
+    /// Each series' labels, `__name__` among them (required, non-empty).
+    pub series: &'a [Vec<(&'a str, &'a str)>],
+    /// Per sample: the index of its series in `series`.
+    pub sample_series: &'a [u32],
+    /// Per sample: Unix ms.
+    pub timestamps: &'a [i64],
+    /// Per sample.
+    pub values: &'a [f64],
 }
 
 /// Parse-only statistics.
@@ -137,7 +159,8 @@ impl Ingestor {
         self.lp.set_limits(limits);
         self.mp.set_limits(limits);
         let batch = &mut self.batch;
-        batch.begin(o.output);
+        let map = o.outputs.iter().any(|t| t.output != Output::None);
+        batch.begin(map);
         let (lines, seq) = match o.format {
             Format::LineProtocol => {
                 let defaults = default_labels(o.db, o.labels);
@@ -160,8 +183,8 @@ impl Ingestor {
             },
         };
         let (rejected, rejected_line_bytes, rejected_tags) = (err.rejected, err.line_bytes, err.tags);
-        let series_hashes = (o.series_hashes && o.output != Output::None).then(|| batch.series_hashes());
-        let data = batch.finish();
+        let series_hashes = (o.series_hashes && map).then(|| batch.series_hashes());
+        let (data, unrouted_samples) = batch.finish(&o.outputs);
         IngestResult {
             lines,
             rejected,
@@ -170,8 +193,75 @@ impl Ingestor {
             errors,
             seq,
             data,
+            unrouted_samples,
             series_hashes,
             rejected_line_bytes,
+            rejected_tags,
+        }
+    }
+}
+
+impl Ingestor {
+    /// Maps and encodes readings (see [`Readings`]): the same series, default
+    /// labels, limits and outputs as a parsed batch, without the parse. A
+    /// "line" is a sample: `lines` counts them, errors name the 1-based
+    /// sample. A sample is rejected when its series has no `__name__` or more
+    /// labels than `max_tags` (not counting `__name__`), or names no series;
+    /// slices of unequal length reject the samples past the shortest.
+    /// `format`, `precision` and `max_line_bytes` do not apply.
+    pub fn ingest_readings(&mut self, r: &Readings<'_>, o: &IngestOptions<'_>) -> IngestResult {
+        let mut errors = Vec::new();
+        let mut err = Errors { list: &mut errors, max: o.max_errors, rejected: 0, line_bytes: 0, tags: 0 };
+        let batch = &mut self.batch;
+        let map = o.outputs.iter().any(|t| t.output != Output::None);
+        batch.begin(map);
+        let defaults = default_labels(o.db, o.labels);
+        // Each series is mapped once, on its first sample: Ok(index in the batch) or why it is refused.
+        let mut mapped: Vec<Option<Result<u32, String>>> = vec![None; r.series.len()];
+        let n = r.sample_series.len().max(r.timestamps.len()).max(r.values.len());
+        let complete = r.sample_series.len().min(r.timestamps.len()).min(r.values.len());
+        for i in 0..n {
+            let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if i >= complete {
+                err.push(line, "sample lacks its series, timestamp or value (columns of unequal length)".into());
+                continue;
+            }
+            let s = r.sample_series[i] as usize;
+            let Some(slot) = mapped.get_mut(s) else {
+                err.push(line, format!("no series {s} (the readings have {})", r.series.len()));
+                continue;
+            };
+            let labels = &r.series[s];
+            let series = slot.get_or_insert_with(|| {
+                let name = labels.iter().rev().find(|(k, _)| *k == "__name__").map(|(_, v)| *v).unwrap_or("");
+                if name.is_empty() {
+                    return Err("series has no __name__".into());
+                }
+                let tags = labels.iter().filter(|(k, v)| *k != "__name__" && !k.is_empty() && !v.is_empty()).count();
+                if let Some(max) = o.max_tags.filter(|&m| tags > m) {
+                    return Err(ParseLimits::tags_error(max));
+                }
+                Ok(batch.add_series(labels, &defaults))
+            });
+            match series {
+                Ok(idx) => batch.add_sample(*idx, r.timestamps[i], r.values[i]),
+                Err(reason) => err.push(line, reason.clone()),
+            }
+        }
+        let (rejected, rejected_tags) = (err.rejected, err.tags);
+        let series_hashes = (o.series_hashes && map).then(|| batch.series_hashes());
+        let (data, unrouted_samples) = batch.finish(&o.outputs);
+        IngestResult {
+            lines: u32::try_from(n).unwrap_or(u32::MAX),
+            rejected,
+            samples: batch.samples(),
+            skipped_strings: 0,
+            errors,
+            seq: None,
+            data,
+            unrouted_samples,
+            series_hashes,
+            rejected_line_bytes: 0,
             rejected_tags,
         }
     }

@@ -159,6 +159,30 @@ impl<'a> Cur<'a> {
     }
 }
 
+/// The batch's `seq`, read without decoding it: the value of the first
+/// top-level `seq` key when it is an unsigned integer. `None` when there is
+/// none, or the batch is not a map with string keys up to it. Keys before it
+/// are skipped item by item, so this is cheap when `seq` comes first (as
+/// senders write it) and never reads past the batch. For a valid batch it is
+/// the seq [`read_envelope`] reads (which refuses a second `seq` key).
+pub fn peek_seq(b: &[u8]) -> Option<u64> {
+    let mut c = Cur { b, pos: 0 };
+    let m = c.marker().ok()?;
+    let n = c.map_len(m).ok()??;
+    for _ in 0..n {
+        let k = c.str_span("envelope key").ok()?;
+        if &b[k.start..k.end] == b"seq" {
+            return match c.marker().and_then(|m| c.num(m)).ok()? {
+                Some(Num::U(v)) => Some(v),
+                Some(Num::I(v)) if v >= 0 => Some(v as u64),
+                _ => None,
+            };
+        }
+        c.skip().ok()?;
+    }
+    None
+}
+
 /// Reads and validates the envelope.
 pub fn read_envelope(b: &[u8]) -> R<Envelope<'_>> {
     let mut c = Cur { b, pos: 0 };
@@ -169,6 +193,8 @@ pub fn read_envelope(b: &[u8]) -> R<Envelope<'_>> {
     for _ in 0..n {
         let k = c.str_span("envelope key")?;
         match &b[k.start..k.end] {
+            // Twice would make the seq a reader peeks (the first, peek_seq) differ from the batch's.
+            b"seq" if env.seq.is_some() => return Err("seq given twice".into()),
             b"seq" => match c.marker().and_then(|m| c.num(m))? {
                 Some(Num::U(v)) => env.seq = Some(v),
                 Some(Num::I(v)) if v >= 0 => env.seq = Some(v as u64),

@@ -3,7 +3,7 @@
 
 mod common;
 use prost::Message;
-use sentio_core::{series_hash, Format, IngestOptions, Ingestor, Output, OutputData, Precision, Sharding};
+use sentio_core::{series_hash, Format, IngestOptions, Ingestor, Output, Target, OutputData, Precision, Sharding};
 
 #[derive(Clone, PartialEq, Message)]
 struct WriteRequest {
@@ -58,7 +58,7 @@ fn opts(output: Output) -> IngestOptions<'static> {
         db: Some("db1"),
         labels: &[],
         now_ms: common::NOW,
-        output,
+        outputs: vec![Target::all(output)],
         max_errors: 100,
         max_line_bytes: None,
         max_tags: None,
@@ -72,7 +72,7 @@ fn remote_write_round_trip_grouping_and_sharding() {
     let sh = Sharding::new(3, 1).unwrap();
     let r = Ingestor::new().ingest(input.as_bytes(), &opts(Output::RemoteWrite(sh)));
     assert_eq!((r.lines, r.rejected, r.samples, r.skipped_strings), (100, 0, 300, 100));
-    let OutputData::RemoteWrite(rw) = r.data else { panic!() };
+    let OutputData::RemoteWrite(rw) = r.data[0].clone() else { panic!() };
     assert_eq!(rw.shards.len(), 3);
     let mut total_series = 0;
     let mut total_samples = 0;
@@ -107,7 +107,7 @@ fn remote_write_round_trip_grouping_and_sharding() {
 fn replication_puts_each_series_on_r_shards() {
     let input = corpus(20, 40);
     let r = Ingestor::new().ingest(input.as_bytes(), &opts(Output::RemoteWrite(Sharding::new(4, 2).unwrap())));
-    let OutputData::RemoteWrite(rw) = r.data else { panic!() };
+    let OutputData::RemoteWrite(rw) = r.data[0].clone() else { panic!() };
     assert_eq!(rw.shard_samples.iter().sum::<u64>(), 2 * r.samples);
     assert_eq!(rw.shard_series.iter().sum::<u64>(), 2 * 60);
 }
@@ -115,7 +115,7 @@ fn replication_puts_each_series_on_r_shards() {
 #[test]
 fn empty_shards_are_empty_buffers() {
     let r = Ingestor::new().ingest(b"bad line\n", &opts(Output::RemoteWrite(Sharding::new(2, 1).unwrap())));
-    let OutputData::RemoteWrite(rw) = r.data else { panic!() };
+    let OutputData::RemoteWrite(rw) = r.data[0].clone() else { panic!() };
     assert!(rw.shards.iter().all(Vec::is_empty));
     assert_eq!(rw.shard_samples, vec![0, 0]);
 }
@@ -129,7 +129,7 @@ fn columns_output() {
     let input = "m,host=a v=1,w=2 1000000000000000000\nm,host=a v=3 1000000001000000000\nm,q=\"x\\\\\\\"\u{1}é\" v=4\n";
     let r = Ingestor::new().ingest(input.as_bytes(), &opts(Output::Columns));
     assert_eq!(r.rejected, 0, "{:?}", r.errors);
-    let OutputData::Columns(c) = r.data else { panic!() };
+    let OutputData::Columns(c) = r.data[0].clone() else { panic!() };
     let ids = le_i64(&c.series_ids);
     let ts = le_i64(&c.timestamps);
     let vals: Vec<f64> = c.values.chunks(8).map(|x| f64::from_le_bytes(x.try_into().unwrap())).collect();
@@ -153,7 +153,7 @@ fn columns_output() {
 #[test]
 fn counts_only_output() {
     let r = Ingestor::new().ingest(corpus(5, 10).as_bytes(), &opts(Output::None));
-    assert_eq!((r.samples, r.data), (30, OutputData::None));
+    assert_eq!((r.samples, r.data[0].clone()), (30, OutputData::None));
 }
 
 #[test]
@@ -187,7 +187,7 @@ fn series_hashes_are_the_distinct_series_in_first_seen_order() {
         .collect();
     assert_eq!(hashes, expected);
     // the remote-write payloads carry exactly these series
-    let OutputData::RemoteWrite(out) = rw.data else { panic!() };
+    let OutputData::RemoteWrite(out) = rw.data[0].clone() else { panic!() };
     let mut sent: Vec<u64> = out
         .shards
         .iter()
@@ -201,7 +201,7 @@ fn series_hashes_are_the_distinct_series_in_first_seen_order() {
     // columns: the same hashes, and the same bits as the distinct series ids
     let cols = Ingestor::new().ingest(input.as_bytes(), &with(Output::Columns));
     assert_eq!(cols.series_hashes.as_deref(), Some(&hashes[..]));
-    let OutputData::Columns(c) = cols.data else { panic!() };
+    let OutputData::Columns(c) = cols.data[0].clone() else { panic!() };
     assert_eq!(le_i64(&c.distinct_ids), hashes.iter().map(|&h| h as i64).collect::<Vec<_>>());
     // not asked for, or no series table (counts only): none
     assert_eq!(Ingestor::new().ingest(input.as_bytes(), &opts(Output::Columns)).series_hashes, None);

@@ -5,10 +5,10 @@
 //! under the consumer's epoch left out.
 
 mod common;
-use sentio_core::{series_hash, Format, IngestOptions, Ingestor, KnownSeries, LatestOutput, Output, OutputData, Sharding};
+use sentio_core::{series_hash, Format, IngestOptions, Ingestor, KnownSeries, LatestOutput, Output, OutputData, Sharding, Target};
 
 fn opts(output: Output) -> IngestOptions<'static> {
-    IngestOptions { output, ..common::opts(Format::LineProtocol, Some(sentio_core::Precision::Ms), None) }
+    IngestOptions { outputs: vec![Target::all(output)], ..common::opts(Format::LineProtocol, Some(sentio_core::Precision::Ms), None) }
 }
 
 fn rw() -> Output {
@@ -79,7 +79,7 @@ fn same_ids_and_label_sets_as_the_columns_output() {
     }
     let mut ing = Ingestor::new();
     let r = ing.ingest(input.as_bytes(), &opts(Output::Columns));
-    let OutputData::Columns(c) = r.data else { panic!("columns") };
+    let OutputData::Columns(c) = r.data[0].clone() else { panic!("columns") };
     let l = ing.latest();
     assert_eq!(l.len(), 74);
     assert_eq!(l.epoch(), 0);

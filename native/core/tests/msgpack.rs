@@ -249,3 +249,33 @@ fn max_tags_rejects_points_with_more_tags() {
     let (r, _) = ingest_series(&batch, &o);
     assert_eq!((r.lines, r.rejected), (5, 0), "{:?}", r.errors);
 }
+
+#[test]
+fn peek_seq_reads_the_first_top_level_seq_without_decoding() {
+    use sentio_core::msgpack::peek_seq;
+    // {"seq": 7, "points": []}
+    assert_eq!(peek_seq(&[0x82, 0xa3, b's', b'e', b'q', 0x07, 0xa6, b'p', b'o', b'i', b'n', b't', b's', 0x90]), Some(7));
+    // {"db": "x", "seq": uint64 2^40}
+    let mut b = vec![0x82, 0xa2, b'd', b'b', 0xa1, b'x', 0xa3, b's', b'e', b'q', 0xcf];
+    b.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    assert_eq!(peek_seq(&b), Some(1 << 40));
+    let cases: [(&str, &[u8]); 6] = [
+        ("not a map", &[0x91, 0x01]),
+        ("no seq", &[0x81, 0xa2, b'd', b'b', 0xa1, b'x']),
+        ("negative", &[0x81, 0xa3, b's', b'e', b'q', 0xff]),
+        ("a float", &[0x81, 0xa3, b's', b'e', b'q', 0xca, 0, 0, 0, 0]),
+        ("non-string key first", &[0x82, 0x01, 0x02, 0xa3, b's', b'e', b'q', 0x01]),
+        ("truncated", &[0x82, 0xa2, b'd', b'b', 0xd9]),
+    ];
+    for (name, frame) in cases {
+        assert_eq!(peek_seq(frame), None, "{name}");
+    }
+}
+
+#[test]
+fn a_second_seq_key_is_refused() {
+    // {"seq": 1, "seq": 2, "points": []}
+    let b = [0x83, 0xa3, b's', b'e', b'q', 0x01, 0xa3, b's', b'e', b'q', 0x02, 0xa6, b'p', b'o', b'i', b'n', b't', b's', 0x90];
+    assert_eq!(sentio_core::msgpack::read_envelope(&b).unwrap_err(), "seq given twice");
+    assert_eq!(sentio_core::msgpack::peek_seq(&b), Some(1));
+}

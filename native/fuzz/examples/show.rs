@@ -25,7 +25,7 @@ fn main() {
         let o = options(format, sel);
         println!(
             "options byte {sel:#04x}: precision {:?}, db {:?}, output {:?}, max_errors {}",
-            o.precision, o.db, o.output, o.max_errors
+            o.precision, o.db, o.outputs, o.max_errors
         );
         println!("batch: {:?}", String::from_utf8_lossy(data));
         let r = Ingestor::new().ingest(data, &o);
@@ -36,7 +36,7 @@ fn main() {
         for e in &r.errors {
             println!("  error {e}");
         }
-        for (labels, samples) in summary(&r.data) {
+        for (labels, samples) in summary(&r.data[0]) {
             let samples: Vec<(i64, f64)> = samples.iter().map(|&(t, v)| (t, f64::from_bits(v))).collect();
             println!("  {labels:?} {samples:?}");
         }

@@ -22,7 +22,7 @@ use sentio_core::msgpack::{read_envelope, MsgpackDecoder};
 use sentio_core::types::{FieldValue, PointRef, TimeUnit};
 use sentio_core::{
     decode_remote_write, series_hash, ColumnsOutput, Format, IngestOptions, IngestResult, Ingestor, LimitKind,
-    LineError, Output, OutputData, ParseLimits, Precision, RemoteWriteOutput, Sharding,
+    LineError, Output, OutputData, ParseLimits, Precision, RemoteWriteOutput, Sharding, Target,
 };
 
 /// `now_ms` of every batch.
@@ -52,12 +52,24 @@ pub fn options(format: Format, sel: u8) -> IngestOptions<'static> {
         db: DBS[((sel >> 2) & 3) as usize],
         labels: &[],
         now_ms: NOW,
-        output,
+        outputs: vec![Target::all(output)],
         max_errors: MAX_ERRORS[(sel >> 6) as usize],
         max_line_bytes: None,
         max_tags: None,
         series_hashes: true,
     }
+}
+
+/// The one output a fuzz run asks for.
+fn output_of(o: &IngestOptions<'_>) -> Output {
+    o.outputs.first().map_or(Output::None, |t| t.output)
+}
+
+static NO_DATA: OutputData = OutputData::None;
+
+/// The data of that output.
+fn data_of(r: &IngestResult) -> &OutputData {
+    r.data.first().unwrap_or(&NO_DATA)
 }
 
 /// The limits of the second run.
@@ -109,7 +121,7 @@ pub fn check_input(format: Format, input: &[u8]) {
     // same samples.
     let run = |output: Output| {
         let o2 = IngestOptions {
-            output,
+            outputs: vec![Target::all(output)],
             series_hashes: false,
             ..o.clone()
         };
@@ -119,24 +131,24 @@ pub fn check_input(format: Format, input: &[u8]) {
             counts(&r2),
             counts(&r),
             "counts differ between outputs {:?} and {:?}",
-            o2.output,
-            o.output
+            output_of(&o2),
+            output_of(&o)
         );
         r2
     };
-    let (left, right) = match o.output {
+    let (left, right) = match output_of(&o) {
         Output::RemoteWrite(sh) => (Output::RemoteWrite(sh), Output::Columns),
         _ => (Output::Columns, Output::RemoteWrite(sharding(2, 1))),
     };
-    if o.output != Output::None {
+    if output_of(&o) != Output::None {
         run(Output::None);
     }
-    let left_r = if o.output == left { r.clone() } else { run(left) };
+    let left_r = if output_of(&o) == left { r.clone() } else { run(left) };
     let right_r = run(right);
-    let summary = summary(&left_r.data);
+    let summary = summary(data_of(&left_r));
     assert_eq!(
         summary,
-        self::summary(&right_r.data),
+        self::summary(data_of(&right_r)),
         "{left:?} and {right:?} outputs carry different samples"
     );
 
@@ -320,7 +332,7 @@ fn check_line_protocol(o: &IngestOptions<'_>, data: &[u8], r: &IngestResult, sum
     );
 
     let lo = IngestOptions {
-        output: Output::Columns,
+        outputs: vec![Target::all(Output::Columns)],
         max_errors: 0,
         series_hashes: false,
         ..o.clone()
@@ -330,7 +342,7 @@ fn check_line_protocol(o: &IngestOptions<'_>, data: &[u8], r: &IngestResult, sum
         let mut i = i.borrow_mut();
         for line in data.split(|&c| c == b'\n') {
             let lr = i.ingest(line, &lo);
-            for (k, v) in self::summary(&lr.data) {
+            for (k, v) in self::summary(data_of(&lr)) {
                 one_by_one.entry(k).or_default().extend(v);
             }
         }
@@ -540,7 +552,7 @@ pub fn check_result(o: &IngestOptions<'_>, data: &[u8], r: &IngestResult) {
             "limit rejection counts vs listed reasons"
         );
     }
-    let hashes = match (o.output, &r.data) {
+    let hashes = match (output_of(o), data_of(r)) {
         (Output::None, OutputData::None) => None,
         (Output::Columns, OutputData::Columns(c)) => Some(check_columns(c, r.samples)),
         (Output::RemoteWrite(sh), OutputData::RemoteWrite(rw)) => Some(check_remote_write(sh, rw, r.samples)),
@@ -554,7 +566,7 @@ pub fn check_result(o: &IngestOptions<'_>, data: &[u8], r: &IngestResult) {
             sorted.sort_unstable();
             sorted.dedup();
             assert_eq!(sorted.len(), got.len(), "series_hashes repeats a series: {got:?}");
-            if let OutputData::Columns(c) = &r.data {
+            if let OutputData::Columns(c) = data_of(r) {
                 // Same order as the distinct ids (first seen).
                 assert_eq!(
                     le_i64(&c.distinct_ids).iter().map(|&i| i as u64).collect::<Vec<_>>(),

@@ -29,7 +29,7 @@ fn broken_results_fail_the_checks() {
     assert!(fails(&rw, LP, |r| r.series_hashes = None));
     assert!(fails(&rw, LP, |r| r.rejected_tags = 1));
     assert!(fails(&rw, LP, |r| {
-        let OutputData::RemoteWrite(w) = &mut r.data else {
+        let OutputData::RemoteWrite(w) = &mut r.data[0] else {
             unreachable!()
         };
         w.shards.swap(0, 1);
@@ -37,25 +37,25 @@ fn broken_results_fail_the_checks() {
         w.shard_series.swap(0, 1);
     }));
     assert!(fails(&rw, LP, |r| {
-        let OutputData::RemoteWrite(w) = &mut r.data else {
+        let OutputData::RemoteWrite(w) = &mut r.data[0] else {
             unreachable!()
         };
         let s = w.shards.iter_mut().find(|s| !s.is_empty()).unwrap();
         s.truncate(s.len() - 1);
     }));
     assert!(fails(&cols, LP, |r| {
-        let OutputData::Columns(c) = &mut r.data else {
+        let OutputData::Columns(c) = &mut r.data[0] else {
             unreachable!()
         };
         c.distinct_ids[0] ^= 1;
     }));
     assert!(fails(&cols, LP, |r| {
-        let OutputData::Columns(c) = &mut r.data else {
+        let OutputData::Columns(c) = &mut r.data[0] else {
             unreachable!()
         };
         c.series_defs[1] = b'[';
     }));
-    assert!(fails(&cols, LP, |r| r.data = OutputData::None));
+    assert!(fails(&cols, LP, |r| r.data[0] = OutputData::None));
     // max_errors 0: line errors must not be listed ...
     let zero = options(Format::LineProtocol, 0x40);
     assert!(fails(&zero, LP, |r| r.errors.push(LineError {

@@ -5,8 +5,9 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
-use napi::bindgen_prelude::{BigInt, Buffer, Either};
+use napi::bindgen_prelude::{BigInt, Buffer, Either, Float64Array, Uint32Array};
 use napi::{Error, Result};
 use napi_derive::napi;
 use sentio_core as core;
@@ -19,15 +20,63 @@ pub struct IngestOptions {
     /// Labels for points without a tag of that name (a device's labels and name).
     pub labels: Option<HashMap<String, String>>,
     pub now_ms: f64,
-    pub output: String,
-    pub shards: Option<f64>,
-    pub replication: Option<f64>,
+    /// One per destination (a sink); absent or empty: counts only.
+    pub outputs: Option<Vec<OutputSpec>>,
     pub max_errors: Option<f64>,
     pub max_line_bytes: Option<f64>,
     pub max_tags: Option<f64>,
     pub series_hashes: Option<bool>,
     /// The live tap: true, or a consumer epoch (label sets already returned under it left out).
     pub latest: Option<Either<bool, f64>>,
+}
+
+/// One output: an encoding, for the series `match` passes.
+#[napi(object)]
+pub struct OutputSpec {
+    /// "remote_write" | "columns" | "none".
+    pub encoding: String,
+    pub shards: Option<f64>,
+    pub replication: Option<f64>,
+    /// Alternatives of matchers (core `SeriesFilter`); absent: every series.
+    #[napi(js_name = "match")]
+    pub matchers: Option<Vec<Vec<Matcher>>>,
+}
+
+#[napi(object)]
+pub struct Matcher {
+    pub name: String,
+    /// "=" | "!=" | "=~" | "!~".
+    pub op: String,
+    pub value: String,
+}
+
+/// One output of a batch, as asked for by its OutputSpec.
+#[napi(object)]
+pub struct EncodedOutput {
+    pub encoding: String,
+    /// Samples of the series it holds (replicas counted once).
+    pub samples: f64,
+    pub shards: Option<Vec<Buffer>>,
+    pub shard_samples: Option<Vec<f64>>,
+    pub shard_series: Option<Vec<f64>>,
+    pub series_ids: Option<Buffer>,
+    pub timestamps: Option<Buffer>,
+    pub values: Option<Buffer>,
+    pub distinct_ids: Option<Buffer>,
+    pub series_defs: Option<Buffer>,
+    pub series_def_offsets: Option<Buffer>,
+}
+
+/// Typed readings (core `Readings`): series by their labels, samples naming their series by index.
+#[napi(object)]
+pub struct Readings {
+    /// Each series' labels, `__name__` among them.
+    pub series: Vec<HashMap<String, String>>,
+    /// Per sample: the index of its series.
+    pub sample_series: Uint32Array,
+    /// Per sample: Unix ms (whole numbers).
+    pub timestamps: Float64Array,
+    pub values: Float64Array,
 }
 
 #[napi(object)]
@@ -44,15 +93,10 @@ pub struct IngestResult {
     pub skipped_strings: f64,
     pub errors: Vec<LineError>,
     pub seq: Option<f64>,
-    pub shards: Option<Vec<Buffer>>,
-    pub shard_samples: Option<Vec<f64>>,
-    pub shard_series: Option<Vec<f64>>,
-    pub series_ids: Option<Buffer>,
-    pub timestamps: Option<Buffer>,
-    pub values: Option<Buffer>,
-    pub distinct_ids: Option<Buffer>,
-    pub series_defs: Option<Buffer>,
-    pub series_def_offsets: Option<Buffer>,
+    /// One per OutputSpec, in that order.
+    pub outputs: Vec<EncodedOutput>,
+    /// Samples of series no output's `match` passes.
+    pub unrouted_samples: f64,
     pub series_hashes: Option<Buffer>,
     pub rejected_line_bytes: u32,
     pub rejected_tags: u32,
@@ -149,18 +193,7 @@ fn to_core_options<'a>(o: &'a IngestOptions, labels: &'a [(&'a str, &'a str)]) -
         "msgpack" => core::Format::Msgpack,
         f => return Err(invalid(format!("unknown format {f:?} (expected lp or msgpack)"))),
     };
-    let shards = o.shards.map(|v| whole("shards", v, 1.0, 65_536.0)).transpose()?.unwrap_or(1);
-    let replication = o
-        .replication
-        .map(|v| whole("replication", v, 1.0, f64::from(shards)))
-        .transpose()?
-        .unwrap_or(1);
-    let output = match o.output.as_str() {
-        "remote_write" => core::Output::RemoteWrite(core::Sharding::new(shards, replication).map_err(invalid)?),
-        "columns" => core::Output::Columns,
-        "none" => core::Output::None,
-        x => return Err(invalid(format!("unknown output {x:?} (expected remote_write, columns or none)"))),
-    };
+    let outputs = o.outputs.iter().flatten().map(to_target).collect::<Result<Vec<_>>>()?;
     if !o.now_ms.is_finite() || o.now_ms.abs() > 9.0e15 {
         return Err(invalid(format!("nowMs must be a finite Unix-ms timestamp, got {}", o.now_ms)));
     }
@@ -176,12 +209,67 @@ fn to_core_options<'a>(o: &'a IngestOptions, labels: &'a [(&'a str, &'a str)]) -
         db: o.db.as_deref(),
         labels,
         now_ms: o.now_ms as i64,
-        output,
+        outputs,
         max_errors: max_errors as usize,
         max_line_bytes: limit("maxLineBytes", o.max_line_bytes)?,
         max_tags: limit("maxTags", o.max_tags)?,
         series_hashes: o.series_hashes.unwrap_or(false),
     })
+}
+
+fn to_target(spec: &OutputSpec) -> Result<core::Target> {
+    let output = match spec.encoding.as_str() {
+        "remote_write" => {
+            let shards = spec.shards.map(|v| whole("shards", v, 1.0, 65_536.0)).transpose()?.unwrap_or(1);
+            let replication = spec.replication.map(|v| whole("replication", v, 1.0, f64::from(shards))).transpose()?.unwrap_or(1);
+            core::Output::RemoteWrite(core::Sharding::new(shards, replication).map_err(invalid)?)
+        }
+        "columns" => core::Output::Columns,
+        "none" => core::Output::None,
+        x => return Err(invalid(format!("unknown encoding {x:?} (expected remote_write, columns or none)"))),
+    };
+    let filter = spec.matchers.as_ref().map(|m| compiled_filter(m)).transpose()?;
+    Ok(core::Target { output, filter })
+}
+
+/// Filters compiled on this thread, by their matchers: a regex is built once, not per batch.
+const MAX_CACHED_FILTERS: usize = 256;
+
+fn compiled_filter(any_of: &[Vec<Matcher>]) -> Result<Arc<core::SeriesFilter>> {
+    let mut key = String::new();
+    for all in any_of {
+        for m in all {
+            for part in [&m.name, &m.op, &m.value] {
+                key.push_str(&part.len().to_string());
+                key.push(':');
+                key.push_str(part);
+            }
+        }
+        key.push('|');
+    }
+    if let Some(f) = FILTERS.with(|c| c.borrow().get(&key).cloned()) {
+        return Ok(f);
+    }
+    let alternatives = any_of
+        .iter()
+        .map(|all| {
+            all.iter()
+                .map(|m| {
+                    let op = core::MatchOp::parse(&m.op).ok_or_else(|| invalid(format!("unknown matcher op {:?} (expected =, !=, =~ or !~)", m.op)))?;
+                    core::LabelMatcher::new(&m.name, op, &m.value).map_err(invalid)
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let f = Arc::new(core::SeriesFilter::new(alternatives));
+    FILTERS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHED_FILTERS {
+            c.clear();
+        }
+        c.insert(key, f.clone());
+    });
+    Ok(f)
 }
 
 fn label_pairs(o: &IngestOptions) -> Vec<(&str, &str)> {
@@ -201,60 +289,94 @@ thread_local! {
     static INGESTOR: RefCell<core::Ingestor> = RefCell::new(core::Ingestor::new());
     /// Label sets this thread's live tap has returned (core `KnownSeries`).
     static KNOWN: RefCell<core::KnownSeries> = RefCell::new(core::KnownSeries::new());
+    static FILTERS: RefCell<HashMap<String, Arc<core::SeriesFilter>>> = RefCell::new(HashMap::new());
 }
 
 #[napi]
 pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
-    let labels = label_pairs(&options);
-    let opts = to_core_options(&options, &labels)?;
-    let epoch = latest_epoch(&options)?.filter(|_| opts.output != core::Output::None);
-    guard("ingest", || {
+    run_batch("ingest", &options, |i, opts| i.ingest(&input, opts))
+}
+
+#[napi]
+pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<IngestResult> {
+    let series: Vec<Vec<(&str, &str)>> = readings.series.iter().map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()).collect();
+    let timestamps = readings
+        .timestamps
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| safe_integer(&format!("timestamps[{i}]"), t))
+        .collect::<Result<Vec<i64>>>()?;
+    run_batch("ingestReadings", &options, |i, opts| {
+        let r = core::Readings { series: &series, sample_series: &readings.sample_series, timestamps: &timestamps, values: &readings.values };
+        i.ingest_readings(&r, opts)
+    })
+}
+
+/// Runs one batch on this thread's ingestor (and the live tap on what it mapped), converting the result.
+fn run_batch(what: &str, options: &IngestOptions, batch: impl FnOnce(&mut core::Ingestor, &core::IngestOptions<'_>) -> core::IngestResult) -> Result<IngestResult> {
+    let labels = label_pairs(options);
+    let opts = to_core_options(options, &labels)?;
+    let epoch = latest_epoch(options)?.filter(|_| opts.outputs.iter().any(|t| t.output != core::Output::None));
+    guard(what, || {
         // The live tap reads the batch just mapped, so in the same borrow.
         let (r, latest) = INGESTOR.with(|i| {
             let mut i = i.borrow_mut();
-            let r = i.ingest(&input, &opts);
+            let r = batch(&mut i, &opts);
             let latest = epoch.map(|e| KNOWN.with(|k| i.latest_known(&mut k.borrow_mut(), e)));
             (r, latest)
         });
-        let mut out = IngestResult {
+        Ok(IngestResult {
             lines: r.lines,
             rejected: r.rejected,
             samples: r.samples as f64,
             skipped_strings: r.skipped_strings as f64,
             errors: r.errors.into_iter().map(|e| LineError { line: e.line, reason: e.reason }).collect(),
             seq: r.seq.map(|s| s as f64),
-            shards: None,
-            shard_samples: None,
-            shard_series: None,
-            series_ids: None,
-            timestamps: None,
-            values: None,
-            distinct_ids: None,
-            series_defs: None,
-            series_def_offsets: None,
+            outputs: r.data.into_iter().map(encoded_output).collect(),
+            unrouted_samples: r.unrouted_samples as f64,
             series_hashes: r.series_hashes.map(|h| h.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
             rejected_line_bytes: r.rejected_line_bytes,
             rejected_tags: r.rejected_tags,
             latest: latest.map(|l| l.into_bytes().into()),
-        };
-        match r.data {
-            core::OutputData::None => {}
-            core::OutputData::RemoteWrite(rw) => {
-                out.shards = Some(rw.shards.into_iter().map(Buffer::from).collect());
-                out.shard_samples = Some(rw.shard_samples.into_iter().map(|v| v as f64).collect());
-                out.shard_series = Some(rw.shard_series.into_iter().map(|v| v as f64).collect());
-            }
-            core::OutputData::Columns(c) => {
-                out.series_ids = Some(c.series_ids.into());
-                out.timestamps = Some(c.timestamps.into());
-                out.values = Some(c.values.into());
-                out.distinct_ids = Some(c.distinct_ids.into());
-                out.series_defs = Some(c.series_defs.into());
-                out.series_def_offsets = Some(c.series_def_offsets.into());
-            }
-        }
-        Ok(out)
+        })
     })
+}
+
+fn encoded_output(d: core::OutputData) -> EncodedOutput {
+    let mut out = EncodedOutput {
+        encoding: String::new(),
+        samples: 0.0,
+        shards: None,
+        shard_samples: None,
+        shard_series: None,
+        series_ids: None,
+        timestamps: None,
+        values: None,
+        distinct_ids: None,
+        series_defs: None,
+        series_def_offsets: None,
+    };
+    match d {
+        core::OutputData::None => out.encoding = "none".into(),
+        core::OutputData::RemoteWrite(rw) => {
+            out.encoding = "remote_write".into();
+            out.samples = rw.samples as f64;
+            out.shards = Some(rw.shards.into_iter().map(Buffer::from).collect());
+            out.shard_samples = Some(rw.shard_samples.into_iter().map(|v| v as f64).collect());
+            out.shard_series = Some(rw.shard_series.into_iter().map(|v| v as f64).collect());
+        }
+        core::OutputData::Columns(c) => {
+            out.encoding = "columns".into();
+            out.samples = c.samples as f64;
+            out.series_ids = Some(c.series_ids.into());
+            out.timestamps = Some(c.timestamps.into());
+            out.values = Some(c.values.into());
+            out.distinct_ids = Some(c.distinct_ids.into());
+            out.series_defs = Some(c.series_defs.into());
+            out.series_def_offsets = Some(c.series_def_offsets.into());
+        }
+    }
+    out
 }
 
 #[napi]
@@ -352,6 +474,13 @@ pub fn queue_scan(segment: Buffer, max_record_bytes: f64) -> Result<QueueScan> {
             clean_end: s.clean_end as f64,
         })
     })
+}
+
+/// The `seq` of a msgpack batch without decoding it (core `msgpack::peek_seq`); absent above 2^53 - 1.
+#[napi]
+pub fn msgpack_seq(frame: Buffer) -> Result<Option<f64>> {
+    const MAX_SAFE: u64 = (1 << 53) - 1;
+    guard("msgpackSeq", || Ok(core::msgpack::peek_seq(&frame).filter(|&s| s <= MAX_SAFE).map(|s| s as f64)))
 }
 
 /// CRC32C (Castagnoli) of `data`.

@@ -2,25 +2,32 @@
 // payloads, which are then discarded and counted. For benchmarks that
 // measure the gateway without a storage engine (`--sink blackhole`).
 
-import type { IngestResult } from '../../native/types.js';
-import type { Sink, SinkHealth, SinkMetrics } from '../types.js';
+import { SentioError } from '../../errors.js';
+import type { Signal, SignalBatch } from '../../signals/index.js';
+import type { MetricsEncoding, Sink, SinkHealth, SinkMetrics } from '../types.js';
 
 export class BlackholeSink implements Sink {
-  readonly name = 'blackhole';
-  readonly output = 'remote_write' as const;
-  readonly shards = 1;
-  readonly replication = 1;
+  readonly type = 'blackhole';
+  readonly signals: readonly Signal[] = ['metrics'];
+  readonly metricsEncoding: MetricsEncoding = { encoding: 'remote_write', shards: 1, replication: 1 };
+  private closed = false;
 
-  constructor(private readonly metrics: SinkMetrics) {}
+  constructor(
+    readonly name: string,
+    private readonly metrics: SinkMetrics,
+  ) {}
 
-  async write(result: IngestResult): Promise<void> {
-    const bytes = result.shards?.reduce((n, s) => n + s.byteLength, 0) ?? 0;
-    this.metrics.sent('0', result.samples, bytes, 0);
+  async write(batch: SignalBatch): Promise<void> {
+    if (this.closed) throw new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', `${this.name}: the sink is closed`);
+    const bytes = batch.encoded.shards?.reduce((n, s) => n + s.byteLength, 0) ?? 0;
+    this.metrics.sent('0', batch.samples, bytes, 0);
   }
 
   async health(): Promise<SinkHealth> {
-    return { ok: true };
+    return this.closed ? { ok: false, detail: 'closed' } : { ok: true };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 }

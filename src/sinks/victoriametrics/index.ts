@@ -19,10 +19,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { SentioError } from '../../errors.js';
 import type { Logger } from '../../log/index.js';
-import type { IngestResult } from '../../native/types.js';
-import type { Sink, SinkHealth, SinkMetrics } from '../types.js';
+import type { Signal, SignalBatch } from '../../signals/index.js';
+import type { MetricsEncoding, RemoteSink, SinkHealth, SinkMetrics } from '../types.js';
 
 export interface VictoriaMetricsOptions {
+  /** The sink's name (routes, metrics, the queue's directory). */
+  name: string;
   urls: string[];
   replication: number;
   /** Concurrent requests per URL (keep-alive connections). */
@@ -47,11 +49,13 @@ function retryable(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
-export class VictoriaMetricsSink implements Sink {
-  readonly name = 'victoriametrics';
-  readonly output = 'remote_write' as const;
+export class VictoriaMetricsSink implements RemoteSink {
+  readonly type = 'victoriametrics';
+  readonly remote = true;
+  readonly signals: readonly Signal[] = ['metrics'];
+  readonly name: string;
   readonly shards: number;
-  readonly replication: number;
+  readonly metricsEncoding: MetricsEncoding;
   private readonly targets: Target[];
   private closed = false;
   /** Wakes retries sleeping between attempts when the sink is aborted. */
@@ -60,8 +64,9 @@ export class VictoriaMetricsSink implements Sink {
 
   constructor(private readonly opts: VictoriaMetricsOptions) {
     if (opts.urls.length === 0) throw new Error('VictoriaMetricsSink needs at least one URL');
+    this.name = opts.name;
     this.shards = opts.urls.length;
-    this.replication = opts.replication;
+    this.metricsEncoding = { encoding: 'remote_write', shards: this.shards, replication: opts.replication };
     this.targets = opts.urls.map((u, i) => {
       const url = new URL(u);
       return {
@@ -78,13 +83,13 @@ export class VictoriaMetricsSink implements Sink {
     });
   }
 
-  async write(result: IngestResult): Promise<void> {
-    const payloads = result.shards ?? [];
+  async write(batch: SignalBatch): Promise<void> {
+    const { shards: payloads = [], shardSamples } = batch.encoded;
     const sends: Promise<void>[] = [];
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i]!;
       if (payload.byteLength === 0) continue;
-      sends.push(this.send(i, payload, result.shardSamples?.[i] ?? 0));
+      sends.push(this.send(i, payload, shardSamples?.[i] ?? 0));
     }
     const outcomes = await Promise.allSettled(sends);
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -98,7 +103,7 @@ export class VictoriaMetricsSink implements Sink {
    */
   async send(shard: number, payload: Buffer, samples: number): Promise<void> {
     const target = this.targets[shard];
-    if (target === undefined) throw new Error(`no VictoriaMetrics shard ${shard}`);
+    if (target === undefined) throw new SentioError('SENTIO_ERR_SINK_REJECTED', `${this.name}: no VictoriaMetrics shard ${shard}`);
     const { metrics, log } = this.opts;
     const since = performance.now();
     for (let attempt = 0; ; attempt++) {

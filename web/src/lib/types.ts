@@ -17,7 +17,8 @@ export interface GatewayStatus {
     rejectedRequestsTotal: number;
   };
   sink: { name: string; healthy: boolean; detail: string | null };
-  queue: Array<{ shard: number; records: number; samples: number; bytes: number; oldestAgeSeconds: number }>;
+  sinks: Array<{ name: string; type: string; healthy: boolean; detail: string | null }>;
+  queue: Array<{ sink: string; shard: number; records: number; samples: number; bytes: number; oldestAgeSeconds: number }>;
   mainThreadLoad: number;
 }
 

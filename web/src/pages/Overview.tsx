@@ -134,22 +134,29 @@ export default function Overview(): JSX.Element {
         <IngestHistory />
 
         <article class="card wide" data-testid="queue-health">
-          <h2>Sink and queue</h2>
+          <h2>Sinks and queues</h2>
           <Show when={st()} fallback={<p class="muted">—</p>}>
             {(s) => (
               <>
-                <p>
-                  <span class={`pill ${s().sink.healthy ? 'ok' : 'bad'}`}>{s().sink.healthy ? 'healthy' : 'unhealthy'}</span> sink{' '}
-                  <strong>{s().sink.name}</strong>
-                  <Show when={s().sink.detail}>
-                    <span class="muted"> · {s().sink.detail}</span>
-                  </Show>
-                </p>
+                <ul class="plain" data-testid="sinks">
+                  <For each={s().sinks}>
+                    {(k) => (
+                      <li>
+                        <span class={`pill ${k.healthy ? 'ok' : 'bad'}`}>{k.healthy ? 'healthy' : 'unhealthy'}</span> <strong>{k.name}</strong>{' '}
+                        <span class="muted">{k.type}</span>
+                        <Show when={k.detail}>
+                          <span class="muted"> · {k.detail}</span>
+                        </Show>
+                      </li>
+                    )}
+                  </For>
+                </ul>
                 <Show when={s().queue.length > 0} fallback={<p class="muted">No durable queue (or nothing queued yet).</p>}>
                   <div class="table-wrap">
                     <table>
                       <thead>
                         <tr>
+                          <th scope="col">Sink</th>
                           <th scope="col">Shard</th>
                           <th scope="col">Batches</th>
                           <th scope="col">Samples</th>
@@ -161,6 +168,7 @@ export default function Overview(): JSX.Element {
                         <For each={s().queue}>
                           {(q) => (
                             <tr classList={{ bad: q.oldestAgeSeconds > 60 }}>
+                              <td>{q.sink}</td>
                               <td>{q.shard}</td>
                               <td class="num">{fmtCount(q.records)}</td>
                               <td class="num">{fmtCount(q.samples)}</td>
@@ -200,7 +208,7 @@ export default function Overview(): JSX.Element {
         <article class="card half" data-testid="recent-errors">
           <h2>Recent errors</h2>
           <Show when={st() && !st()!.sink.healthy}>
-            <p class="error">Sink {st()!.sink.name}: {st()!.sink.detail ?? 'unhealthy'}</p>
+            <p class="error">Sinks {st()!.sink.name}: {st()!.sink.detail ?? 'unhealthy'}</p>
           </Show>
           <Show when={errors().length > 0} fallback={<Empty>No device has had a batch refused.</Empty>}>
             <ul class="errors">

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use sentio_core::{
-    decode_remote_write, Format, IngestOptions, IngestResult, Ingestor, Output, OutputData, Precision, Sharding,
+    decode_remote_write, Format, IngestOptions, IngestResult, Ingestor, Output, OutputData, Precision, Sharding, Target,
 };
 
 pub const NOW: i64 = 1_800_000_000_000;
@@ -25,7 +25,7 @@ pub fn opts(format: Format, precision: Option<Precision>, db: Option<&str>) -> I
         db,
         labels: &[],
         now_ms: NOW,
-        output: Output::RemoteWrite(Sharding::new(1, 1).unwrap()),
+        outputs: vec![Target::all(Output::RemoteWrite(Sharding::new(1, 1).unwrap()))],
         max_errors: 1000,
         max_line_bytes: None,
         max_tags: None,
@@ -37,7 +37,7 @@ pub fn opts(format: Format, precision: Option<Precision>, db: Option<&str>) -> I
 pub fn ingest_series(input: &[u8], o: &IngestOptions<'_>) -> (IngestResult, Series) {
     let r = Ingestor::new().ingest(input, o);
     let mut out = Series::new();
-    if let OutputData::RemoteWrite(rw) = &r.data {
+    if let Some(OutputData::RemoteWrite(rw)) = r.data.first() {
         for shard in &rw.shards {
             for s in decode_remote_write(shard).unwrap() {
                 out.entry(render(&s.labels)).or_default().extend(s.samples);

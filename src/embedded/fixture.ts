@@ -1,7 +1,7 @@
-// Test and bench helper: builds the native core's `output: 'columns'` batch
-// from plain objects, and a SinkMetrics that records what it is told.
-import type { IngestResult } from '../../native/types.js';
-import type { SinkMetrics } from '../types.js';
+// Test and bench helper: builds the native core's `columns` batch from
+// plain objects, and a SinkMetrics that records what it is told.
+import type { SinkMetrics } from '../sinks/types.js';
+import type { ColumnBatch } from './index.js';
 
 export interface FixtureSeries {
   labels: Record<string, string>;
@@ -33,7 +33,7 @@ export function seriesId(labels: Record<string, string>): bigint {
  * different series alternate (as they do in real line protocol) instead of
  * coming series by series.
  */
-export function buildBatch(series: FixtureSeries[], interleave = false): IngestResult {
+export function buildBatch(series: FixtureSeries[], interleave = false): ColumnBatch {
   const rows: Array<{ id: bigint; timestamp: number; value: number }> = [];
   const distinct = new Map<bigint, string>();
   const perSeries = series.map((s) => {
@@ -69,13 +69,7 @@ export function buildBatch(series: FixtureSeries[], interleave = false): IngestR
   });
   seriesDefOffsets.writeUInt32LE(offset, distinct.size * 4);
   return {
-    lines: n,
-    rejected: 0,
     samples: n,
-    skippedStrings: 0,
-    rejectedLineBytes: 0,
-    rejectedTags: 0,
-    errors: [],
     seriesIds,
     timestamps,
     values,

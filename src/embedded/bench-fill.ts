@@ -4,7 +4,7 @@
 //   setColumns    Array.from(typed array views) → chunk.setColumns
 //   setItem       per-vector setItem from BigInt64Array/Float64Array + flush
 //   memcpy        copy_data_to_vector straight from the Buffer (what index.ts uses)
-// Run: node --import tsx src/sinks/embedded/bench-fill.ts [rows]
+// Run: node --import tsx src/embedded/bench-fill.ts [rows]
 import { BIGINT, DOUBLE, DuckDBDataChunk, DuckDBInstance, type DuckDBAppender } from '@duckdb/node-api';
 import { rawBindings } from './index.js';
 

@@ -3,12 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { EmbeddedSink, type ExportedSeries } from './index.js';
+import type { SentioError } from '../errors.js';
+import { columnBatchOf, EmbeddedStore, type ExportedSeries } from './index.js';
 import { buildBatch, canonicalJson, recordingMetrics, seriesId, type FixtureSeries, type RecordedMetrics } from './fixture.js';
 
 let dir: string;
 let metrics: RecordedMetrics;
-const open = (file?: string) => EmbeddedSink.open({ dataDir: dir, metrics, ...(file ? { file } : {}) });
+const open = (file?: string) => EmbeddedStore.open({ dataDir: dir, metrics, ...(file ? { file } : {}) });
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'sentio-embedded-'));
@@ -53,7 +54,7 @@ function assertSameSeries(actual: ExportedSeries[], want: ExportedSeries[]): voi
 
 const T0 = 1_735_689_600_000; // 2025-01-01
 
-describe('EmbeddedSink', () => {
+describe('EmbeddedStore', () => {
   it('exports every sample written, bit for bit, ordered by time', async () => {
     const special = [0, -0, -1.5, 42, 1.7976931348623157e308, -1.7976931348623157e308, 5e-324, Infinity, -Infinity, NaN, 0.1 + 0.2];
     const series: FixtureSeries[] = [
@@ -63,7 +64,7 @@ describe('EmbeddedSink', () => {
       { labels: { __name__: 'edge' }, samples: [0, -86_400_000, 8.64e15].map((timestamp, i) => ({ timestamp, value: i })) },
     ];
     const sink = await open();
-    await sink.write(buildBatch(series, true));
+    await sink.append(buildBatch(series, true));
     assertSameSeries(await sink.exportSeries(), expected(series));
     assert.deepEqual(await sink.stats(), { series: 3, samples: special.length + 5 });
     assert.equal(metrics.sentSamples, special.length + 5);
@@ -75,7 +76,7 @@ describe('EmbeddedSink', () => {
     const sink = await open();
     const batch = buildBatch([{ labels: { __name__: 'up' }, samples: [{ timestamp: T0, value: 0 }] }]);
     Buffer.from('020000000000f07f', 'hex').copy(batch.values!); // 0x7ff0000000000002 LE
-    await sink.write(batch);
+    await sink.append(batch);
     const [s] = await sink.exportSeries();
     // The file keeps the exact bits; node-api's conversion to JS quiets the signaling NaN.
     assert.ok(Number.isNaN(s!.samples[0]!.value));
@@ -89,7 +90,7 @@ describe('EmbeddedSink', () => {
       { labels: { __name__: 'Temperatur_°C', 'weird key "x"': 'v' }, samples: [{ timestamp: T0, value: -3 }] },
     ];
     const sink = await open();
-    await sink.write(buildBatch(series));
+    await sink.append(buildBatch(series));
     assertSameSeries(await sink.exportSeries(), expected(series));
     const temp = await sink.exportSeries({ metric: 'temp' });
     assert.deepEqual(temp.map((s) => s.labels), [labels]);
@@ -104,7 +105,7 @@ describe('EmbeddedSink', () => {
       { labels: { __name__: 'm', k: '2' }, samples: [{ timestamp: T0, value: 2 }] },
     ];
     let sink = await open('custom.duckdb');
-    await sink.write(buildBatch(first));
+    await sink.append(buildBatch(first));
     await sink.close();
 
     sink = await open('custom.duckdb');
@@ -114,7 +115,7 @@ describe('EmbeddedSink', () => {
       { labels: { __name__: 'm', k: '1' }, samples: [{ timestamp: T0 + 1, value: 10 }] },
       { labels: { __name__: 'm', k: '3' }, samples: [{ timestamp: T0 + 1, value: 30 }] },
     ];
-    await sink.write(buildBatch(second));
+    await sink.append(buildBatch(second));
     assert.deepEqual(await sink.stats(), { series: 3, samples: 4 });
     assertSameSeries(await sink.exportSeries(), expected([...first, ...second]));
     await sink.close();
@@ -122,7 +123,7 @@ describe('EmbeddedSink', () => {
 
   it('creates the data directory when it is missing', async () => {
     const nested = path.join(dir, 'a', 'b');
-    const sink = await EmbeddedSink.open({ dataDir: nested, metrics });
+    const sink = await EmbeddedStore.open({ dataDir: nested, metrics });
     assert.equal(sink.file, path.join(nested, 'sentio.duckdb'));
     assert.deepEqual(await sink.health(), { ok: true });
     await sink.close();
@@ -140,7 +141,7 @@ describe('EmbeddedSink', () => {
       all.push(...series);
       return buildBatch(series, true);
     });
-    await Promise.all(batches.map((batch) => sink.write(batch)));
+    await Promise.all(batches.map((batch) => sink.append(batch)));
     const total = all.reduce((n, s) => n + s.samples.length, 0);
     assert.equal(metrics.sentCalls, 50);
     assert.equal(metrics.sentSamples, total);
@@ -153,8 +154,8 @@ describe('EmbeddedSink', () => {
   it('keeps duplicate samples as written', async () => {
     const sink = await open();
     const batch = buildBatch([{ labels: { __name__: 'd' }, samples: [{ timestamp: T0, value: 1 }] }]);
-    await sink.write(batch);
-    await sink.write(batch);
+    await sink.append(batch);
+    await sink.append(batch);
     const [s] = await sink.exportSeries();
     assert.deepEqual(s!.samples, [
       { timestamp: T0, value: 1 },
@@ -170,12 +171,14 @@ describe('EmbeddedSink', () => {
     const badDef = { ...buildBatch([{ labels: { __name__: 'x' }, samples: [{ timestamp: T0, value: 1 }] }]), seriesDefs: Buffer.from('[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]') };
     badDef.seriesDefOffsets = Buffer.from([0, 0, 0, 0, 2, 0, 0, 0]);
     const badOffsets = { ...good, seriesDefOffsets: Buffer.from([0, 0, 0, 0, 255, 0, 0, 0]) };
-    const results = await Promise.allSettled([sink.write(short), sink.write(good), sink.write(badDef), sink.write(badOffsets)]);
+    const results = await Promise.allSettled([sink.append(short), sink.append(good), sink.append(badDef), sink.append(badOffsets)]);
     assert.deepEqual(results.map((r) => r.status), ['rejected', 'fulfilled', 'rejected', 'rejected']);
     const messages = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : ''));
     assert.match(messages[0]!, /malformed batch: 1 samples need 8 bytes per column, got .*values 4/);
     assert.match(messages[2]!, /malformed batch: series 0: definition is not/);
     assert.match(messages[3]!, /malformed batch: series 0: definition offsets 0\.\.255 outside/);
+    const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as SentioError).code : 'ok'));
+    assert.deepEqual(codes, ['SENTIO_ERR_SINK_REJECTED', 'ok', 'SENTIO_ERR_SINK_REJECTED', 'SENTIO_ERR_SINK_REJECTED'], 'a bad batch is a 400, not a 503');
     assert.deepEqual(metrics.failures, ['malformed', 'malformed', 'malformed']);
     assert.equal(metrics.failedSamples, 3);
     assert.deepEqual(await sink.stats(), { series: 1, samples: 1 });
@@ -185,7 +188,7 @@ describe('EmbeddedSink', () => {
   it('commits what is queued on close; close is idempotent; writes after close are refused', async () => {
     const sink = await open();
     const writes = Array.from({ length: 10 }, (_, i) =>
-      sink.write(buildBatch([{ labels: { __name__: 'c', i: String(i) }, samples: [{ timestamp: T0 + i, value: i }] }])),
+      sink.append(buildBatch([{ labels: { __name__: 'c', i: String(i) }, samples: [{ timestamp: T0 + i, value: i }] }])),
     );
     const closes = [sink.close(), sink.close()];
     await Promise.all([...writes, ...closes]);
@@ -193,8 +196,8 @@ describe('EmbeddedSink', () => {
     assert.equal(metrics.sentSamples, 10);
     assert.deepEqual(await sink.health(), { ok: false, detail: 'closed' });
     await assert.rejects(
-      sink.write(buildBatch([{ labels: { __name__: 'c' }, samples: [{ timestamp: T0, value: 1 }] }])),
-      /embedded: sink is closed, 1 samples not stored/,
+      sink.append(buildBatch([{ labels: { __name__: 'c' }, samples: [{ timestamp: T0, value: 1 }] }])),
+      /embedded: the store is closed, 1 samples not stored/,
     );
     assert.deepEqual(metrics.failures, ['closed']);
     await assert.rejects(sink.stats(), /closed/);
@@ -212,8 +215,8 @@ describe('EmbeddedSink', () => {
     const reader = (sink as unknown as { reader: { run(sql: string, values: unknown[]): Promise<unknown> } }).reader;
     await reader.run(`INSERT INTO series VALUES ($1, 'clash', $2, 0)`, [seriesId(clash), canonicalJson(clash)]);
     const doomed = [
-      sink.write(buildBatch([{ labels: clash, samples: [{ timestamp: T0, value: 1 }] }])),
-      sink.write(buildBatch([{ labels: { __name__: 'bystander' }, samples: [{ timestamp: T0, value: 2 }] }])),
+      sink.append(buildBatch([{ labels: clash, samples: [{ timestamp: T0, value: 1 }] }])),
+      sink.append(buildBatch([{ labels: { __name__: 'bystander' }, samples: [{ timestamp: T0, value: 2 }] }])),
     ];
     const results = await Promise.allSettled(doomed);
     for (const r of results) {
@@ -225,7 +228,7 @@ describe('EmbeddedSink', () => {
     assert.deepEqual(await sink.stats(), { series: 1, samples: 0 });
 
     // The next group works, including the bystander series the failed group had seen first.
-    await sink.write(buildBatch([{ labels: { __name__: 'bystander' }, samples: [{ timestamp: T0, value: 3 }] }]));
+    await sink.append(buildBatch([{ labels: { __name__: 'bystander' }, samples: [{ timestamp: T0, value: 3 }] }]));
     assert.deepEqual(await sink.health(), { ok: true });
     assert.deepEqual(await sink.exportSeries({ metric: 'bystander' }), [{ labels: { __name__: 'bystander' }, samples: [{ timestamp: T0, value: 3 }] }]);
     await sink.close();
@@ -233,8 +236,8 @@ describe('EmbeddedSink', () => {
 
   it('treats an empty batch as done without touching the file', async () => {
     const sink = await open();
-    await sink.write(buildBatch([]));
-    await sink.write({ lines: 0, rejected: 0, samples: 0, skippedStrings: 0, rejectedLineBytes: 0, rejectedTags: 0, errors: [] });
+    await sink.append(buildBatch([]));
+    await sink.append(columnBatchOf({ encoding: 'columns', samples: 0 }));
     assert.deepEqual(await sink.stats(), { series: 0, samples: 0 });
     assert.equal(metrics.sentCalls, 0);
     await sink.close();
@@ -242,7 +245,7 @@ describe('EmbeddedSink', () => {
 
   it('fails to open with a message naming the file', async () => {
     await assert.rejects(
-      EmbeddedSink.open({ dataDir: path.join(dir, 'x'), file: path.join('no', 'such', 'dir', 'f.duckdb'), metrics }),
+      EmbeddedStore.open({ dataDir: path.join(dir, 'x'), file: path.join('no', 'such', 'dir', 'f.duckdb'), metrics }),
       /embedded: cannot open .*f\.duckdb/,
     );
   });

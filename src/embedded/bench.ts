@@ -1,15 +1,14 @@
-// Rows/s appended by EmbeddedSink to a DuckDB file in a temp dir: 1,000
+// Rows/s appended by EmbeddedStore to a DuckDB file in a temp dir: 1,000
 // batches of 4,000 samples (400 series x 10 timestamps each, out of 10,000
 // series, so early batches also create series), written one at a time and
 // with several batches in flight (group commit). Batches are built before the
 // clock starts. bench/ may import runEmbeddedBench.
-// Run: node --import tsx src/sinks/embedded/bench.ts [batches] [samplesPerBatch]
+// Run: node --import tsx src/embedded/bench.ts [batches] [samplesPerBatch]
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { IngestResult } from '../../native/types.js';
-import { EmbeddedSink } from './index.js';
+import { EmbeddedStore, type ColumnBatch } from './index.js';
 import { canonicalJson, recordingMetrics, seriesId } from './fixture.js';
 
 export interface EmbeddedBenchOptions {
@@ -28,7 +27,7 @@ export interface EmbeddedBenchResult {
 
 const SERIES_PER_BATCH = 400;
 
-function makeBatches(count: number, samplesPerBatch: number, pool: number): IngestResult[] {
+function makeBatches(count: number, samplesPerBatch: number, pool: number): ColumnBatch[] {
   const ids: bigint[] = [];
   const defs: Buffer[] = [];
   for (let s = 0; s < pool; s++) {
@@ -61,7 +60,7 @@ function makeBatches(count: number, samplesPerBatch: number, pool: number): Inge
     });
     seriesDefOffsets.writeUInt32LE(offset, used.length * 4);
     const seriesDefs = Buffer.concat(used.map((s) => defs[s]!));
-    return { lines: samplesPerBatch, rejected: 0, samples: samplesPerBatch, skippedStrings: 0, rejectedLineBytes: 0, rejectedTags: 0, errors: [], seriesIds, timestamps, values, distinctIds, seriesDefs, seriesDefOffsets };
+    return { samples: samplesPerBatch, seriesIds, timestamps, values, distinctIds, seriesDefs, seriesDefOffsets };
   });
 }
 
@@ -73,11 +72,11 @@ export async function runEmbeddedBench(opts: EmbeddedBenchOptions = {}): Promise
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sentio-embedded-bench-'));
   const metrics = recordingMetrics();
   try {
-    const sink = await EmbeddedSink.open({ dataDir: dir, metrics });
+    const sink = await EmbeddedStore.open({ dataDir: dir, metrics });
     const start = process.hrtime.bigint();
     let next = 0;
     async function worker(): Promise<void> {
-      while (next < batches.length) await sink.write(batches[next++]!);
+      while (next < batches.length) await sink.append(batches[next++]!);
     }
     await Promise.all(Array.from({ length: concurrency }, worker));
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
