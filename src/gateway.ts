@@ -12,7 +12,9 @@ import { ApiMetrics } from './api/metrics.js';
 import { StatusSampler } from './api/status.js';
 import { createAuthenticator } from './auth/index.js';
 import type { Config } from './config/index.js';
-import { Ingestor } from './ingest/index.js';
+import { Ingestor, type IngestPort } from './pipeline/port.js';
+import { frontEndSources } from './sources/index.js';
+import type { Source } from './sources/types.js';
 import { IngestLimits } from './limits/index.js';
 import { LiveHub } from './live/index.js';
 import { createQueryEngine, type QueryEngine } from './query/index.js';
@@ -22,7 +24,7 @@ import { Pipeline } from './pipeline/index.js';
 import { QueuedSink } from './queue/sink.js';
 import { StartupError } from './errors.js';
 import { SelfMetrics } from './self-metrics/index.js';
-import { MemoryBudget } from './server/budget.js';
+import { MemoryBudget } from './http/budget.js';
 import { createApp, ListenError, listen, type Server } from './server/index.js';
 import { defaultWebRoot } from './server/static.js';
 import type { EmbeddedStore } from './embedded/index.js';
@@ -37,6 +39,10 @@ export interface Gateway {
   /** The sinks and routes, a line each, for the start-up banner. */
   mode: string;
   sinks: readonly Sink[];
+  /** The ways in. */
+  sources: readonly Source[];
+  /** The port every source writes through (connectors and tests use it directly). */
+  ingest: IngestPort;
   router: Router;
   /** The embedded store, when a sink of type embedded is configured. */
   embedded: EmbeddedStore | undefined;
@@ -195,8 +201,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   const budget = new MemoryBudget(config.maxInflightBodyBytes);
   metrics.budgetProbe = () => ({ inUse: budget.inUse, peak: budget.takePeak(), capacity: budget.capacity });
   let ready = false;
-  const app = createApp({
-    ingestor,
+  const sources = frontEndSources({
     auth: createAuthenticator(tokens, !config.noAuth, control.deviceTokens),
     metrics,
     log,
@@ -204,6 +209,13 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     budget,
     maxFrameBytes: config.maxFrameBytes,
     ws: config.ws,
+    isReady: () => ready,
+  });
+  for (const source of sources) await source.start(ingestor);
+  const app = createApp({
+    sources,
+    metrics,
+    log,
     isReady: () => ready,
     async health() {
       const h = await router.health();
@@ -243,6 +255,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       ? new SelfMetrics({
           registry: metrics.registry,
           instance: `${hostname()}:${server.port}`,
+          protocols: sources.flatMap((s) => s.protocols),
           intervalMs: config.selfMetricsIntervalS * 1000,
           log,
           async write(body) {
@@ -263,6 +276,8 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     scheme: tls ? 'https' : 'http',
     mode,
     sinks,
+    sources,
+    ingest: ingestor,
     router,
     embedded,
     metrics,
@@ -281,6 +296,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         // then close what is left, which takes well under a second.
         const deadline = Date.now() + config.shutdownGraceMs;
         ready = false;
+        await Promise.all(sources.map((s) => s.stop()));
         server.close();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([ingestor.stop(), new Promise<void>((r) => (timer = setTimeout(r, config.shutdownGraceMs)))]);

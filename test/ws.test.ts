@@ -12,11 +12,12 @@ import uWS from 'uWebSockets.js';
 import WebSocket from 'ws';
 import { TOKEN, type TestGateway, metricValue, scrape, startTestGateway } from './helpers.js';
 import { SentioError } from '../src/errors.js';
-import type { Ingestor } from '../src/ingest/index.js';
-import { SLOW_DOWN, msgpackFrameSeq, registerWebSocket, textFrameSeq, type WsDeps } from '../src/ingest/ws.js';
+import type { IngestPort } from '../src/pipeline/port.js';
+import { msgpackFrameSeq, textFrameSeq } from '../src/sources/ws/codec.js';
+import { SLOW_DOWN, WebSocketSource, type WsSourceDeps } from '../src/sources/ws/index.js';
 import { Metrics } from '../src/metrics/index.js';
 import type { IngestResult } from '../src/native/types.js';
-import { MemoryBudget, unbounded } from '../src/server/budget.js';
+import { MemoryBudget, unbounded } from '../src/http/budget.js';
 import { listen } from '../src/server/index.js';
 import { waitFor } from './services/index.js';
 
@@ -457,22 +458,21 @@ test('msgpackFrameSeq reads the first top-level seq of any integer width, and no
 
 const result = (samples: number): IngestResult => ({ lines: 1, rejected: 0, samples, skippedStrings: 0, errors: [], rejectedLineBytes: 0, rejectedTags: 0, outputs: [], unroutedSamples: 0 });
 
-/** The WebSocket route alone, on an ingestor whose calls wait until the test settles them. */
-async function stubServer(ws: Partial<WsDeps['ws']> = {}, budget = unbounded) {
+/** The WebSocket source alone, on a port whose calls wait until the test settles them. */
+async function stubServer(ws: Partial<WsSourceDeps['ws']> = {}, budget = unbounded) {
   const calls: Array<{ body: Buffer; resolve: (r: IngestResult) => void; reject: (e: unknown) => void }> = [];
   const waiters: Array<{ n: number; resolve: () => void }> = [];
   const state = { overloaded: false };
-  const ingestor = {
-    ingest: (_protocol: string, _format: string, body: Buffer) =>
+  const port = {
+    writeBytes: (_protocol: string, _format: string, body: Buffer) =>
       new Promise<IngestResult>((resolve, reject) => {
         calls.push({ body, resolve, reject });
         for (const w of waiters.filter((w) => calls.length >= w.n)) w.resolve();
       }),
     overloaded: () => state.overloaded,
-  } as unknown as Ingestor;
+  } as unknown as IngestPort;
   const app = uWS.App();
-  registerWebSocket(app, {
-    ingestor,
+  const source = new WebSocketSource({
     auth: { enabled: false, identify: () => ({ key: 'anonymous' }) },
     metrics: new Metrics(),
     maxFrameBytes: 1 << 20,
@@ -480,6 +480,8 @@ async function stubServer(ws: Partial<WsDeps['ws']> = {}, budget = unbounded) {
     isReady: () => true,
     ws: { maxInflight: 16, maxBackpressureBytes: 1 << 20, resumeWindow: 1024, resumeClients: 100, ...ws },
   });
+  await source.start(port);
+  for (const w of source.websockets) w.attach(app);
   const server = await listen(app, '127.0.0.1', 0);
   let open = true;
   const close = () => {

@@ -14,7 +14,7 @@
 
 import type { Cache } from '../cache/types.js';
 import type { SentioError } from '../errors.js';
-import type { BatchOptions, IngestObserver } from '../ingest/index.js';
+import type { BatchOptions, IngestObserver } from '../pipeline/port.js';
 import type { IngestResult } from '../native/types.js';
 import type { DeviceActivity, MetaStore } from '../store/types.js';
 

@@ -24,8 +24,8 @@ import type { Cache } from '../cache/types.js';
 import type { AccessClaims } from '../auth/jwt.js';
 import { roleRank, type Sessions } from '../auth/sessions.js';
 import { type ErrorCode, SentioError } from '../errors.js';
-import { readBody } from '../server/body.js';
-import { type RequestState, send, sendJson, watchAbort } from '../server/http.js';
+import { readBody } from '../http/body.js';
+import { type RequestState, send, sendJson, watchAbort } from '../http/respond.js';
 import { StoreConflictError, type Role } from '../store/types.js';
 import type { ApiMetrics } from './metrics.js';
 

@@ -220,7 +220,7 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     deriveSinks(c, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
-    // The largest request holds its body plus its decoded size while inflating, and twice the decoded size while it is joined (src/server/body.ts).
+    // The largest request holds its body plus its decoded size while inflating, and twice the decoded size while it is joined (src/http/body.ts).
     const largest = Math.max(c['max-body-bytes'] + c['max-decompressed-bytes'], 2 * c['max-decompressed-bytes']);
     if (c['max-inflight-body-bytes'] < largest) {
       ctx.addIssue({

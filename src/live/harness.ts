@@ -2,20 +2,21 @@
 // (the real gateway wiring is src/gateway.ts): a real parser pipeline,
 // a blackhole sink (remote-write output, as with VictoriaMetrics) or the
 // embedded store (columns output), an Ingestor observed by the hub, the
-// ingest routes of src/server (POST /write, /ws) and GET /live, on a free
+// front-end sources (POST /write, /ws) and GET /live, on a free
 // loopback port. Ingest auth is off; /live checks what `verify` says.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAuthenticator } from '../auth/index.js';
-import { Ingestor } from '../ingest/index.js';
+import { Ingestor } from '../pipeline/port.js';
 import { IngestLimits } from '../limits/index.js';
 import { silentLogger } from '../log/index.js';
 import { Metrics } from '../metrics/index.js';
 import { Pipeline } from '../pipeline/index.js';
-import { unbounded } from '../server/budget.js';
+import { unbounded } from '../http/budget.js';
 import { createApp, listen } from '../server/index.js';
+import { frontEndSources } from '../sources/index.js';
 import { BlackholeSink } from '../sinks/blackhole/index.js';
 import { EmbeddedStore } from '../embedded/index.js';
 import { Router } from '../router/index.js';
@@ -75,8 +76,7 @@ export async function startLiveGateway(o: LiveGatewayOptions): Promise<LiveGatew
     limits: new IngestLimits({ maxSamplesPerSecond: 0, maxSeriesPerMinute: 0 }),
     observers: o.withoutHub ? [] : [hub],
   });
-  const app = createApp({
-    ingestor,
+  const sources = frontEndSources({
     auth: createAuthenticator([], false),
     metrics,
     log: silentLogger,
@@ -84,6 +84,13 @@ export async function startLiveGateway(o: LiveGatewayOptions): Promise<LiveGatew
     budget: unbounded,
     maxFrameBytes: 16 << 20,
     ws: { maxInflight: 64, maxBackpressureBytes: 16 << 20, resumeWindow: 0, resumeClients: 0 },
+    isReady: () => true,
+  });
+  for (const source of sources) await source.start(ingestor);
+  const app = createApp({
+    sources,
+    metrics,
+    log: silentLogger,
     isReady: () => true,
     health: async () => undefined,
   });

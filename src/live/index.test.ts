@@ -319,8 +319,8 @@ describe('one instance (blackhole sink: remote-write output)', () => {
     const sub = await c.subscribe('dev', { device: 'dev-1' });
     assert.equal(sub.topic, 'dev:dev-1');
     const now = Date.now();
-    await g.ingestor.ingest('influx_v1', 'lp', Buffer.from(`env,room=x temp=20 ${now}\n`), { principal: { key: 'p2', deviceId: 'dev-2' }, precision: 'ms' });
-    await g.ingestor.ingest('influx_v1', 'lp', Buffer.from(`env,room=y temp=21,hum=40 ${now}\n`), { principal: { key: 'p1', deviceId: 'dev-1' }, precision: 'ms' });
+    await g.ingestor.writeBytes('influx_v1', 'lp', Buffer.from(`env,room=x temp=20 ${now}\n`), { principal: { key: 'p2', deviceId: 'dev-2' }, precision: 'ms' });
+    await g.ingestor.writeBytes('influx_v1', 'lp', Buffer.from(`env,room=y temp=21,hum=40 ${now}\n`), { principal: { key: 'p1', deviceId: 'dev-1' }, precision: 'ms' });
     await c.next(() => c.updates(() => true).length >= 2, 'both series of dev-1');
     assert.deepEqual(
       c.updates(() => true).map(([, p]) => p[1]).sort(),
@@ -498,8 +498,8 @@ describe('two instances sharing a real Redis', () => {
     await write(a, `xi,src=a v=2 ${now}\n`);
     await onB.next(() => onB.updates((l) => l.src === 'a').length === 1, 'a\'s point on b');
     await onA.next(() => onA.updates((l) => l.src === 'a').length === 1, 'a\'s point on a');
-    await b.ingestor.ingest('influx_v1', 'lp', Buffer.from(`dv,k=1 v=3 ${now}\n`), { principal: { key: 'p', deviceId: 'other' }, precision: 'ms' });
-    await a.ingestor.ingest('influx_v1', 'lp', Buffer.from(`dv,k=2 v=4 ${now}\n`), { principal: { key: 'p', deviceId: 'dev-9' }, precision: 'ms' });
+    await b.ingestor.writeBytes('influx_v1', 'lp', Buffer.from(`dv,k=1 v=3 ${now}\n`), { principal: { key: 'p', deviceId: 'other' }, precision: 'ms' });
+    await a.ingestor.writeBytes('influx_v1', 'lp', Buffer.from(`dv,k=2 v=4 ${now}\n`), { principal: { key: 'p', deviceId: 'dev-9' }, precision: 'ms' });
     await onB.next(() => onB.updates((l) => l.__name__ === 'dv_v').length === 1, 'dev-9\'s point from a on b');
     // Once each: b's own point came back through Redis to b and was ignored, as was a's to a.
     assert.deepEqual(onB.updates((l) => l.__name__ === 'xi_v').map(([, p]) => p).sort(), [[now, 1], [now, 2]]);

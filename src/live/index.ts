@@ -77,10 +77,10 @@ import type { Registry } from 'prom-client';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import type { Cache, Unsubscribe } from '../cache/types.js';
 import { SentioError, asSentioError } from '../errors.js';
-import type { BatchOptions, IngestObserver, ObserverParseOptions } from '../ingest/index.js';
+import type { BatchOptions, IngestObserver, ObserverParseOptions } from '../pipeline/port.js';
 import type { IngestResult, LatestSamples } from '../native/types.js';
 import { formatSelector, matchesLabels, parseSelector, type Selector } from '../query/selector.js';
-import { sendError, watchAbort } from '../server/http.js';
+import { sendError, watchAbort } from '../http/respond.js';
 
 export interface LiveUser {
   userId: string;

@@ -10,10 +10,10 @@ export interface QueueProbe {
   shards: Array<{ shard: number; bytes: number; records: number; samples: number; oldestAgeSeconds: number }>;
 }
 
-/** The ways in, as the metrics label them. */
-export const PROTOCOLS = ['influx_v1', 'influx_v2', 'ws'] as const;
-export type Protocol = (typeof PROTOCOLS)[number];
-export type Format = 'lp' | 'msgpack';
+/** The `protocol` label: the way in, as each source names itself (src/sources/types.ts). */
+type Protocol = string;
+/** The `format` label: the wire format of a batch (lp, msgpack), or `readings` for a connector's typed readings. */
+type Format = string;
 
 export interface PoolStats {
   queueDepth: number;

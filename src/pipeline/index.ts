@@ -132,9 +132,10 @@ export class Pipeline {
    * Maps and encodes typed readings (connectors), on the main thread: they
    * come in small batches, with no text to parse.
    */
-  readings(readings: Readings, options: IngestOptions): IngestResult {
+  readings(readings: Readings, options: Omit<IngestOptions, 'format'>): IngestResult {
     this.inlineCount++;
-    return native.ingestReadings(readings, options);
+    // The binding's options name a format; readings have none (it is not read).
+    return native.ingestReadings(readings, { ...options, format: 'lp' });
   }
 
   /** The main thread's smoothed event-loop utilization (0..1); 0 when not measured. */

@@ -17,12 +17,13 @@
 import client from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/index.js';
-import { PROTOCOLS } from '../metrics/index.js';
 
 export interface SelfMetricsOptions {
   registry: Registry;
   /** The `instance` label. */
   instance: string;
+  /** Every way in (the sources' protocols): each gets a point every interval, zeros included. */
+  protocols: readonly string[];
   intervalMs: number;
   /** Parses and stores one line-protocol batch (timestamps in ms) in the gateway's sink. */
   write(body: Buffer): Promise<void>;
@@ -54,7 +55,7 @@ export class SelfMetrics {
 
   /** The batch for `nowMs`: one point per protocol, zeros included (a rate of 0 is a value, not a gap). */
   async batch(nowMs: number): Promise<{ body: Buffer; samples: number }> {
-    const values = new Map<string, Map<string, number>>(PROTOCOLS.map((p) => [p, new Map()]));
+    const values = new Map<string, Map<string, number>>(this.o.protocols.map((p) => [p, new Map()]));
     for (const [metric, field] of COUNTERS) {
       const m = this.o.registry.getSingleMetric(metric) as client.Counter | undefined;
       for (const v of m ? (await m.get()).values : []) {

@@ -18,7 +18,7 @@
 
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { SentioError } from '../errors.js';
-import { statusLine } from './http.js';
+import { statusLine } from '../http/respond.js';
 
 export interface GuardHooks {
   /** A handler threw: `where` is the route pattern (and the WebSocket event). */

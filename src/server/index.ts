@@ -1,23 +1,28 @@
-// The uWebSockets.js front end: routes, listen and close. Handlers live with
-// their components (src/ingest, src/api, src/live); this module only wires
-// them to paths. With a certificate and key, the same port serves HTTPS and
+// The uWebSockets.js front end: routes, listen and close. It serves what the
+// sources declare (src/sources: HTTP routes, WebSocket endpoints), the
+// probes, /metrics, the API and /live (registered by the gateway) and the
+// dashboard; handlers live with their components, this module only wires
+// them to paths, behind the guard. With a certificate and key, the same port serves HTTPS and
 // WSS (uWS SSLApp); there is no plain listener beside it.
 
 import { createServer } from 'node:net';
 import uWS from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
 import { SentioError, StartupError } from '../errors.js';
-import { influxWriteHandler, pingHandler, queryHandler, type InfluxDeps } from '../ingest/influx.js';
-import { registerWebSocket, type WsDeps } from '../ingest/ws.js';
 import type { Metrics } from '../metrics/index.js';
+import type { Source } from '../sources/types.js';
 import type { Logger } from '../log/index.js';
 import { guardApp } from './guard.js';
-import { send, sendError, sendJson, watchAbort } from './http.js';
+import { send, sendError, sendJson, watchAbort } from '../http/respond.js';
 import { registerDashboard } from './static.js';
 
-export interface ServerDeps extends InfluxDeps, WsDeps {
+export interface ServerDeps {
+  /** The ways in whose routes the server serves. */
+  sources: readonly Source[];
   metrics: Metrics;
   log: Logger;
+  /** The gateway takes requests (false while starting and shutting down). */
+  isReady: () => boolean;
   /** Resolves to undefined when healthy, else what is wrong. */
   health: () => Promise<string | undefined>;
   /** GET /readyz: each dependency writes need (store, cache, each sink's queue) and whether it takes them now; absent: ready when isReady. */
@@ -43,13 +48,17 @@ export function createApp(deps: ServerDeps): TemplatedApp {
       deps.log.pino.error({ err, route: where }, `handler of ${where} threw; answered 500, the gateway keeps running`);
     },
   });
-  app.post('/write', influxWriteHandler(deps, 'v1'));
-  app.post('/api/v2/write', influxWriteHandler(deps, 'v2'));
-  app.get('/ping', pingHandler);
-  app.head('/ping', pingHandler);
-  app.get('/query', queryHandler);
-  app.post('/query', queryHandler);
-  registerWebSocket(app, deps);
+  const sourcePaths: string[] = [];
+  for (const source of deps.sources) {
+    for (const r of source.http ?? []) {
+      app[r.method](r.path, r.handler);
+      sourcePaths.push(r.path);
+    }
+    for (const w of source.websockets ?? []) {
+      w.attach(app);
+      sourcePaths.push(w.path);
+    }
+  }
 
   app.get('/healthz', function healthz(res) {
     const state = watchAbort(res);
@@ -71,13 +80,6 @@ export function createApp(deps: ServerDeps): TemplatedApp {
       (err: unknown) => sendJson(res, state, 503, { status: 'not ready', checks: { gateway: (err as Error).message } }),
     );
   });
-  // InfluxDB v2 clients' health check.
-  app.get('/health', function influxHealth(res) {
-    const state = watchAbort(res);
-    send(res, state, deps.isReady() ? 200 : 503, JSON.stringify({ name: 'sentio', message: 'ready for writes', status: deps.isReady() ? 'pass' : 'fail', version: '2.7.0' }), {
-      'content-type': 'application/json',
-    });
-  });
   app.get('/metrics', function metricsRoute(res) {
     const state = watchAbort(res);
     deps.metrics.exposition().then(
@@ -89,10 +91,10 @@ export function createApp(deps: ServerDeps): TemplatedApp {
   const notFound = function notFound(res: HttpResponse, req: HttpRequest): void {
     const state = watchAbort(res);
     const url = req.getUrl();
-    const known = ['/write', '/api/v2/write', '/ping', '/query', '/healthz', '/readyz', '/health', '/metrics', '/ws', '/live'].includes(url);
+    const known = sourcePaths.includes(url) || ['/healthz', '/readyz', '/metrics', '/live'].includes(url);
     sendError(res, state, known ? new SentioError('SENTIO_ERR_METHOD_NOT_ALLOWED', `${req.getMethod().toUpperCase()} is not allowed on ${url}`) : new SentioError('SENTIO_ERR_NOT_FOUND', `no route ${url}`));
   };
-  registerDashboard(app, deps.webRoot, notFound);
+  registerDashboard(app, deps.webRoot, notFound, (url) => sourcePaths.some((p) => url === p || url.startsWith(`${p}/`)));
   app.any('/*', notFound);
   return app;
 }

@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { SentioError } from '../errors.js';
-import { send, sendError, watchAbort } from './http.js';
+import { send, sendError, watchAbort } from '../http/respond.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -93,7 +93,8 @@ export function loadAssets(root: string): { assets: Map<string, Asset>; compress
 }
 
 /** Paths the dashboard must never shadow with index.html. */
-const API_PATHS = /^\/(api|live|ws|write|query|metrics|healthz|readyz|health|ping)(\/|$)/;
+/** The gateway's own paths: never the dashboard (the sources' paths are added by the server). */
+const GATEWAY_PATHS = /^\/(api|live|metrics|healthz|readyz)(\/|$)/;
 
 /**
  * Whether an unknown path is a browser navigating to a client-side route
@@ -105,14 +106,25 @@ function isNavigation(url: string, accept: string): boolean {
 }
 
 /** `fallback` answers GETs of API paths no route took (404, or 405 for a known path). */
-export function registerDashboard(app: TemplatedApp, root = defaultWebRoot, fallback?: (res: HttpResponse, req: HttpRequest) => void): { served: boolean; compressed: Promise<void> } {
+/**
+ * Serves the dashboard on GET. `reserved` paths (besides the gateway's own)
+ * belong to other routes: they go to `fallback` (404 or 405), never to the
+ * dashboard.
+ */
+export function registerDashboard(
+  app: TemplatedApp,
+  root = defaultWebRoot,
+  fallback?: (res: HttpResponse, req: HttpRequest) => void,
+  reserved: (url: string) => boolean = () => false,
+): { served: boolean; compressed: Promise<void> } {
   const loaded = loadAssets(root);
   const assets = loaded?.assets;
+  const notDashboard = (url: string): boolean => GATEWAY_PATHS.test(url) || reserved(url);
   app.get('/*', function dashboard(res: HttpResponse, req: HttpRequest) {
     const url = req.getUrl();
-    if (API_PATHS.test(url) && fallback) return fallback(res, req);
+    if (notDashboard(url) && fallback) return fallback(res, req);
     const state = watchAbort(res);
-    if (API_PATHS.test(url)) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', `no route ${url}`));
+    if (notDashboard(url)) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', `no route ${url}`));
     if (assets === undefined) {
       return sendError(res, state, new SentioError('SENTIO_ERR_NOT_FOUND', 'the dashboard is not built: run npm run build:web (or npm run build)'));
     }

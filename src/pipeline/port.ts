@@ -1,16 +1,37 @@
-// The ingest stage shared by every front end: count what arrived, parse and
-// encode it (src/pipeline → native core, one output per routed sink), hand
-// it to the router (src/router), count what was accepted, rejected and
-// dropped. Protocol modules
-// (./influx.ts, ./ws.ts) only map a request to bytes plus options.
+// The IngestPort: the one way into the pipeline for every source. It counts
+// what arrived, has the native core parse and encode it (./index.ts: inline
+// or in the worker pool; one output per routed sink), applies the writer's
+// limits, hands the batch to the router (src/router), and counts what was
+// accepted, rejected and dropped. Sources (src/sources/<name>) only map a
+// request, a frame or a connector's readings to bytes in a wire format or to
+// typed readings, plus options.
 
 import type { Principal } from '../auth/index.js';
 import { SentioError, asSentioError } from '../errors.js';
-import type { Format, Metrics, Protocol } from '../metrics/index.js';
-import type { IngestOptions, IngestResult, Precision } from '../native/types.js';
+import type { Metrics } from '../metrics/index.js';
+import type { IngestOptions, IngestResult, Precision, Readings } from '../native/types.js';
 import type { IngestLimits } from '../limits/index.js';
-import type { Pipeline } from '../pipeline/index.js';
 import type { Router } from '../router/index.js';
+import type { Protocol } from '../sources/types.js';
+import type { Pipeline } from './index.js';
+
+/** A wire format the core parses. */
+export type WireFormat = IngestOptions['format'];
+
+/** The port a source writes through. */
+export interface IngestPort {
+  /**
+   * Parses `body` (which must own its memory: it may move to a worker) and
+   * stores its samples. Resolves with the parse result once every sink the
+   * batch is routed to holds it; rejects with a SentioError when it could not
+   * (the parse counts are then on the error's `details`).
+   */
+  writeBytes(protocol: Protocol, format: WireFormat, body: Buffer, opts: BatchOptions): Promise<IngestResult>;
+  /** Stores typed readings (a connector's) the same way, without text in between. */
+  writeReadings(protocol: Protocol, readings: Readings, opts: BatchOptions): Promise<IngestResult>;
+  /** Whether the stages behind the port are above their high-water marks: sources ask their clients to slow down. */
+  overloaded(): boolean;
+}
 
 export interface BatchOptions {
   precision?: Precision;
@@ -46,12 +67,15 @@ export interface IngestorOptions {
   maxTags: number;
   /** Per-token rate and cardinality limits. */
   limits: IngestLimits;
-  /** Whether the stages behind the front ends are above their high-water marks (queue filling, parser pool backed up). */
+  /** Whether the stages behind the sources are above their high-water marks (queue filling, parser pool backed up). */
   overloaded?: () => boolean;
   observers?: IngestObserver[];
 }
 
-export class Ingestor {
+/** The labels a readings batch is counted under, as bytes batches are by their wire format. */
+const READINGS_FORMAT = 'readings';
+
+export class Ingestor implements IngestPort {
   private active = 0;
   private stopping = false;
   private idleWaiters: Array<() => void> = [];
@@ -75,20 +99,25 @@ export class Ingestor {
     this.parseOptions = { maxErrors: o.maxErrors, maxLineBytes: o.maxLineBytes, maxTags: o.maxTags, seriesHashes: o.limits.needsSeries };
   }
 
-  /**
-   * Parses `body` and stores its samples. Resolves with the parse result
-   * once the sink has accepted them; rejects with a SentioError when the
-   * sink could not (the parse counts are then on the error's `result`).
-   */
-  async ingest(protocol: Protocol, format: Format, body: Buffer, opts: BatchOptions): Promise<IngestResult> {
+  writeBytes(protocol: Protocol, format: WireFormat, body: Buffer, opts: BatchOptions): Promise<IngestResult> {
+    return this.write(protocol, format, body.byteLength, opts, (options) => this.pipeline.ingest(body, { ...options, format }));
+  }
+
+  writeReadings(protocol: Protocol, readings: Readings, opts: BatchOptions): Promise<IngestResult> {
+    // Counted as bytes received: the three columns' sizes (labels are not counted).
+    const bytes = readings.sampleSeries.byteLength + readings.timestamps.byteLength + readings.values.byteLength;
+    return this.write(protocol, READINGS_FORMAT, bytes, opts, async (options) => this.pipeline.readings(readings, options));
+  }
+
+  /** One batch through parse (or mapping), limits and the router, counted. */
+  private async write(protocol: Protocol, format: string, bytes: number, opts: BatchOptions, parse: (options: Omit<IngestOptions, 'format'>) => Promise<IngestResult>): Promise<IngestResult> {
     if (this.stopping) throw new SentioError('SENTIO_ERR_NOT_READY', 'the gateway is shutting down');
     const counters = this.metrics.ingest(protocol, format);
-    counters.receivedBytes.inc(body.byteLength);
+    counters.receivedBytes.inc(bytes);
     this.active++;
     this.metrics.inflight.inc();
     try {
-      const result = await this.pipeline.ingest(body, {
-        format,
+      const result = await parse({
         ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
         ...(opts.db !== undefined && opts.db !== '' ? { db: opts.db } : {}),
         ...(opts.principal.labels !== undefined ? { labels: opts.principal.labels } : {}),
@@ -153,22 +182,4 @@ export class Ingestor {
     if (this.active === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
-}
-
-const precisions: Record<string, Precision> = {
-  n: 'ns', ns: 'ns', u: 'us', us: 'us', 'µ': 'us', ms: 'ms', s: 's', m: 'm', h: 'h',
-};
-
-/**
- * The precision named by an InfluxDB `precision` parameter (v1 spells
- * n/u/ms/s/m/h, v2 ns/us/ms/s); undefined for the protocol's default.
- */
-export function parsePrecision(value: string | null, allowed: 'v1' | 'v2'): Precision | undefined {
-  if (value === null || value === '') return undefined;
-  const p = precisions[value];
-  if (p === undefined || (allowed === 'v2' && (p === 'm' || p === 'h' || value.length === 1 && p !== 's'))) {
-    const list = allowed === 'v1' ? 'n, u, ms, s, m or h' : 'ns, us, ms or s';
-    throw new SentioError('SENTIO_ERR_BAD_PRECISION', `unsupported precision "${value}" (expected ${list})`);
-  }
-  return p;
 }

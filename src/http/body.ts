@@ -9,7 +9,7 @@ import { createGunzip, createInflate } from 'node:zlib';
 import type { HttpResponse } from 'uWebSockets.js';
 import { SentioError } from '../errors.js';
 import { type BudgetHold, unbounded } from './budget.js';
-import type { RequestState } from './http.js';
+import type { RequestState } from './respond.js';
 
 export interface BodyLimits {
   maxBodyBytes: number;

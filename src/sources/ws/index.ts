@@ -1,4 +1,5 @@
-// WebSocket ingestion at GET /ws (docs/protocol.md has the full contract).
+// WebSocket source: ingestion at GET /ws (docs/protocol.md has the full
+// contract; ./codec.ts the framing, ./resume.ts the resume memory).
 //
 // - Credentials: Authorization header (Token/Bearer/Basic) or `?token=` for
 //   browsers, checked on upgrade (401 before the handshake completes).
@@ -20,10 +21,9 @@
 //   each connection). Bounded: `resumeClients` ids, least recently used
 //   forgotten first, each with at most `resumeWindow` seqs, oldest accepted
 //   forgotten first. Per process: empty after a restart.
-// - The seq of a binary frame is peeked before parsing (msgpackFrameSeq,
-//   only on resume connections and for refusals): the first top-level `seq`
-//   key. The core keeps the last one; a batch whose parsed seq differs (a
-//   repeated key) is acknowledged but not remembered.
+// - The seq of a binary frame is peeked before parsing (msgpackFrameSeq, in
+//   the native core; only on resume connections and for refusals): the first
+//   top-level `seq` key. A batch with a second `seq` key is refused.
 // - Flow control: at most `maxInflight` frames of a connection are ingested
 //   at once; a frame beyond that is refused (SENTIO_ERR_SLOW_DOWN with
 //   retryAfterMs) without being copied or parsed. Duplicates are answered
@@ -36,24 +36,27 @@
 //   (counted); one larger than twice that closes the connection (uWS drops
 //   it unread).
 
-import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
-import type { Authenticator, Principal } from '../auth/index.js';
-import { type ErrorCode, SentioError, asSentioError } from '../errors.js';
-import type { Logger } from '../log/index.js';
-import type { Metrics } from '../metrics/index.js';
-import type { IngestResult, LineError } from '../native/types.js';
-import type { MemoryBudget } from '../server/budget.js';
-import { sendError, watchAbort } from '../server/http.js';
-import type { Ingestor } from './index.js';
+import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import type { Authenticator, Principal } from '../../auth/index.js';
+import { type ErrorCode, SentioError, asSentioError } from '../../errors.js';
+import type { Logger } from '../../log/index.js';
+import type { Metrics } from '../../metrics/index.js';
+import type { IngestResult } from '../../native/types.js';
+import type { MemoryBudget } from '../../http/budget.js';
+import { sendError, watchAbort } from '../../http/respond.js';
+import type { IngestPort } from '../../pipeline/port.js';
+import { type SourceHealth, type Source, type WebSocketRoute, webSocketRoute } from '../types.js';
+import { CLIENT_ID, type Reply, frameHardCap, msgpackFrameSeq, textFrameSeq } from './codec.js';
+import { ResumeMemory } from './resume.js';
 
-export interface WsDeps {
-  ingestor: Ingestor;
+export interface WsSourceDeps {
   auth: Authenticator;
   metrics: Metrics;
   maxFrameBytes: number;
   log?: Logger;
   /** Shared with HTTP writes: bytes of frames being parsed and stored at once, over all connections. */
   budget: MemoryBudget;
+  /** The gateway takes writes (false while starting and shutting down). */
   isReady: () => boolean;
   /** Flow control and resume (see docs/protocol.md). */
   ws: { maxInflight: number; maxBackpressureBytes: number; resumeWindow: number; resumeClients: number };
@@ -73,26 +76,6 @@ interface Connection {
   inflight: number;
 }
 
-interface AckReply {
-  type: 'ack';
-  seq: number;
-  lines: number;
-  accepted: number;
-  rejected: number;
-  skipped: number;
-  errors: LineError[];
-}
-
-interface ErrorReply {
-  type: 'error';
-  seq: number;
-  code: string;
-  message: string;
-  retryAfterMs?: number;
-}
-
-type Reply = AckReply | ErrorReply;
-
 /** Refusal of a frame beyond --ws-max-inflight (answered without parsing it). */
 export const SLOW_DOWN: ErrorCode = 'SENTIO_ERR_SLOW_DOWN';
 /** retryAfterMs of a SLOW_DOWN refusal: the connection's own frames finish in milliseconds. */
@@ -104,198 +87,36 @@ const UWS_INVALID_UTF8 = 'Received invalid UTF-8';
 /** Close code after a frame was refused because the connection's credentials no longer pass (RFC 6455: policy violation). */
 const CLOSE_POLICY = 1008;
 
-/** uWS's own frame limit: twice --max-frame-bytes (frames between are refused with a reply), capped at 2 GiB. */
-export function frameHardCap(maxFrameBytes: number): number {
-  return Math.min(2 * maxFrameBytes, 2 ** 31 - 1);
-}
+export class WebSocketSource implements Source {
+  readonly name = 'ws';
+  readonly protocols = ['ws'] as const;
+  readonly websockets: readonly WebSocketRoute[];
+  private port: IngestPort | undefined;
+  private stopped = false;
 
-const SEQ_LINE = /^#\s*seq=(\d{1,15})\s*$/;
-const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+  constructor(deps: WsSourceDeps) {
+    const ready = (): IngestPort | undefined => (this.stopped || !deps.isReady() ? undefined : this.port);
+    this.websockets = [webSocketRoute<Connection>('/ws', behavior(deps, ready))];
+  }
 
-/** The `# seq=<n>` first line of a text frame, if it has one. */
-export function textFrameSeq(frame: Buffer): number | undefined {
-  if (frame[0] !== 0x23 /* # */) return undefined;
-  let end = frame.indexOf(0x0a);
-  if (end < 0) end = frame.byteLength;
-  const m = SEQ_LINE.exec(frame.toString('latin1', 0, Math.min(end, 64)).replace(/\r$/, ''));
-  return m ? Number(m[1]) : undefined;
-}
+  async start(port: IngestPort): Promise<void> {
+    this.port = port;
+    this.stopped = false;
+  }
 
-/**
- * The `seq` of a msgpack batch, read without decoding the batch: the value of
- * the first top-level `seq` key, if it is an integer in 0..2^53-1. Undefined
- * when there is none, or the frame is not a map with string keys up to it.
- * Keys before `seq` are skipped item by item (strings and binaries by their
- * length), so this is cheap when `seq` comes first and linear in the number of
- * items before it otherwise; it never reads past the frame.
- */
-export function msgpackFrameSeq(frame: Buffer): number | undefined {
-  try {
-    const c = { pos: 0 };
-    const keys = mapLength(frame, c);
-    if (keys === undefined) return undefined;
-    for (let i = 0; i < keys; i++) {
-      const key = stringSpan(frame, c);
-      if (key === undefined) return undefined;
-      if (key.end - key.start === 3 && frame[key.start] === 0x73 && frame[key.start + 1] === 0x65 && frame[key.start + 2] === 0x71) {
-        return unsignedInt(frame, c); // "seq"
-      }
-      skipValue(frame, c);
-    }
-    return undefined;
-  } catch {
-    return undefined; // truncated: Buffer reads past the end throw RangeError
+  /** New connections are refused (503) and frames get SENTIO_ERR_NOT_READY; open connections stay until the server closes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+
+  health(): SourceHealth {
+    if (this.port === undefined) return { ok: false, detail: 'not started' };
+    return this.stopped ? { ok: false, detail: 'stopped' } : { ok: true };
   }
 }
 
-interface Cursor {
-  pos: number;
-}
-
-function mapLength(b: Buffer, c: Cursor): number | undefined {
-  const m = b[c.pos++];
-  if (m === undefined) return undefined;
-  if (m >= 0x80 && m <= 0x8f) return m & 0x0f;
-  if (m === 0xde) return readLength(b, c, 2);
-  if (m === 0xdf) return readLength(b, c, 4);
-  return undefined;
-}
-
-function stringSpan(b: Buffer, c: Cursor): { start: number; end: number } | undefined {
-  const m = b[c.pos++];
-  let len: number;
-  if (m === undefined) return undefined;
-  if (m >= 0xa0 && m <= 0xbf) len = m & 0x1f;
-  else if (m === 0xd9) len = readLength(b, c, 1);
-  else if (m === 0xda) len = readLength(b, c, 2);
-  else if (m === 0xdb) len = readLength(b, c, 4);
-  else return undefined;
-  const start = c.pos;
-  c.pos += len;
-  return c.pos <= b.length ? { start, end: c.pos } : undefined;
-}
-
-/** A big-endian unsigned length of `width` bytes (throws RangeError past the end). */
-function readLength(b: Buffer, c: Cursor, width: 1 | 2 | 4): number {
-  const n = b.readUIntBE(c.pos, width);
-  c.pos += width;
-  return n;
-}
-
-function unsignedInt(b: Buffer, c: Cursor): number | undefined {
-  const m = b[c.pos++];
-  if (m === undefined) return undefined;
-  if (m <= 0x7f) return m;
-  let v: number | bigint;
-  switch (m) {
-    case 0xcc: v = b.readUInt8(c.pos); break;
-    case 0xcd: v = b.readUInt16BE(c.pos); break;
-    case 0xce: v = b.readUInt32BE(c.pos); break;
-    case 0xcf: v = b.readBigUInt64BE(c.pos); break;
-    case 0xd0: v = b.readInt8(c.pos); break;
-    case 0xd1: v = b.readInt16BE(c.pos); break;
-    case 0xd2: v = b.readInt32BE(c.pos); break;
-    case 0xd3: v = b.readBigInt64BE(c.pos); break;
-    default: return undefined; // negative fixint, float, or not a number
-  }
-  return v >= 0 && v <= Number.MAX_SAFE_INTEGER ? Number(v) : undefined;
-}
-
-/** Moves past a length of `width` bytes and the `extra` + length bytes after it. */
-function skipSized(b: Buffer, c: Cursor, width: 1 | 2 | 4, extra: number): void {
-  const n = readLength(b, c, width);
-  c.pos += extra + n;
-}
-
-/** Moves past one msgpack value, containers included, without recursion. */
-function skipValue(b: Buffer, c: Cursor): void {
-  let items = 1;
-  while (items > 0) {
-    items--;
-    const m = b[c.pos++];
-    if (m === undefined) throw new RangeError('truncated');
-    if (m <= 0x7f || m >= 0xe0 || m === 0xc0 || m === 0xc2 || m === 0xc3) continue; // fixint, nil, bool
-    if (m <= 0x8f) items += 2 * (m & 0x0f); // fixmap
-    else if (m <= 0x9f) items += m & 0x0f; // fixarray
-    else if (m <= 0xbf) c.pos += m & 0x1f; // fixstr
-    else {
-      switch (m) {
-        case 0xc4: case 0xd9: skipSized(b, c, 1, 0); break; // bin8, str8
-        case 0xc5: case 0xda: skipSized(b, c, 2, 0); break; // bin16, str16
-        case 0xc6: case 0xdb: skipSized(b, c, 4, 0); break; // bin32, str32
-        case 0xc7: skipSized(b, c, 1, 1); break; // ext8: length, type, data
-        case 0xc8: skipSized(b, c, 2, 1); break; // ext16
-        case 0xc9: skipSized(b, c, 4, 1); break; // ext32
-        case 0xcc: case 0xd0: c.pos += 1; break; // uint8, int8
-        case 0xcd: case 0xd1: c.pos += 2; break;
-        case 0xca: case 0xce: case 0xd2: c.pos += 4; break; // float32, uint32, int32
-        case 0xcb: case 0xcf: case 0xd3: c.pos += 8; break;
-        case 0xd4: c.pos += 2; break; // fixext1..16: type, data
-        case 0xd5: c.pos += 3; break;
-        case 0xd6: c.pos += 5; break;
-        case 0xd7: c.pos += 9; break;
-        case 0xd8: c.pos += 17; break;
-        case 0xdc: items += readLength(b, c, 2); break; // array16
-        case 0xdd: items += readLength(b, c, 4); break; // array32
-        case 0xde: items += 2 * readLength(b, c, 2); break; // map16
-        case 0xdf: items += 2 * readLength(b, c, 4); break; // map32
-        default: throw new RangeError('reserved msgpack marker 0xc1');
-      }
-    }
-    if (c.pos > b.length) throw new RangeError('truncated');
-  }
-}
-
-/** What resume remembers about one client id. */
-class ClientWindow {
-  /** Acks of accepted frames by seq, oldest accepted first. */
-  readonly acked = new Map<number, AckReply>();
-  /** Replies of the frames being ingested, by seq. */
-  readonly pending = new Map<number, Promise<Reply>>();
-
-  constructor(private readonly size: number) {}
-
-  remember(ack: AckReply): void {
-    this.acked.delete(ack.seq);
-    this.acked.set(ack.seq, ack);
-    if (this.acked.size > this.size) {
-      const oldest = this.acked.keys().next();
-      if (!oldest.done) this.acked.delete(oldest.value);
-    }
-  }
-}
-
-/**
- * Resume memory: a window per client id, for at most `maxClients` ids. A Map
- * iterates in insertion order, so re-inserting an id on use keeps the least
- * recently used first (and a window's oldest ack first).
- */
-export class ResumeMemory {
-  private readonly clients = new Map<string, ClientWindow>();
-
-  constructor(
-    private readonly window: number,
-    private readonly maxClients: number,
-  ) {}
-
-  /** The client's window, now the most recently used; a new one forgets the least recently used id if full. */
-  client(id: string): ClientWindow {
-    let w = this.clients.get(id);
-    if (w !== undefined) {
-      this.clients.delete(id);
-    } else {
-      w = new ClientWindow(this.window);
-      if (this.clients.size >= this.maxClients) {
-        const oldest = this.clients.keys().next();
-        if (!oldest.done) this.clients.delete(oldest.value);
-      }
-    }
-    this.clients.set(id, w);
-    return w;
-  }
-}
-
-export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
+/** The /ws endpoint: `ready` is the port while the source takes frames. */
+function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined): WebSocketBehavior<Connection> {
   const memory = deps.ws.resumeWindow > 0 ? new ResumeMemory(deps.ws.resumeWindow, deps.ws.resumeClients) : undefined;
   const slowDownMessage = `${deps.ws.maxInflight} frames of this connection already in flight (--ws-max-inflight); resend after an ack arrives`;
 
@@ -304,7 +125,7 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
     if (conn.closed) return;
     let out: object = message;
     if (message.type === 'ack') {
-      const slowDown = deps.ingestor.overloaded();
+      const slowDown = ready()?.overloaded() ?? false;
       if (duplicate || slowDown) out = { ...message, ...(duplicate ? { duplicate: true } : {}), ...(slowDown ? { slowDown: true } : {}) };
     }
     let status = 1;
@@ -317,7 +138,9 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
 
   const store = (conn: Connection, isBinary: boolean, frame: Buffer, principal: Principal | undefined): Promise<IngestResult> => {
     if (principal === undefined) return Promise.reject(new SentioError('SENTIO_ERR_UNAUTHORIZED', 'the token was revoked or has expired'));
-    return deps.ingestor.ingest('ws', isBinary ? 'msgpack' : 'lp', frame, {
+    const port = ready();
+    if (port === undefined) return Promise.reject(new SentioError('SENTIO_ERR_NOT_READY'));
+    return port.writeBytes('ws', isBinary ? 'msgpack' : 'lp', frame, {
       db: conn.db,
       principal,
     });
@@ -342,7 +165,7 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
     );
   };
 
-  app.ws<Connection>('/ws', {
+  return {
     // Frames up to twice --max-frame-bytes reach `message` and are refused
     // there with an error reply (counted); larger ones uWS drops by closing
     // the connection, which bounds what one frame can make it buffer.
@@ -359,7 +182,7 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
     upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
       const state = watchAbort(res);
       const query = req.getQuery() ?? '';
-      if (!deps.isReady()) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_READY'));
+      if (ready() === undefined) return sendError(res, state, new SentioError('SENTIO_ERR_NOT_READY'));
       const authorization = req.getHeader('authorization');
       const unauthorized = (): void => {
         deps.metrics.rejected('ws', 'SENTIO_ERR_UNAUTHORIZED', 0);
@@ -454,7 +277,7 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
         conn.inflight--;
         if (window) {
           window.pending.delete(seq);
-          // r.seq differs only for a batch with a repeated `seq` key: not remembered.
+          // r.seq is the frame's own (a batch with a second `seq` key is refused).
           if (r.type === 'ack' && r.seq === seq) window.remember(r);
         }
         answer(r);
@@ -477,5 +300,5 @@ export function registerWebSocket(app: TemplatedApp, deps: WsDeps): void {
         deps.log?.warn(`WebSocket connection failed by a text frame that is not UTF-8 (RFC 6455 §8.1); ${conn.inflight} earlier frames in flight are stored but their acks cannot be sent`);
       }
     },
-  });
+  };
 }

@@ -7,37 +7,75 @@
 //   selects the msgpack batch format (docs/protocol.md), anything else is
 //   line protocol.
 //
+//   GET|HEAD /ping, GET|POST /query (CREATE DATABASE only), GET /health:
+//   what Telegraf and the v2 clients call before they write.
+//
 // Answers follow InfluxDB: 204 when every line was accepted; 400 with a JSON
 // body listing the rejected lines (capped by --max-errors) when some were
 // not, the good lines still written. As VictoriaMetrics does, `db` becomes
 // a `db` label and the v2 `org` and `bucket` are accepted but not labels,
 // so series are the same as when writing to VictoriaMetrics directly.
+// Bodies are counted as they arrive (never trusting Content-Length) and
+// after decompression, and held in the shared memory budget (src/http).
 
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { Authenticator } from '../auth/index.js';
-import { SentioError, asSentioError } from '../errors.js';
-import type { Format, Metrics, Protocol } from '../metrics/index.js';
-import { type BodyLimits, decodeBody, readBody } from '../server/body.js';
-import type { MemoryBudget } from '../server/budget.js';
-import { send, sendError, sendJson, watchAbort } from '../server/http.js';
-import { type Ingestor, parsePrecision } from './index.js';
+import type { Authenticator } from '../../auth/index.js';
+import { SentioError, asSentioError } from '../../errors.js';
+import type { Metrics } from '../../metrics/index.js';
+import { type BodyLimits, decodeBody, readBody } from '../../http/body.js';
+import type { MemoryBudget } from '../../http/budget.js';
+import { send, sendError, sendJson, watchAbort } from '../../http/respond.js';
+import type { IngestPort } from '../../pipeline/port.js';
+import type { HttpRoute, Source, SourceHealth } from '../types.js';
+import { formatOf, isCreateDatabase, parsePrecision, partialWrite } from './codec.js';
 
-export interface InfluxDeps {
-  ingestor: Ingestor;
+export interface InfluxSourceDeps {
   auth: Authenticator;
   metrics: Metrics;
   limits: BodyLimits;
   /** Bytes of write requests held at once, over all of them (--max-inflight-body-bytes). */
   budget: MemoryBudget;
+  /** The gateway takes writes (false while starting and shutting down). */
   isReady: () => boolean;
 }
 
-function formatOf(contentType: string): Format {
-  return /^application\/(x-)?msgpack\b/i.test(contentType) ? 'msgpack' : 'lp';
+export class InfluxSource implements Source {
+  readonly name = 'influx';
+  readonly protocols = ['influx_v1', 'influx_v2'] as const;
+  readonly http: readonly HttpRoute[];
+  private port: IngestPort | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: InfluxSourceDeps) {
+    const ready = (): IngestPort | undefined => (this.stopped || !deps.isReady() ? undefined : this.port);
+    this.http = [
+      { method: 'post', path: '/write', handler: writeHandler(deps, 'v1', ready) },
+      { method: 'post', path: '/api/v2/write', handler: writeHandler(deps, 'v2', ready) },
+      { method: 'get', path: '/ping', handler: pingHandler },
+      { method: 'head', path: '/ping', handler: pingHandler },
+      { method: 'get', path: '/query', handler: queryHandler },
+      { method: 'post', path: '/query', handler: queryHandler },
+      { method: 'get', path: '/health', handler: (res) => healthHandler(res, ready() !== undefined) },
+    ];
+  }
+
+  async start(port: IngestPort): Promise<void> {
+    this.port = port;
+    this.stopped = false;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+
+  health(): SourceHealth {
+    if (this.port === undefined) return { ok: false, detail: 'not started' };
+    return this.stopped ? { ok: false, detail: 'stopped' } : { ok: true };
+  }
 }
 
-export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
-  const protocol: Protocol = version === 'v1' ? 'influx_v1' : 'influx_v2';
+function writeHandler(deps: InfluxSourceDeps, version: 'v1' | 'v2', ready: () => IngestPort | undefined) {
+  const protocol = version === 'v1' ? 'influx_v1' : 'influx_v2';
   return function influxWrite(res: HttpResponse, req: HttpRequest): void {
     const started = performance.now();
     const state = watchAbort(res);
@@ -54,7 +92,8 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
       sendError(res, state, err);
       replied(false);
     };
-    if (!deps.isReady()) return fail(new SentioError('SENTIO_ERR_NOT_READY'));
+    const port = ready();
+    if (port === undefined) return fail(new SentioError('SENTIO_ERR_NOT_READY'));
     const identified = deps.auth.identify(authorization, query);
     if (identified === undefined) return fail(new SentioError('SENTIO_ERR_UNAUTHORIZED'));
     const params = new URLSearchParams(query);
@@ -76,22 +115,14 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
         received = raw.byteLength;
         if (principal === undefined) throw new SentioError('SENTIO_ERR_UNAUTHORIZED');
         return decodeBody(raw, contentEncoding, deps.limits, hold).then((body) =>
-          deps.ingestor.ingest(protocol, format, body, { precision, db, principal }),
+          port.writeBytes(protocol, format, body, { precision, db, principal }),
         );
       })
       .then(
         (result) => {
           replied(true);
           if (result.rejected === 0) return send(res, state, 204);
-          const message = `partial write: ${result.rejected} of ${result.lines} points rejected`;
-          sendJson(res, state, 400, {
-            code: 'SENTIO_ERR_PARTIAL_WRITE',
-            message,
-            error: message,
-            accepted: result.samples,
-            rejected: result.rejected,
-            errors: result.errors,
-          });
+          sendJson(res, state, 400, partialWrite(result));
         },
         (err: unknown) => fail(asSentioError(err), received),
       )
@@ -101,9 +132,17 @@ export function influxWriteHandler(deps: InfluxDeps, version: 'v1' | 'v2') {
 }
 
 /** GET|HEAD /ping: the health check InfluxDB clients and Telegraf call. */
-export function pingHandler(res: HttpResponse): void {
+function pingHandler(res: HttpResponse): void {
   res.cork(() => {
     res.writeStatus('204 No Content').writeHeader('X-Influxdb-Version', '1.8.10').writeHeader('X-Influxdb-Build', 'OSS').endWithoutBody();
+  });
+}
+
+/** GET /health: InfluxDB v2 clients' health check. */
+function healthHandler(res: HttpResponse, ready: boolean): void {
+  const state = watchAbort(res);
+  send(res, state, ready ? 200 : 503, JSON.stringify({ name: 'sentio', message: 'ready for writes', status: ready ? 'pass' : 'fail', version: '2.7.0' }), {
+    'content-type': 'application/json',
   });
 }
 
@@ -111,13 +150,13 @@ export function pingHandler(res: HttpResponse): void {
  * /query: answers `CREATE DATABASE` as a no-op success, as VictoriaMetrics
  * does, so Telegraf's start-up succeeds. Other InfluxQL is not supported.
  */
-export function queryHandler(res: HttpResponse, req: HttpRequest): void {
+function queryHandler(res: HttpResponse, req: HttpRequest): void {
   const state = watchAbort(res);
   const method = req.getMethod();
   const query = req.getQuery() ?? '';
   const contentType = req.getHeader('content-type');
   const answer = (q: string): void => {
-    if (/^\s*create\s+database\b/i.test(q)) return sendJson(res, state, 200, { results: [{ statement_id: 0 }] });
+    if (isCreateDatabase(q)) return sendJson(res, state, 200, { results: [{ statement_id: 0 }] });
     sendError(res, state, new SentioError('SENTIO_ERR_BAD_REQUEST', 'only CREATE DATABASE is supported on /query (a no-op); query data with PromQL'));
   };
   const fromQuery = new URLSearchParams(query).get('q');
