@@ -478,7 +478,7 @@ async function stubServer(ws: Partial<WsSourceDeps['ws']> = {}, budget = unbound
     maxFrameBytes: 1 << 20,
     budget,
     isReady: () => true,
-    ws: { maxInflight: 16, maxBackpressureBytes: 1 << 20, resumeWindow: 1024, resumeClients: 100, ...ws },
+    ws: { maxInflight: 16, maxInflightBytes: 1 << 20, maxBackpressureBytes: 1 << 20, resumeWindow: 1024, resumeClients: 100, ...ws },
   });
   await source.start(port);
   for (const w of source.websockets) w.attach(app);
@@ -619,5 +619,33 @@ test('stub: frames take their bytes from the shared memory budget; one that does
   s.calls[1]!.resolve(result(1));
   assert.equal((await b.waitFor(2))[1]!.type, 'ack');
   await Promise.all([a.close(), b.close()]);
+  s.close();
+});
+
+test('stub: a client pipelining under --ws-max-inflight-bytes is not refused; past the window a frame is refused with retryAfterMs, unless it is alone', bounded, async () => {
+  const frame = (seq: number, bytes: number) => `# seq=${seq}\n${'m v=1\n'.repeat(Math.ceil(bytes / 6))}`;
+  const s = await stubServer({ maxInflight: 1000, maxInflightBytes: 10_000 });
+  const c = await connect('', {}, s.url);
+  // Nine frames of ~1 kB in flight at once, none answered yet: all taken.
+  for (let i = 1; i <= 9; i++) c.ws.send(frame(i, 1000));
+  await s.called(9);
+  // The tenth would bring the window past 10,000 bytes: refused, not ingested.
+  c.ws.send(frame(10, 2000));
+  const [refused] = await c.waitFor(1);
+  assert.equal(refused!.type, 'error');
+  assert.equal(refused!.code, SLOW_DOWN);
+  assert.equal(refused!.seq, 10);
+  assert.equal(refused!.retryAfterMs, 100);
+  assert.match(String(refused!.message), /--ws-max-inflight-bytes/);
+  assert.equal(s.calls.length, 9);
+  for (const call of s.calls) call.resolve(result(1));
+  await c.waitFor(10);
+  // Alone, a frame larger than the window passes.
+  c.ws.send(frame(11, 20_000));
+  await s.called(10);
+  s.calls[9]!.resolve(result(1));
+  const last = (await c.waitFor(11))[10]!;
+  assert.deepEqual([last.type, last.seq], ['ack', 11]);
+  await c.close();
   s.close();
 });

@@ -75,6 +75,10 @@ export const settings = {
   'max-samples-per-second': { kind: 'int', help: 'samples one token may write per second (0: unlimited)' },
   'max-errors': { kind: 'int', help: 'rejected lines listed in a reply' },
   'ws-max-inflight': { kind: 'int', help: 'WebSocket frames of one connection being parsed and stored at once; more are refused with a back-off reply' },
+  'ws-max-inflight-bytes': {
+    kind: 'int',
+    help: 'bytes of the WebSocket frames of one connection being parsed and stored at once (a window: a client may pipeline frames without waiting for acks while under it); a frame beyond is refused with a back-off reply, except when it is the only one',
+  },
   'ws-max-backpressure-bytes': { kind: 'int', help: 'unsent replies buffered for one WebSocket connection before it is closed (a reader too slow for its own acks)' },
   'ws-resume-window': { kind: 'int', help: 'accepted sequence numbers remembered per WebSocket client id, so resent frames are acknowledged again, not stored twice; 0: off' },
   'ws-resume-clients': { kind: 'int', help: 'WebSocket client ids remembered for resume (least recently seen forgotten first)' },
@@ -185,7 +189,9 @@ export const configSchema = z
     'max-series-per-minute': z.number().int().min(0).max(2 ** 40).default(100_000),
     'max-samples-per-second': z.number().int().min(0).max(2 ** 40).default(0),
     'max-errors': z.number().int().min(0).max(100_000).default(100),
-    'ws-max-inflight': positive(4096).default(16),
+    'ws-max-inflight': positive(65_536).default(256),
+    // 64 frames of 1,000 lines of ~124 bytes (the benchmark corpus) with room to spare.
+    'ws-max-inflight-bytes': positive(2 ** 40).default(16 * 2 ** 20),
     'ws-max-backpressure-bytes': positive(2 ** 31).default(16 * 2 ** 20),
     'ws-resume-window': z.number().int().min(0).max(1_000_000).default(1024),
     'ws-resume-clients': positive(10_000_000).default(1000),
@@ -339,7 +345,7 @@ export interface Config {
   maxSeriesPerMinute: number;
   maxSamplesPerSecond: number;
   maxErrors: number;
-  ws: { maxInflight: number; maxBackpressureBytes: number; resumeWindow: number; resumeClients: number };
+  ws: { maxInflight: number; maxInflightBytes: number; maxBackpressureBytes: number; resumeWindow: number; resumeClients: number };
   vm: { concurrency: number; timeoutMs: number; maxRetries: number; retryBaseMs: number };
   /** undefined: no durable queue (--no-queue). */
   queue: QueueConfig | undefined;
@@ -515,6 +521,7 @@ function toConfig(r: Raw): Config {
     maxErrors: r['max-errors'],
     ws: {
       maxInflight: r['ws-max-inflight'],
+      maxInflightBytes: r['ws-max-inflight-bytes'],
       maxBackpressureBytes: r['ws-max-backpressure-bytes'],
       resumeWindow: r['ws-resume-window'],
       resumeClients: r['ws-resume-clients'],

@@ -83,7 +83,7 @@ export async function startLiveGateway(o: LiveGatewayOptions): Promise<LiveGatew
     limits: { maxBodyBytes: 64 << 20, maxDecompressedBytes: 64 << 20, maxCompressionRatio: 100 },
     budget: unbounded,
     maxFrameBytes: 16 << 20,
-    ws: { maxInflight: 64, maxBackpressureBytes: 16 << 20, resumeWindow: 0, resumeClients: 0 },
+    ws: { maxInflight: 64, maxInflightBytes: 64 << 20, maxBackpressureBytes: 16 << 20, resumeWindow: 0, resumeClients: 0 },
     isReady: () => true,
   });
   for (const source of sources) await source.start(ingestor);

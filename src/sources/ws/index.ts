@@ -24,9 +24,12 @@
 // - The seq of a binary frame is peeked before parsing (msgpackFrameSeq, in
 //   the native core; only on resume connections and for refusals): the first
 //   top-level `seq` key. A batch with a second `seq` key is refused.
-// - Flow control: at most `maxInflight` frames of a connection are ingested
-//   at once; a frame beyond that is refused (SENTIO_ERR_SLOW_DOWN with
-//   retryAfterMs) without being copied or parsed. Duplicates are answered
+// - Flow control: the frames of a connection being ingested may hold at
+//   most `maxInflightBytes` (a byte window) and number at most `maxInflight`;
+//   a frame that would pass either is refused (SENTIO_ERR_SLOW_DOWN with
+//   retryAfterMs) without being copied or parsed. A frame always passes the
+//   byte window when nothing else of its connection is in flight (its size
+//   is bounded by --max-frame-bytes). Duplicates are answered
 //   even then: they cost nothing. While the ingestor is overloaded, acks
 //   carry "slowDown": true.
 // - Slow readers: uWS drops a reply when more than `maxBackpressureBytes` of
@@ -59,7 +62,7 @@ export interface WsSourceDeps {
   /** The gateway takes writes (false while starting and shutting down). */
   isReady: () => boolean;
   /** Flow control and resume (see docs/protocol.md). */
-  ws: { maxInflight: number; maxBackpressureBytes: number; resumeWindow: number; resumeClients: number };
+  ws: { maxInflight: number; maxInflightBytes: number; maxBackpressureBytes: number; resumeWindow: number; resumeClients: number };
 }
 
 interface Connection {
@@ -72,11 +75,12 @@ interface Connection {
   query: string;
   /** The `?client=` id when resume is on, else undefined. */
   client: string | undefined;
-  /** Frames of this connection being ingested. */
+  /** Frames of this connection being ingested, and their bytes. */
   inflight: number;
+  inflightBytes: number;
 }
 
-/** Refusal of a frame beyond --ws-max-inflight (answered without parsing it). */
+/** Refusal of a frame beyond --ws-max-inflight or --ws-max-inflight-bytes (answered without parsing it). */
 export const SLOW_DOWN: ErrorCode = 'SENTIO_ERR_SLOW_DOWN';
 /** retryAfterMs of a SLOW_DOWN refusal: the connection's own frames finish in milliseconds. */
 const SLOW_DOWN_RETRY_MS = 100;
@@ -196,7 +200,7 @@ function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined): WebS
         deps.metrics.rejected('ws', 'SENTIO_ERR_BAD_REQUEST', 0);
         return sendError(res, state, new SentioError('SENTIO_ERR_BAD_REQUEST', 'client must be one id of 1 to 128 characters A-Z a-z 0-9 . _ : -'));
       }
-      const conn: Connection = { nextSeq: 1, closed: false, db: params.get('db') ?? undefined, authorization, query, client: memory ? clients[0] : undefined, inflight: 0 };
+      const conn: Connection = { nextSeq: 1, closed: false, db: params.get('db') ?? undefined, authorization, query, client: memory ? clients[0] : undefined, inflight: 0, inflightBytes: 0 };
       const key = req.getHeader('sec-websocket-key');
       const protocol = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
@@ -256,6 +260,10 @@ function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined): WebS
         answer({ type: 'error', seq: own ?? seq, code, message, retryAfterMs });
       };
       if (conn.inflight >= deps.ws.maxInflight) return refuse(SLOW_DOWN, slowDownMessage, SLOW_DOWN_RETRY_MS);
+      if (conn.inflight > 0 && conn.inflightBytes + view.byteLength > deps.ws.maxInflightBytes) {
+        const held = `${conn.inflightBytes} bytes of this connection's frames already in flight; this one of ${view.byteLength} would pass ${deps.ws.maxInflightBytes} (--ws-max-inflight-bytes): resend after an ack arrives`;
+        return refuse(SLOW_DOWN, held, SLOW_DOWN_RETRY_MS);
+      }
 
       // uWS reuses `message` after this callback returns: copy it into a
       // buffer of its own, which then moves to a worker without a copy. Its
@@ -270,11 +278,13 @@ function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined): WebS
       const frame = Buffer.allocUnsafeSlow(view.byteLength);
       frame.set(view);
       conn.inflight++;
+      conn.inflightBytes += frame.byteLength;
       const result = ingestFrame(conn, isBinary, frame, seq);
       window?.pending.set(seq, result);
       result.then((r) => {
         hold.release();
         conn.inflight--;
+        conn.inflightBytes -= frame.byteLength;
         if (window) {
           window.pending.delete(seq);
           // r.seq is the frame's own (a batch with a second `seq` key is refused).
