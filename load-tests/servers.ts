@@ -27,7 +27,10 @@ export interface Server {
   dir: string;
   pid: number;
   output(): string;
+  /** Stops it and removes its data directory. */
   stop(): Promise<void>;
+  /** Stops it (SIGTERM) and starts it again on the same port and data directory. */
+  restart(): Promise<Server>;
 }
 
 async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number, output: () => string, exited: () => boolean): Promise<void> {
@@ -50,9 +53,9 @@ async function httpOk(url: string): Promise<boolean> {
   return res.status === 200;
 }
 
-async function start(name: string, command: string, args: (dir: string, port: number) => string[], readyPath: string, ready?: (out: string) => boolean): Promise<Server> {
-  const dir = await mkdtemp(join(tmpdir(), `sentio-bench-${name}-`));
-  const port = await freePort();
+async function start(name: string, command: string, args: (dir: string, port: number) => string[], readyPath: string, ready?: (out: string) => boolean, existing?: { dir: string; port: number }): Promise<Server> {
+  const dir = existing?.dir ?? (await mkdtemp(join(tmpdir(), `sentio-bench-${name}-`)));
+  const port = existing?.port ?? (await freePort());
   const base = `http://127.0.0.1:${port}`;
   let out = '';
   const child: ChildProcess = spawn(command, args(dir, port), { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
@@ -64,7 +67,7 @@ async function start(name: string, command: string, args: (dir: string, port: nu
   let exitedFlag = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => { exitedFlag = true; resolve(); }));
   child.once('error', (e) => { out += `\nspawn error: ${e.message}`; exitedFlag = true; });
-  const stop = async (): Promise<void> => {
+  const halt = async (): Promise<void> => {
     if (!exitedFlag) {
       child.kill('SIGTERM');
       const killed = await Promise.race([exited.then(() => true), sleep(15_000).then(() => false)]);
@@ -73,7 +76,14 @@ async function start(name: string, command: string, args: (dir: string, port: nu
         await exited;
       }
     }
+  };
+  const stop = async (): Promise<void> => {
+    await halt();
     await rm(dir, { recursive: true, force: true });
+  };
+  const restart = async (): Promise<Server> => {
+    await halt();
+    return start(name, command, args, readyPath, ready, { dir, port });
   };
   try {
     await waitUntil(name, async () => (ready ? ready(out) : true) && httpOk(base + readyPath), 30_000, () => out, () => exitedFlag);
@@ -81,15 +91,17 @@ async function start(name: string, command: string, args: (dir: string, port: nu
     await stop();
     throw err;
   }
-  return { name, base, port, dir, pid: child.pid ?? -1, output: () => out, stop };
+  return { name, base, port, dir, pid: child.pid ?? -1, output: () => out, stop, restart };
 }
 
-export function startVictoriaMetrics(): Promise<Server> {
+/** `extra`: more VictoriaMetrics flags (e.g. -dedup.minScrapeInterval=1ms). */
+export function startVictoriaMetrics(extra: string[] = []): Promise<Server> {
   return start('victoria-metrics', 'victoria-metrics', (dir, port) => [
     `-storageDataPath=${dir}`,
     `-httpListenAddr=127.0.0.1:${port}`,
     '-retentionPeriod=100y',
     '-loggerLevel=ERROR',
+    ...extra,
   ], '/health');
 }
 
@@ -112,6 +124,8 @@ export interface SentioOptions {
   inlineMaxLoad?: number;
   /** More `sentio start` flags. */
   args?: string[];
+  /** Flags for node itself, before the script (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export function sentioBuilt(): boolean {
@@ -121,7 +135,7 @@ export function sentioBuilt(): boolean {
 /** The built gateway (`npm run build` first): node dist/cli.js start ... */
 export function startSentio(opts: SentioOptions): Promise<Server> {
   return start('sentio', process.execPath, (dir, port) => {
-    const args = [join(repoRoot, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--token', opts.token, '--data-dir', dir, '--log-level', 'warn'];
+    const args = [...(opts.nodeArgs ?? []), join(repoRoot, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--token', opts.token, '--data-dir', dir, '--log-level', 'warn'];
     if (opts.sink === 'blackhole') args.push('--sink', 'blackhole');
     else if (opts.sink !== 'embedded') args.push('--victoriametrics', opts.sink.victoriametrics);
     if (opts.workers !== undefined) args.push('--workers', String(opts.workers));

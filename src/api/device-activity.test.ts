@@ -1,6 +1,6 @@
 // Device status from the ingest path: two trackers (two gateway instances)
 // sharing one cache and one store report one fleet-wide rate per device;
-// last seen and last error reach the store.
+// last seen (at most SEEN_PERSIST_MS behind) and last error reach the store.
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { MemoryCache } from '../cache/memory.js';
 import { SentioError } from '../errors.js';
 import type { IngestResult } from '../native/types.js';
 import { openStore, type MetaStore } from '../store/index.js';
-import { DeviceActivityTracker } from './device-activity.js';
+import { DeviceActivityTracker, SEEN_PERSIST_MS } from './device-activity.js';
 
 let dir: string;
 let store: MetaStore;
@@ -61,8 +61,15 @@ test('two instances: one rate per device, summed; a 10 s window is read once bot
     a.failed(new SentioError('SENTIO_ERR_RATE_LIMITED', 'over 10 samples/s'), opts);
     await a.flush();
     const stored = await store.getDevice(device.id);
-    assert.equal(stored?.lastSeenAt, new Date(Date.UTC(2026, 10, 27, 12, 0, 9) + 500).toISOString());
+    // Written when it came online (the first flush saw 01.5), then not again within SEEN_PERSIST_MS.
+    assert.equal(stored?.lastSeenAt, new Date(Date.UTC(2026, 10, 27, 12, 0, 1) + 500).toISOString());
+    assert.equal(a.lastSeenMs(device.id), Date.UTC(2026, 10, 27, 12, 0, 9) + 500, 'this instance answers from memory');
     assert.match(stored?.lastError ?? '', /SENTIO_ERR_RATE_LIMITED/);
+    // SEEN_PERSIST_MS after what the store holds, the next write goes to the store.
+    now = Date.UTC(2026, 10, 27, 12, 0, 1) + 500 + SEEN_PERSIST_MS;
+    a.accepted(batch(1), opts);
+    await a.flush();
+    assert.equal((await store.getDevice(device.id))?.lastSeenAt, new Date(now).toISOString());
     assert.deepEqual(errors, []);
   } finally {
     await a.close();

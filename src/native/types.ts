@@ -221,6 +221,11 @@ export interface NativeBinding {
   /** Decode a snappy-compressed remote-write payload, for tests: series with labels and samples. */
   decodeRemoteWrite(payload: Buffer): Array<{ labels: Record<string, string>; samples: Array<{ value: number; timestamp: number }> }>;
   /**
+   * One snappy-compressed Prometheus WriteRequest with the series of all `payloads` (each one), in
+   * their order (empty ones skipped; none: an empty buffer). Throws on an invalid payload, naming it.
+   */
+  mergeRemoteWrite(payloads: Buffer[]): Buffer;
+  /**
    * The 24-byte header of a durable-queue record holding `payload`: magic `SQR1`, CRC32C (u32 LE) of
    * header bytes 8..24 then the payload, payload length (u32 LE), samples (u32 LE), enqueue time (Unix ms,
    * i64 LE). Write it, then the payload. Throws on a samples count outside u32, an enqueuedMs that is not

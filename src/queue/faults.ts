@@ -22,6 +22,8 @@ function ioError(code: string, message: string): NodeJS.ErrnoException {
 export class FaultyFs implements QueueFs {
   written = 0;
   syncs = 0;
+  /** write() calls (each a positional writev). */
+  writes = 0;
 
   constructor(
     private readonly inner: QueueFs,
@@ -55,6 +57,7 @@ export class FaultyFs implements QueueFs {
     const fs = this;
     return {
       async write(chunks: Buffer[], position: number): Promise<void> {
+        fs.writes++;
         const data = Buffer.concat(chunks);
         // Space is accounted before the first await: concurrent writes see each other.
         const tear = fs.faults.tearNextWriteAt;

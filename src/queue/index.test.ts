@@ -299,3 +299,62 @@ async function waitFor(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** A sender that merges by joining with "|" and records each request. */
+class MergingSender extends TestSender {
+  readonly requests: string[] = [];
+  merges = 0;
+  override async send(shard: number, payload: Buffer, samples: number, merged?: boolean): Promise<void> {
+    this.requests.push(`${merged ? 'merged' : 'single'}:${payload.toString().split('|').length}`);
+    const parts = payload.toString().split('|');
+    this.attempts++;
+    await Promise.resolve();
+    if (this.rejectPrefix !== undefined && parts.some((p) => p.startsWith(this.rejectPrefix!))) throw new SentioError('SENTIO_ERR_SINK_REJECTED', 'HTTP 400');
+    if (!this.up) throw new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', 'connection refused');
+    for (const p of parts) this.got[shard]!.push(p.slice(0, p.lastIndexOf('/')));
+    void samples;
+  }
+  merge(payloads: Buffer[]): Buffer {
+    this.merges++;
+    return Buffer.from(payloads.map((p) => p.toString()).join('|'));
+  }
+}
+
+test('records appended in one turn are written with one writev per segment', async () => {
+  const fs = new FaultyFs(nodeQueueFs);
+  const sender = new TestSender();
+  sender.up = false;
+  const q = await open(sender, { fs, segmentBytes: 1 << 20, maxBytes: 8 << 20 });
+  const before = fs.writes;
+  await Promise.all(Array.from({ length: 40 }, (_, i) => {
+    const b = batch(i);
+    return q.append(b.payloads, b.samples);
+  }));
+  assert.equal(fs.writes - before, 2, '40 batches over 2 shards: one write each');
+  sender.up = true;
+  await q.drained();
+  assert.equal(sender.got[0]!.length, 40);
+  await q.close(0);
+});
+
+test('consecutive small records go as one merged request; a merged request refused for good is retried record by record', async () => {
+  const sender = new MergingSender();
+  sender.up = false;
+  const metrics = new TestMetrics();
+  const q = await open(sender, { segmentBytes: 1 << 20, maxBytes: 8 << 20, concurrency: 1 }, metrics);
+  for (let i = 0; i < 30; i++) {
+    const b = batch(i);
+    await q.append(b.payloads, b.samples);
+  }
+  sender.up = true;
+  sender.rejectPrefix = 'b17/';
+  await q.drained();
+  // Shard 0 got every record but b17, in order; the merged request holding b17 was split.
+  const want = Array.from({ length: 30 }, (_, i) => `b${i}/s0`).filter((x) => x !== 'b17/s0');
+  assert.deepEqual(sender.got[0], want);
+  assert.ok(sender.requests.some((r) => r.startsWith('merged:') && Number(r.slice(7)) > 1), `some requests were merged: ${sender.requests.join(' ')}`);
+  assert.ok(sender.requests.includes('single:1'), 'the refused group was sent record by record');
+  assert.deepEqual(metrics.drops['rejected'], { batches: 2, samples: 2 * 17 }, 'b17 of both shards dropped (17 samples each), counted once each');
+  assert.equal(metrics.deliveredSamples, 2 * (435 - 17), 'every other batch delivered once');
+  await q.close(0);
+});

@@ -16,8 +16,15 @@
 //   batch and sample. A failed write or fsync (disk full, I/O error) throws
 //   SENTIO_ERR_QUEUE_UNAVAILABLE and new batches are refused for a second,
 //   then tried again: nothing is acknowledged that was not stored.
+// - Writes: the records appended to a segment in one turn of the event loop
+//   are written with one positional writev (and, by the fsync policy, share
+//   one fsync): a fleet of small batches costs a write per turn, not per batch.
 // - Delivery: each shard dispatches its records in queue order, up to
 //   `concurrency` at a time; the cursor advances over the delivered prefix.
+//   Consecutive small records go as one request when the sender can merge
+//   them (up to MERGE_MAX_BYTES and MERGE_MAX_RECORDS; remote write: one
+//   WriteRequest of all their series); a merged request the sink rejects for
+//   good is retried record by record, so only the bad one is dropped.
 //   A sink that is unavailable pauses that shard with exponential backoff
 //   (other shards and sinks go on); a batch the sink rejects for good (4xx)
 //   is dropped and counted. Delivery is at-least-once: after a crash, up to
@@ -39,8 +46,16 @@ export interface ShardSender {
   /**
    * Delivers one payload to `shard`. Rejects with SENTIO_ERR_SINK_REJECTED
    * when the sink refuses it for good; any other rejection means "not now".
+   * `merged`: the payload is several batches (merge); refused for good, they
+   * are sent again one by one, so the refusal is not yet a loss to count.
    */
-  send(shard: number, payload: Buffer, samples: number): Promise<void>;
+  send(shard: number, payload: Buffer, samples: number, merged?: boolean): Promise<void>;
+  /**
+   * One payload carrying all of `payloads` (consecutive batches of a shard),
+   * so that many small batches go as one request. Absent: each batch is sent
+   * alone. Throws when they cannot be merged (they are then sent alone).
+   */
+  merge?(payloads: Buffer[]): Buffer;
   /**
    * Gives up on the deliveries in flight (their promises reject soon, the
    * batches stay queued) and retries no more: the queue is closing.
@@ -114,6 +129,26 @@ interface Rec {
   state: RecState;
   /** The payload, while it is kept in memory. */
   payload: Buffer | undefined;
+  /** Sent by itself, not merged (after a merged request was rejected for good). */
+  alone: boolean;
+}
+
+/** Records merged into one request: at most this many payload bytes, and this many records. */
+const MERGE_MAX_BYTES = 256 * 1024;
+const MERGE_MAX_RECORDS = 512;
+/** Buffers of one coalesced write (two per record; below IOV_MAX). */
+const WRITE_MAX_BUFFERS = 512;
+
+/** Records of one segment appended in the same turn, written together. */
+interface PendingWrite {
+  seg: Segment;
+  /** Offset of the first record; `end`: just past the last. */
+  start: number;
+  end: number;
+  chunks: Buffer[];
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
 
 /** Group commit: `request()` resolves after an fsync that started after the call. */
@@ -202,7 +237,7 @@ class ShardQueue {
       this.owner.diskBytes += seg.size;
       for (const r of s.records) {
         seg.live++;
-        this.pending.push({ segment: seg, offset: r.offset, payloadLength: r.payloadLength, samples: r.samples, enqueuedMs: r.enqueuedMs, state: 'queued', payload: undefined });
+        this.pending.push({ segment: seg, offset: r.offset, payloadLength: r.payloadLength, samples: r.samples, enqueuedMs: r.enqueuedMs, state: 'queued', payload: undefined, alone: false });
       }
     }
     if (damaged > 0) this.o.metrics.damaged(this.shard, damaged);
@@ -216,15 +251,14 @@ class ShardQueue {
     const length = RECORD_HEADER_BYTES + payload.byteLength;
     // Space is reserved before the first await, so records keep their order.
     const seg = this.segmentFor(length);
-    const rec: Rec = { segment: seg, offset: seg.size, payloadLength: payload.byteLength, samples, enqueuedMs, state: 'writing', payload: undefined };
+    const rec: Rec = { segment: seg, offset: seg.size, payloadLength: payload.byteLength, samples, enqueuedMs, state: 'writing', payload: undefined, alone: false };
     seg.size += length;
     seg.live++;
     this.owner.diskBytes += length;
     this.pending.push(rec);
     const header = native.queueRecordHeader(payload, samples, enqueuedMs);
     try {
-      await seg.ready;
-      await seg.file!.write([header, payload], rec.offset);
+      await this.write(seg, rec.offset, header, payload);
       if (this.o.fsync === 'batch') await seg.sync!.request();
       else seg.dirty = true;
     } catch (err) {
@@ -240,6 +274,40 @@ class ShardQueue {
     rec.state = 'queued';
     this.o.metrics.appended(this.shard, length, samples);
     this.pump();
+  }
+
+  private pendingWrite: PendingWrite | undefined;
+
+  /** Writes a record with the others appended to its segment in this turn of the event loop (one writev). */
+  private write(seg: Segment, offset: number, header: Buffer, payload: Buffer): Promise<void> {
+    let w = this.pendingWrite;
+    if (w !== undefined && (w.seg !== seg || w.end !== offset || w.chunks.length >= WRITE_MAX_BUFFERS)) {
+      this.flushWrite();
+      w = undefined;
+    }
+    if (w === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const done = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      w = { seg, start: offset, end: offset, chunks: [], done, resolve, reject };
+      this.pendingWrite = w;
+      setImmediate(() => {
+        if (this.pendingWrite === w) this.flushWrite();
+      });
+    }
+    w.chunks.push(header, payload);
+    w.end += header.byteLength + payload.byteLength;
+    return w.done;
+  }
+
+  private flushWrite(): void {
+    const w = this.pendingWrite;
+    if (w === undefined) return;
+    this.pendingWrite = undefined;
+    w.seg.ready.then(() => w.seg.file!.write(w.chunks, w.start)).then(w.resolve, w.reject);
   }
 
   private segmentFor(length: number): Segment {
@@ -299,14 +367,26 @@ class ShardQueue {
     for (let i = this.head; i < this.pending.length && this.inflight < limit; i++) {
       const r = this.pending[i]!;
       if (r.state === 'writing') break; // in queue order: wait until it is written
-      if (r.state === 'queued') this.deliver(r);
+      if (r.state !== 'queued') continue;
+      const group = [r];
+      if (this.o.sender.merge !== undefined && !r.alone) {
+        let bytes = r.payloadLength;
+        for (let j = i + 1; j < this.pending.length && group.length < MERGE_MAX_RECORDS; j++) {
+          const next = this.pending[j]!;
+          if (next.state !== 'queued' || next.alone || bytes + next.payloadLength > MERGE_MAX_BYTES) break;
+          bytes += next.payloadLength;
+          group.push(next);
+        }
+      }
+      i += group.length - 1;
+      this.deliver(group);
     }
   }
 
-  private deliver(r: Rec): void {
-    r.state = 'sending';
+  private deliver(group: Rec[]): void {
+    for (const r of group) r.state = 'sending';
     this.inflight++;
-    const done = this.attemptDelivery(r).finally(() => {
+    const done = this.attemptDelivery(group).finally(() => {
       this.inflight--;
       this.inflightDone.delete(done);
       this.release();
@@ -315,42 +395,82 @@ class ShardQueue {
     this.inflightDone.add(done);
   }
 
-  private async attemptDelivery(r: Rec): Promise<void> {
+  /** The payloads of `group` (from memory, or read back); records that cannot be read are dropped and left out. */
+  private async payloadsOf(group: Rec[]): Promise<Array<{ r: Rec; payload: Buffer }>> {
+    const out: Array<{ r: Rec; payload: Buffer }> = [];
+    for (const r of group) {
+      if (r.payload !== undefined) {
+        out.push({ r, payload: r.payload });
+        continue;
+      }
+      try {
+        out.push({ r, payload: await r.segment.file!.read(r.offset + RECORD_HEADER_BYTES, r.payloadLength) });
+      } catch (err) {
+        this.o.log.error(`queue ${r.segment.path}: cannot read the batch at offset ${r.offset}, dropped: ${(err as Error).message}`);
+        this.finish(r);
+        this.o.metrics.dropped(this.shard, 'unreadable', 1, r.samples);
+      }
+    }
+    return out;
+  }
+
+  /** One payload for the group: its own, or the sender's merge of all (undefined: cannot be merged). */
+  private merged(parts: Array<{ r: Rec; payload: Buffer }>): Buffer | undefined {
+    if (parts.length === 1) return parts[0]!.payload;
+    try {
+      return this.o.sender.merge!(parts.map((p) => p.payload));
+    } catch (err) {
+      this.o.log.warn(`queue shard ${this.shard}: ${parts.length} batches could not be merged (${(err as Error).message}); sending them one by one`);
+      return undefined;
+    }
+  }
+
+  private async attemptDelivery(group: Rec[]): Promise<void> {
     // Requests are issued in queue order even when some payloads come from
     // memory and others from disk: each waits for the previous one's start.
     const previous = this.lastIssued;
     let issued!: () => void;
     this.lastIssued = new Promise((resolve) => (issued = resolve));
-    let payload = r.payload;
+    const parts = await this.payloadsOf(group);
+    const payload = parts.length === 0 ? undefined : this.merged(parts);
     if (payload === undefined) {
-      try {
-        payload = await r.segment.file!.read(r.offset + RECORD_HEADER_BYTES, r.payloadLength);
-      } catch (err) {
-        await previous;
-        issued();
-        this.o.log.error(`queue ${r.segment.path}: cannot read the batch at offset ${r.offset}, dropped: ${(err as Error).message}`);
-        this.finish(r);
-        this.o.metrics.dropped(this.shard, 'unreadable', 1, r.samples);
-        return;
+      await previous;
+      issued();
+      for (const p of parts) {
+        p.r.state = 'queued';
+        p.r.alone = true;
       }
+      return;
     }
+    const samples = parts.reduce((n, p) => n + p.r.samples, 0);
     await previous;
-    const sending = this.o.sender.send(this.shard, payload, r.samples);
+    const sending = this.o.sender.send(this.shard, payload, samples, parts.length > 1);
     issued();
     try {
       await sending;
       this.attempt = 0;
       this.probing = false;
-      this.finish(r);
-      this.o.metrics.delivered(this.shard, r.samples, Math.max(0, this.owner.now() - r.enqueuedMs) / 1000);
+      const now = this.owner.now();
+      for (const { r } of parts) {
+        this.finish(r);
+        this.o.metrics.delivered(this.shard, r.samples, Math.max(0, now - r.enqueuedMs) / 1000);
+      }
     } catch (err) {
       if (err instanceof SentioError && err.code === 'SENTIO_ERR_SINK_REJECTED') {
+        if (parts.length > 1) {
+          // One of them is refused for good: find it by sending each alone.
+          for (const { r } of parts) {
+            r.state = 'queued';
+            r.alone = true;
+          }
+          return;
+        }
         // The sink counted and logged it; it will never be accepted.
-        this.finish(r);
-        this.o.metrics.dropped(this.shard, 'rejected', 1, r.samples);
+        this.finish(parts[0]!.r);
+        this.o.metrics.dropped(this.shard, 'rejected', 1, parts[0]!.r.samples);
         return;
       }
-      r.state = 'queued';
+      for (const { r } of parts) r.state = 'queued';
       this.probing = true;
       const wait = jitteredBackoff(this.o.retryBaseMs, this.attempt++);
       this.pausedUntil = this.owner.now() + wait;

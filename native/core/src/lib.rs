@@ -19,7 +19,7 @@ pub mod types;
 
 pub use batch::{ColumnsOutput, Output, OutputData, RemoteWriteOutput, Target};
 pub use latest::{KnownSeries, LatestOutput};
-pub use remote_write::{decode_remote_write, DecodedSeries};
+pub use remote_write::{decode_remote_write, merge_remote_write, DecodedSeries};
 pub use route::{LabelMatcher, MatchOp, SeriesFilter};
 pub use series::series_hash;
 pub use shard::{jump_hash, Sharding};

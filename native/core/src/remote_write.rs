@@ -197,6 +197,30 @@ pub fn decode_write_request(raw: &[u8]) -> Result<Vec<DecodedSeries>, String> {
 }
 
 /// Decodes a snappy (block format) compressed `WriteRequest`.
+/// One snappy-compressed `WriteRequest` holding the series of all `payloads`
+/// (each a snappy-compressed `WriteRequest`), in their order: a
+/// `WriteRequest` is one repeated field, so the uncompressed messages
+/// concatenate. Empty payloads are skipped. For a durable queue that sends
+/// many small batches as one request. An invalid snappy payload is an error
+/// naming its index.
+pub fn merge_remote_write(payloads: &[&[u8]]) -> Result<Vec<u8>, String> {
+    let mut raw = Vec::new();
+    let mut decoder = snap::raw::Decoder::new();
+    for (i, p) in payloads.iter().enumerate() {
+        if p.is_empty() {
+            continue;
+        }
+        let len = snap::raw::decompress_len(p).map_err(|e| format!("payload {i}: invalid snappy payload: {e}"))?;
+        let at = raw.len();
+        raw.resize(at + len, 0);
+        decoder.decompress(p, &mut raw[at..]).map_err(|e| format!("payload {i}: invalid snappy payload: {e}"))?;
+    }
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    snap::raw::Encoder::new().compress_vec(&raw).map_err(|e| format!("cannot compress the merged payload: {e}"))
+}
+
 pub fn decode_remote_write(payload: &[u8]) -> Result<Vec<DecodedSeries>, String> {
     if payload.is_empty() {
         return Ok(Vec::new());

@@ -219,3 +219,24 @@ fn series_hashes_of_a_reused_ingestor_are_per_batch() {
     assert_eq!(first.len(), 2);
     assert_eq!(second, vec![first[1]]);
 }
+
+#[test]
+fn merged_payloads_hold_every_series_of_each_in_order() {
+    let o = |lp: &str| {
+        let r = Ingestor::new().ingest(lp.as_bytes(), &opts(Output::RemoteWrite(Sharding::new(1, 1).unwrap())));
+        let OutputData::RemoteWrite(rw) = r.data[0].clone() else { panic!() };
+        rw.shards[0].clone()
+    };
+    let a = o("m,host=a v=1 1000000000000000000\n");
+    let b = o("m,host=b v=2 1000000000000000000\nm,host=a v=3 1000000001000000000\n");
+    let merged = sentio_core::merge_remote_write(&[&a, &[], &b]).unwrap();
+    let got: Vec<(String, f64)> = decode(&merged)
+        .timeseries
+        .iter()
+        .map(|t| (t.labels.iter().find(|l| l.name == "host").unwrap().value.clone(), t.samples[0].value))
+        .collect();
+    assert_eq!(got, vec![("a".into(), 1.0), ("b".into(), 2.0), ("a".into(), 3.0)]);
+    assert_eq!(sentio_core::merge_remote_write(&[&[], &[]]).unwrap(), Vec::<u8>::new());
+    let e = sentio_core::merge_remote_write(&[&a, b"not snappy at all"]).unwrap_err();
+    assert!(e.starts_with("payload 1: invalid snappy payload"), "{e}");
+}

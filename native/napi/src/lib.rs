@@ -440,6 +440,15 @@ pub fn decode_remote_write(payload: Buffer) -> Result<Vec<RemoteWriteSeries>> {
     })
 }
 
+/// One snappy-compressed WriteRequest with the series of all `payloads` (core `merge_remote_write`).
+#[napi]
+pub fn merge_remote_write(payloads: Vec<Buffer>) -> Result<Buffer> {
+    guard("mergeRemoteWrite", || {
+        let parts: Vec<&[u8]> = payloads.iter().map(|b| &b[..]).collect();
+        Ok(core::merge_remote_write(&parts).map_err(Error::from_reason)?.into())
+    })
+}
+
 #[napi]
 pub fn queue_record_header(payload: Buffer, samples: f64, enqueued_ms: f64) -> Result<Buffer> {
     let samples = whole("samples", samples, 0.0, f64::from(u32::MAX))?;

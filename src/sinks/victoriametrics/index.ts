@@ -10,6 +10,8 @@
 // - Network errors, timeouts, 429 and 5xx are retried with exponential
 //   backoff and full jitter; other 4xx are not retried (the payload will
 //   never be accepted): counted with the status and logged with the body.
+// - Behind the durable queue, consecutive small batches of a shard are
+//   merged into one WriteRequest (merge) and sent as one request.
 // - A batch resolves only when every shard answered 2xx. If one shard
 //   fails for good the caller is told (and the samples counted as failed),
 //   even though other shards stored their part: the client's retry then
@@ -19,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { SentioError } from '../../errors.js';
 import type { Logger } from '../../log/index.js';
+import { native } from '../../native/index.js';
 import type { Signal, SignalBatch } from '../../signals/index.js';
 import type { MetricsEncoding, RemoteSink, SinkHealth, SinkMetrics } from '../types.js';
 
@@ -101,7 +104,7 @@ export class VictoriaMetricsSink implements RemoteSink {
    * SENTIO_ERR_SINK_REJECTED on other 4xx (never accepted) and
    * SENTIO_ERR_SINK_UNAVAILABLE when the retries are spent or the sink closed.
    */
-  async send(shard: number, payload: Buffer, samples: number): Promise<void> {
+  async send(shard: number, payload: Buffer, samples: number, merged = false): Promise<void> {
     const target = this.targets[shard];
     if (target === undefined) throw new SentioError('SENTIO_ERR_SINK_REJECTED', `${this.name}: no VictoriaMetrics shard ${shard}`);
     const { metrics, log } = this.opts;
@@ -132,8 +135,11 @@ export class VictoriaMetricsSink implements RemoteSink {
         reason = (err as Error).message;
       }
       if (status !== 0 && !retryable(status)) {
-        metrics.failed(target.label, samples, `http_${status}`);
-        log.warn(`victoriametrics shard ${target.label} (${target.url.href}) rejected ${samples} samples, not retried: ${reason}`);
+        // A merged payload refused is sent again batch by batch by the queue: only the batch refused then is lost.
+        if (!merged) {
+          metrics.failed(target.label, samples, `http_${status}`);
+          log.warn(`victoriametrics shard ${target.label} (${target.url.href}) rejected ${samples} samples, not retried: ${reason}`);
+        }
         throw new SentioError('SENTIO_ERR_SINK_REJECTED', `VictoriaMetrics rejected the batch: ${reason}`);
       }
       if (this.closed) {
@@ -154,6 +160,11 @@ export class VictoriaMetricsSink implements RemoteSink {
         throw new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', `VictoriaMetrics unavailable: ${reason} (the sink is closing)`);
       }
     }
+  }
+
+  /** Consecutive queued batches of a shard as one WriteRequest (the queue sends small batches together). */
+  merge(payloads: Buffer[]): Buffer {
+    return native.mergeRemoteWrite(payloads);
   }
 
   async health(): Promise<SinkHealth> {
