@@ -141,7 +141,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     sentio = await startSentio({
       token: TOKEN,
       sink: { victoriametrics: `${vm.base}/api/v1/write` },
-      args: ['--admin-password', ADMIN, '--api-rate-limit', '0', '--max-series-per-minute', '0', '--self-metrics-interval-s', '0'],
+      // Resume memory sized to the fleet (the default remembers 1,000 client ids).
+      args: ['--admin-password', ADMIN, '--api-rate-limit', '0', '--max-series-per-minute', '0', '--self-metrics-interval-s', '0', '--ws-resume-clients', String(Math.max(1000, 2 * o.devices)), '--ws-resume-window', '64', '--shutdown-grace-ms', '1000'],
       ...(o.profileDir !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] } : {}),
     });
     let t = performance.now();
@@ -149,6 +150,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const createSeconds = (performance.now() - t) / 1000;
     o.log(`fleet: ${o.devices} devices in ${createSeconds.toFixed(1)} s`);
 
+    await sleep(3000);
     const idleRssBefore = await rss(sentio.base);
     load = new Load();
     const t0 = Date.now() - 3_600_000;
@@ -189,7 +191,10 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     }
 
     const report = await load.ask({ type: 'report' }, 'report');
-    o.log('fleet: counting what VictoriaMetrics holds');
+    o.log('fleet: waiting for the queue to drain, then counting what VictoriaMetrics holds');
+    // A gateway catching up may answer /metrics late: a failed scrape counts as not drained yet.
+    const queued = (): Promise<number> => scrapeCounter(sentio!.base, 'sentio_queue_batches').catch(() => Number.POSITIVE_INFINITY);
+    for (let i = 0; i < 600 && (await queued()) > 0; i++) await sleep(500);
     const stored = await storedSamples(vm, report.ackedSamples);
 
     let batch: FleetResult['batch'];

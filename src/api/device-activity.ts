@@ -43,6 +43,8 @@ interface Track {
 
 /** A device's last-seen time is written to the store when the stored one is this far behind (or it comes online). */
 export const SEEN_PERSIST_MS = 20_000;
+/** Write-throughs of devices coming online: at most one per this. */
+const WRITE_THROUGH_MS = 250;
 
 const windowKey = (deviceId: string, window: number) => `devsamples:${deviceId}:${window}`;
 
@@ -51,6 +53,9 @@ export class DeviceActivityTracker implements IngestObserver {
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
   private soon = false;
+  /** Devices come online since the last write-through. */
+  private readonly online = new Set<string>();
+  private lastWriteThrough = 0;
   private closed = false;
   /** How long after a window ends every instance has flushed it. */
   private readonly settleMs: number;
@@ -102,17 +107,38 @@ export class DeviceActivityTracker implements IngestObserver {
       t.dirtySeen = true;
       if (tokenId !== undefined) t.tokens.add(tokenId);
     }
-    if (comingOnline) this.flushSoon();
+    if (comingOnline) this.writeThrough(deviceId);
   }
 
-  /** One flush for every device that came online in this turn of the event loop (a fleet starting at once costs a few flushes, not one each). */
-  private flushSoon(): void {
+  /**
+   * Writes the last seen of devices coming online to the store soon (at most
+   * one write every WRITE_THROUGH_MS, of just those devices): a fleet coming
+   * online at once, or a gateway catching up on a backlog, costs a few small
+   * writes, not a flush of every device per turn of the event loop.
+   */
+  private writeThrough(deviceId: string): void {
+    this.online.add(deviceId);
     if (this.soon || this.closed) return;
     this.soon = true;
-    setImmediate(() => {
+    const wait = Math.max(0, this.lastWriteThrough + WRITE_THROUGH_MS - this.now());
+    const run = (): void => {
       this.soon = false;
-      void this.flush();
-    });
+      this.lastWriteThrough = this.now();
+      const ids = [...this.online];
+      this.online.clear();
+      const updates: DeviceActivity[] = [];
+      for (const id of ids) {
+        const t = this.devices.get(id);
+        if (t === undefined || !t.dirtySeen) continue;
+        updates.push({ deviceId: id, lastSeenAt: new Date(t.lastSeenMs).toISOString() });
+        t.persistedSeenMs = t.lastSeenMs;
+        t.dirtySeen = false;
+      }
+      if (updates.length === 0) return;
+      this.flushing = this.flushing.then(() => this.store.recordDeviceActivity(updates).catch(this.onError));
+    };
+    if (wait === 0) setImmediate(run);
+    else setTimeout(run, wait).unref();
   }
 
   /** When this instance last accepted a write of the device (Unix ms), ahead of what reached the store. */

@@ -68,7 +68,7 @@ export const Device = z
   .meta({ id: 'Device' });
 const DeviceName = z.string().min(1).max(128).regex(/^[^\p{Cc}]+$/u, 'no control characters');
 const LabelsIn = z
-  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a label name is [A-Za-z_][A-Za-z0-9_]*, at most 64 characters'), z.string().max(256))
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'a label name is [A-Za-z_][A-Za-z0-9_]*, at most 64 characters'), z.string().max(256).regex(/^[^\p{Cc}]*$/u, 'no control characters'))
   .refine((l) => Object.keys(l).length <= 32, 'at most 32 labels')
   .refine((l) => !Object.keys(l).some((k) => k.startsWith('__')), 'label names starting with __ are reserved');
 /** A device's labels go on every sample it writes, beside `device` (its name), which they cannot replace. */

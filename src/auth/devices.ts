@@ -162,7 +162,7 @@ export class DeviceTokens {
    * expired. Rejects when the store and cache cannot answer.
    */
   lookup(token: string, now = Date.now()): DevicePrincipal | undefined | Promise<DevicePrincipal | undefined> {
-    const hash = tokenHash(token);
+    const hash = this.hashOf(token);
     const e = this.local.get(hash);
     if (e !== undefined && now - e.fetchedAt < (e.found ? this.o.localTtlMs : NEGATIVE_TTL_MS)) {
       if (e.expiresAtMs !== null && now >= e.expiresAtMs) return undefined;
@@ -174,6 +174,20 @@ export class DeviceTokens {
       this.inflight.set(hash, p);
     }
     return p;
+  }
+
+  /** Hashes of tokens presented lately: a device sends its token with every batch (a WebSocket frame), hashing it each time cost 5 % of a fleet's CPU. */
+  private readonly hashes = new Map<string, string>();
+
+  private hashOf(token: string): string {
+    let hash = this.hashes.get(token);
+    if (hash === undefined) {
+      hash = tokenHash(token);
+      // Bounded like the lookups: a flood of made-up tokens only ever costs a hash each.
+      if (this.hashes.size >= LOCAL_MAX) this.hashes.clear();
+      this.hashes.set(token, hash);
+    }
+    return hash;
   }
 
   private remember(hash: string, found: DevicePrincipal | undefined, expiresAt: string | null): DevicePrincipal | undefined {

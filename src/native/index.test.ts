@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { native } from './index.js';
+import { encodeLabels, native } from './index.js';
 import type { IngestOptions } from './types.js';
 
 const NOW = 1_800_000_000_000;
@@ -124,4 +124,15 @@ test('seriesHashes: the distinct series of the batch as u64 LE, first-seen order
   }
   assert.equal(native.ingest(input, { ...lp, outputs: [{ encoding: 'columns' }] }).seriesHashes, undefined);
   assert.equal(native.ingest(input, { ...lp, outputs: [{ encoding: 'none' }], seriesHashes: true }).seriesHashes, undefined);
+});
+
+test('labels go to the core encoded once per object; the point\'s own tags win; pairs with NUL are left out', () => {
+  const labels = { site: 'north', device: 'boiler-1', bad: 'a\0b' };
+  const text = encodeLabels(labels);
+  assert.equal(text, 'site\0north\0device\0boiler-1');
+  assert.equal(encodeLabels(labels), text, 'cached');
+  const r = native.ingest(Buffer.from('m,site=own v=1 1700000000000\n'), { format: 'lp', nowMs: NOW, outputs: [{ encoding: 'columns' }], labels: text });
+  const o = r.outputs[0]!;
+  assert.equal(o.seriesDefs!.toString(), '{"__name__":"m_v","device":"boiler-1","site":"own"}');
+  assert.equal(native.ingest(Buffer.from('m v=1'), { format: 'lp', nowMs: NOW, outputs: [{ encoding: 'columns' }], labels: '' }).outputs[0]!.seriesDefs!.toString(), '{"__name__":"m_v"}');
 });

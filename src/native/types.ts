@@ -17,10 +17,11 @@ export interface IngestOptions {
   /** Value of the `db` label added to points that have no `db` tag (InfluxDB `?db=` / v2 `bucket`). */
   db?: string;
   /**
-   * Labels added to every point that has no tag of that name (a device's labels and its name as
+   * Labels added to every point that has no tag of that name (a device's labels and name as
    * `device`): the point's own tags win, then `db`. `__name__` and empty names or values are ignored.
+   * Encoded by `encodeLabels` (./index.ts): one string, `name NUL value NUL ...`.
    */
-  labels?: Readonly<Record<string, string>>;
+  labels?: string;
   /** Timestamp (Unix ms) given to points without one. */
   nowMs: number;
   /**

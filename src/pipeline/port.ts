@@ -9,6 +9,7 @@
 import type { Principal } from '../auth/index.js';
 import { SentioError, asSentioError } from '../errors.js';
 import type { Metrics } from '../metrics/index.js';
+import { encodeLabels } from '../native/index.js';
 import type { IngestOptions, IngestResult, Precision, Readings } from '../native/types.js';
 import type { IngestLimits } from '../limits/index.js';
 import type { Router } from '../router/index.js';
@@ -120,7 +121,7 @@ export class Ingestor implements IngestPort {
       const result = await parse({
         ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
         ...(opts.db !== undefined && opts.db !== '' ? { db: opts.db } : {}),
-        ...(opts.principal.labels !== undefined ? { labels: opts.principal.labels } : {}),
+        ...(opts.principal.labels !== undefined ? { labels: encodeLabels(opts.principal.labels) } : {}),
         nowMs: Date.now(),
         outputs: this.router.metricsOutputs,
         ...this.parseOptions,

@@ -304,7 +304,7 @@ async function waitFor(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
 class MergingSender extends TestSender {
   readonly requests: string[] = [];
   merges = 0;
-  override async send(shard: number, payload: Buffer, samples: number, merged?: boolean): Promise<void> {
+  override async send(shard: number, payload: Buffer, _samples?: number, merged?: boolean): Promise<void> {
     this.requests.push(`${merged ? 'merged' : 'single'}:${payload.toString().split('|').length}`);
     const parts = payload.toString().split('|');
     this.attempts++;
@@ -312,7 +312,6 @@ class MergingSender extends TestSender {
     if (this.rejectPrefix !== undefined && parts.some((p) => p.startsWith(this.rejectPrefix!))) throw new SentioError('SENTIO_ERR_SINK_REJECTED', 'HTTP 400');
     if (!this.up) throw new SentioError('SENTIO_ERR_SINK_UNAVAILABLE', 'connection refused');
     for (const p of parts) this.got[shard]!.push(p.slice(0, p.lastIndexOf('/')));
-    void samples;
   }
   merge(payloads: Buffer[]): Buffer {
     this.merges++;

@@ -23,8 +23,10 @@
 //   `concurrency` at a time; the cursor advances over the delivered prefix.
 //   Consecutive small records go as one request when the sender can merge
 //   them (up to MERGE_MAX_BYTES and MERGE_MAX_RECORDS; remote write: one
-//   WriteRequest of all their series); a merged request the sink rejects for
-//   good is retried record by record, so only the bad one is dropped.
+//   WriteRequest of all their series); a small group at the tail of the
+//   queue waits up to MERGE_LINGER_MS for more while another delivery is in
+//   flight. A merged request the sink rejects for good is retried record by
+//   record, so only the bad one is dropped.
 //   A sink that is unavailable pauses that shard with exponential backoff
 //   (other shards and sinks go on); a batch the sink rejects for good (4xx)
 //   is dropped and counted. Delivery is at-least-once: after a crash, up to
@@ -136,6 +138,8 @@ interface Rec {
 /** Records merged into one request: at most this many payload bytes, and this many records. */
 const MERGE_MAX_BYTES = 256 * 1024;
 const MERGE_MAX_RECORDS = 512;
+/** How long a small group at the tail waits for more while a delivery is in flight. */
+const MERGE_LINGER_MS = 10;
 /** Buffers of one coalesced write (two per record; below IOV_MAX). */
 const WRITE_MAX_BUFFERS = 512;
 
@@ -199,6 +203,9 @@ class ShardQueue {
   /** Resolves when the latest dispatched delivery has issued its request. */
   private lastIssued: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Closing: nothing lingers, deliver what there is. */
+  draining = false;
   private stopped = false;
   private cursorFile: QueueFile | undefined;
   /** The cursor write in progress, if any. */
@@ -371,11 +378,24 @@ class ShardQueue {
       const group = [r];
       if (this.o.sender.merge !== undefined && !r.alone) {
         let bytes = r.payloadLength;
-        for (let j = i + 1; j < this.pending.length && group.length < MERGE_MAX_RECORDS; j++) {
+        let j = i + 1;
+        for (; j < this.pending.length && group.length < MERGE_MAX_RECORDS; j++) {
           const next = this.pending[j]!;
           if (next.state !== 'queued' || next.alone || bytes + next.payloadLength > MERGE_MAX_BYTES) break;
           bytes += next.payloadLength;
           group.push(next);
+        }
+        // A small group at the tail of the queue waits a moment for more, while
+        // another delivery is in flight: a fleet of small batches then costs a
+        // request per MERGE_LINGER_MS, not one per batch.
+        const tail = j === this.pending.length;
+        const young = this.owner.now() - r.enqueuedMs < MERGE_LINGER_MS;
+        if (tail && young && bytes < MERGE_MAX_BYTES / 4 && this.inflight > 0 && !this.draining) {
+          this.lingerTimer ??= setTimeout(() => {
+            this.lingerTimer = undefined;
+            this.pump();
+          }, MERGE_LINGER_MS);
+          break;
         }
       }
       i += group.length - 1;
@@ -617,6 +637,7 @@ class ShardQueue {
   stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     for (const w of this.drainWaiters.splice(0)) w();
   }
 
@@ -784,6 +805,7 @@ export class DurableQueue {
     if (this.closing) return;
     this.closing = true;
     if (this.fsyncTimer) clearInterval(this.fsyncTimer);
+    for (const s of this.shardQueues) s.draining = true;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.drained(),

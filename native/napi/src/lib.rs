@@ -17,8 +17,9 @@ pub struct IngestOptions {
     pub format: String,
     pub precision: Option<String>,
     pub db: Option<String>,
-    /// Labels for points without a tag of that name (a device's labels and name).
-    pub labels: Option<HashMap<String, String>>,
+    /// Labels for points without a tag of that name (a device's labels and name), encoded as
+    /// `name NUL value NUL ...` (one string: converting an object per batch costs more than the batch).
+    pub labels: Option<String>,
     pub now_ms: f64,
     /// One per destination (a sink); absent or empty: counts only.
     pub outputs: Option<Vec<OutputSpec>>,
@@ -273,7 +274,12 @@ fn compiled_filter(any_of: &[Vec<Matcher>]) -> Result<Arc<core::SeriesFilter>> {
 }
 
 fn label_pairs(o: &IngestOptions) -> Vec<(&str, &str)> {
-    o.labels.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    let mut parts = o.labels.as_deref().unwrap_or("").split('\0');
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
+        out.push((k, v));
+    }
+    out
 }
 
 /// `latest`: None (off), Some(0) (every label set) or Some(epoch).
