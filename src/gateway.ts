@@ -176,6 +176,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     maxErrors: config.maxErrors,
     maxLineBytes: config.maxLineBytes,
     maxTags: config.maxTags,
+    coalesceMaxBytes: config.coalesceMaxBytes,
     limits: new IngestLimits({
       maxSamplesPerSecond: config.maxSamplesPerSecond,
       maxSeriesPerMinute: config.maxSeriesPerMinute,

@@ -61,6 +61,10 @@ export const settings = {
     kind: 'number',
     help: 'larger batches are parsed on the main thread too while its event-loop utilization (0..1) is below this; 0: always in the pool',
   },
+  'coalesce-max-bytes': {
+    kind: 'int',
+    help: 'write requests and frames up to this size arriving together (in one event-loop turn) are parsed in one call and stored as one batch, each still answered on its own; 0: each alone',
+  },
   'max-body-bytes': { kind: 'int', help: 'largest HTTP body accepted, compressed' },
   'max-decompressed-bytes': { kind: 'int', help: 'largest HTTP body after decompression' },
   'max-frame-bytes': { kind: 'int', help: 'largest WebSocket frame' },
@@ -179,6 +183,7 @@ export const configSchema = z
     workers: z.number().int().min(0).max(256).default(availableParallelism()),
     'inline-max-bytes': z.number().int().min(0).default(8192),
     'inline-max-load': z.number().min(0).max(1).default(0.9),
+    'coalesce-max-bytes': z.number().int().min(0).max(1 << 20).default(8192),
     'max-body-bytes': positive(2 ** 30).default(32 << 20),
     'max-decompressed-bytes': positive(4 * 2 ** 30).default(128 << 20),
     'max-frame-bytes': positive(2 ** 30).default(16 << 20),
@@ -335,6 +340,8 @@ export interface Config {
   workers: number;
   inlineMaxBytes: number;
   inlineMaxLoad: number;
+  /** Byte batches up to this size arriving in one event-loop turn are parsed and stored together (0: off). */
+  coalesceMaxBytes: number;
   maxBodyBytes: number;
   maxDecompressedBytes: number;
   maxFrameBytes: number;
@@ -509,6 +516,7 @@ function toConfig(r: Raw): Config {
     workers: r.workers,
     inlineMaxBytes: r['inline-max-bytes'],
     inlineMaxLoad: r['inline-max-load'],
+    coalesceMaxBytes: r['coalesce-max-bytes'],
     maxBodyBytes: r['max-body-bytes'],
     maxDecompressedBytes: r['max-decompressed-bytes'],
     maxFrameBytes: r['max-frame-bytes'],

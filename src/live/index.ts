@@ -268,6 +268,8 @@ export class LiveHub implements IngestObserver {
   private app: TemplatedApp | undefined;
   private readonly clients = new Set<Client>();
   private readonly topics = new Map<string, Topic>();
+  /** Topics of a device (`dev:` keys) among them. */
+  private deviceTopics = 0;
   private readonly series = new Map<bigint, Series>();
   /** Bumped when the set of selector topics changes: series re-match lazily. */
   private version = 0;
@@ -377,6 +379,11 @@ export class LiveHub implements IngestObserver {
   /** While any topic exists: ask the core for the latest sample of each series. */
   parseOptions(): ObserverParseOptions | undefined {
     return this.topics.size > 0 ? this.parseOpts : undefined;
+  }
+
+  /** A device's topic takes the series of that device's own batches: it needs each batch's own tap, not one of several merged batches. */
+  needsEachBatch(): boolean {
+    return this.deviceTopics > 0;
   }
 
   accepted(result: IngestResult, opts: BatchOptions): void {
@@ -510,6 +517,7 @@ export class LiveHub implements IngestObserver {
       t = new Topic(key, selector);
       this.topics.set(key, t);
       if (selector !== undefined) this.version++;
+      else this.deviceTopics++;
     }
     return t;
   }
@@ -519,6 +527,7 @@ export class LiveHub implements IngestObserver {
     this.topics.delete(t.key);
     for (const s of t.series.values()) s.held--;
     if (t.selector !== undefined) this.version++;
+    else this.deviceTopics--;
   }
 
   // ---- ticks ---------------------------------------------------------------
@@ -918,6 +927,7 @@ export class LiveHub implements IngestObserver {
       ws?.end(CLOSE_GOING_AWAY, 'server shutting down');
     }
     this.topics.clear();
+    this.deviceTopics = 0;
     this.series.clear();
     this.changed.length = 0;
     this.outbound.clear();

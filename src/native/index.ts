@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import type { NativeBinding } from './types.js';
 
 export type * from './types.js';
+export { PART } from './types.js';
 
 const require = createRequire(import.meta.url);
 

@@ -5,9 +5,12 @@
 
 export type Precision = 'ns' | 'us' | 'ms' | 's' | 'm' | 'h';
 
+/** A wire format the core parses. */
+export type WireFormat = 'lp' | 'msgpack';
+
 export interface IngestOptions {
   /** 'lp': InfluxDB line protocol; 'msgpack': the batch format of docs/protocol.md. */
-  format: 'lp' | 'msgpack';
+  format: WireFormat;
   /**
    * Timestamp precision. Line protocol without it: the unit is guessed per timestamp exactly as
    * VictoriaMetrics does when `/write` has no `precision` (>= 1e17 ns, >= 1e14 us, >= 1e11 ms, else s),
@@ -209,10 +212,48 @@ export interface Readings {
   values: Float64Array;
 }
 
+/** One input of `ingestMany`: its bytes and the options that are its own (IngestOptions' of the same names). */
+/** The options of a batch that are not about its bytes (readings; several inputs parsed as one). */
+export type SharedIngestOptions = Omit<IngestOptions, 'format' | 'precision' | 'db' | 'labels'>;
+
+export interface IngestPart {
+  input: Buffer;
+  format: WireFormat;
+  precision?: Precision;
+  db?: string;
+  labels?: string;
+}
+
+/**
+ * Where each input's numbers sit in `ManyResult.counts`: input i's `lines` is
+ * `counts[i * PART.fields + PART.lines]`. `seq` is -1 when the input has none.
+ */
+export const PART = { fields: 8, lines: 0, rejected: 1, samples: 2, skippedStrings: 3, seq: 4, rejectedLineBytes: 5, rejectedTags: 6, series: 7 } as const;
+
+export interface ManyResult {
+  /** Per input, PART.fields numbers (see PART) (one array, not an object per input: cheaper to build than a small input is to parse). */
+  counts: Float64Array;
+  /** Every input's errors (up to maxErrors each, lines numbered within the input; line 0 of a msgpack input: its envelope), in input order. */
+  errors: Array<LineError & { part: number }>;
+  /** One per `outputs` spec, holding the samples of all inputs. */
+  outputs: EncodedOutput[];
+  unroutedSamples: number;
+  /** With `seriesHashes` and an output that maps: each input's distinct series (u64 LE), input after input (input i has `series` of them; a series two inputs share is in both). */
+  seriesHashes?: Buffer;
+  /** With `latest` and an output that maps: the live tap over all inputs. */
+  latest?: LatestSamples;
+}
+
 export interface NativeBinding {
   ingest(input: Buffer, options: IngestOptions): IngestResult;
+  /**
+   * Several small inputs parsed as one batch: each with its own format, precision, db and labels,
+   * counted on its own; the samples of all of them encoded once per output (exactly what ingesting
+   * each alone would have produced, merged).
+   */
+  ingestMany(parts: IngestPart[], options: SharedIngestOptions): ManyResult;
   /** Maps and encodes typed readings; `format`, `precision` and `maxLineBytes` of the options do not apply. Throws on a timestamp that is not a safe integer. */
-  ingestReadings(readings: Readings, options: IngestOptions): IngestResult;
+  ingestReadings(readings: Readings, options: Omit<IngestOptions, 'format' | 'precision'>): IngestResult;
   /** Parse only (no mapping, hashing or encoding): for benchmarks. */
   parseLineProtocol(input: Buffer, precision?: Precision): ParseStats;
   /** The 64-bit series hash of a canonical label set (`__name__` included), as i64 (BigInt). */

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { native } from '../native/index.js';
-import type { IngestOptions, IngestResult, Readings } from '../native/types.js';
+import type { IngestOptions, IngestPart, IngestResult, ManyResult, Readings, SharedIngestOptions } from '../native/types.js';
 import type { WorkerTask } from './worker.js';
 
 export interface PipelineOptions {
@@ -132,10 +132,18 @@ export class Pipeline {
    * Maps and encodes typed readings (connectors), on the main thread: they
    * come in small batches, with no text to parse.
    */
-  readings(readings: Readings, options: Omit<IngestOptions, 'format'>): IngestResult {
+  readings(readings: Readings, options: Omit<IngestOptions, 'format' | 'precision'>): IngestResult {
     this.inlineCount++;
-    // The binding's options name a format; readings have none (it is not read).
-    return native.ingestReadings(readings, { ...options, format: 'lp' });
+    return native.ingestReadings(readings, options);
+  }
+
+  /**
+   * Parses several small inputs as one batch, on the main thread (each is
+   * at most a few kB: the fixed cost of a batch is what there is to save).
+   */
+  many(parts: IngestPart[], options: SharedIngestOptions): ManyResult {
+    this.inlineCount++;
+    return native.ingestMany(parts, options);
   }
 
   /** The main thread's smoothed event-loop utilization (0..1); 0 when not measured. */

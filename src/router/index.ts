@@ -85,7 +85,7 @@ export class Router {
    * `outputs: metricsOutputs`). Resolves when all of them hold it durably;
    * rejects with a SentioError otherwise.
    */
-  async routeMetrics(result: IngestResult): Promise<void> {
+  async routeMetrics(result: Pick<IngestResult, 'outputs' | 'unroutedSamples'>): Promise<void> {
     if (result.unroutedSamples > 0) this.metrics.unrouted(result.unroutedSamples);
     const outputs = result.outputs;
     if (outputs.length !== this.metricsSinks.length) {

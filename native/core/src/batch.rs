@@ -205,6 +205,17 @@ impl BatchBuilder {
         self.skipped_strings = 0;
     }
 
+    /// Starts the next input of a batch with its own default labels (see
+    /// [`Ingestor::ingest_many`](crate::Ingestor::ingest_many)): the raw-key
+    /// cache maps a key *with the defaults in force*, so it is cleared; the
+    /// series table stays, and a series two inputs share is one series.
+    pub fn begin_part(&mut self) {
+        self.key_map.clear();
+        self.keys.clear();
+        self.key_fields.clear();
+        self.key_arena.clear();
+    }
+
     pub fn samples(&self) -> u64 {
         self.samples
     }
@@ -401,6 +412,29 @@ impl BatchBuilder {
     /// order (two series whose hashes collide are two entries).
     pub fn series_hashes(&self) -> Vec<u64> {
         self.series.iter().map(|e| e.hash).collect()
+    }
+
+    /// Samples mapped so far (a position for [`series_hashes_since`](Self::series_hashes_since)).
+    pub fn mapped_samples(&self) -> usize {
+        self.sample_series.len()
+    }
+
+    /// Appends to `out` the hash of each distinct series of the samples
+    /// mapped since position `from`, first-seen order; `seen` is scratch
+    /// (one stamp per series) and `stamp` must differ from every earlier
+    /// call's since [`begin`](Self::begin). Returns how many it appended.
+    pub fn series_hashes_since(&self, from: usize, seen: &mut Vec<u32>, stamp: u32, out: &mut Vec<u64>) -> u32 {
+        seen.resize(self.series.len(), u32::MAX);
+        let mut n = 0;
+        for &s in &self.sample_series[from..] {
+            let slot = &mut seen[s as usize];
+            if *slot != stamp {
+                *slot = stamp;
+                out.push(self.series[s as usize].hash);
+                n += 1;
+            }
+        }
+        n
     }
 
     fn canonical(&self, idx: u32) -> &[u8] {

@@ -122,6 +122,8 @@ pub struct Ingestor {
     lp: LpParser,
     mp: MsgpackDecoder,
     batch: BatchBuilder,
+    /// Scratch of [`Ingestor::ingest_many`]'s per-input series.
+    seen: Vec<u32>,
 }
 
 struct Errors<'e> {
@@ -146,6 +148,51 @@ impl Errors<'_> {
     }
 }
 
+/// One input of [`Ingestor::ingest_many`]: bytes in a wire format with the
+/// options that are its own (a device's labels, its connection's `db`).
+#[derive(Clone, Copy, Debug)]
+pub struct Part<'a> {
+    pub input: &'a [u8],
+    pub format: Format,
+    /// As [`IngestOptions::precision`].
+    pub precision: Option<Precision>,
+    /// As [`IngestOptions::db`].
+    pub db: Option<&'a str>,
+    /// As [`IngestOptions::labels`].
+    pub labels: &'a [(&'a str, &'a str)],
+}
+
+/// What one input of [`Ingestor::ingest_many`] held: its counts, errors and seq.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PartResult {
+    pub lines: u32,
+    pub rejected: u32,
+    pub samples: u64,
+    pub skipped_strings: u64,
+    /// Up to `max_errors` of this input's own (lines numbered within it).
+    pub errors: Vec<LineError>,
+    pub seq: Option<u64>,
+    pub rejected_line_bytes: u32,
+    pub rejected_tags: u32,
+    /// With `series_hashes`: how many of [`ManyResult::series_hashes`] are this input's.
+    pub series: u32,
+}
+
+/// Result of [`Ingestor::ingest_many`]: each input's counts, and one encoding
+/// per output of all of them together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManyResult {
+    pub parts: Vec<PartResult>,
+    /// One per [`IngestOptions::outputs`] entry, in that order.
+    pub data: Vec<OutputData>,
+    pub unrouted_samples: u64,
+    /// With `series_hashes` and an output that maps: each input's distinct
+    /// series ([`series_hash`]), input after input, each input's in
+    /// first-seen order ([`PartResult::series`] says how many are whose; a
+    /// series two inputs share is in both). Else `None`.
+    pub series_hashes: Option<Vec<u64>>,
+}
+
 impl Ingestor {
     pub fn new() -> Ingestor {
         Ingestor::default()
@@ -153,50 +200,101 @@ impl Ingestor {
 
     /// Parses, maps and encodes one batch.
     pub fn ingest(&mut self, input: &[u8], o: &IngestOptions<'_>) -> IngestResult {
-        let mut errors = Vec::new();
-        let mut err = Errors { list: &mut errors, max: o.max_errors, rejected: 0, line_bytes: 0, tags: 0 };
+        let map = self.begin(o);
+        let part = Part { input, format: o.format, precision: o.precision, db: o.db, labels: o.labels };
+        let p = self.parse_part(&part, o);
+        let series_hashes = (o.series_hashes && map).then(|| self.batch.series_hashes());
+        let (data, unrouted_samples) = self.batch.finish(&o.outputs);
+        IngestResult {
+            lines: p.lines,
+            rejected: p.rejected,
+            samples: p.samples,
+            skipped_strings: p.skipped_strings,
+            errors: p.errors,
+            seq: p.seq,
+            data,
+            unrouted_samples,
+            series_hashes,
+            rejected_line_bytes: p.rejected_line_bytes,
+            rejected_tags: p.rejected_tags,
+        }
+    }
+
+    /// Parses several inputs (small ones: a fleet's frames arriving together)
+    /// as one batch: each input is parsed with its own format, precision,
+    /// `db` and labels and counted on its own, and the samples of all of them
+    /// are mapped into one series table and encoded once per output, so the
+    /// fixed cost of a batch (encoding, compression, the call itself) is paid
+    /// once. The outputs hold exactly what ingesting each input alone would
+    /// have held, merged. `o`'s format, precision, db and labels are not read.
+    pub fn ingest_many(&mut self, parts: &[Part<'_>], o: &IngestOptions<'_>) -> ManyResult {
+        let map = self.begin(o);
+        let mut hashes = (o.series_hashes && map).then(Vec::new);
+        let mut seen = std::mem::take(&mut self.seen);
+        seen.clear();
+        let mut results = Vec::with_capacity(parts.len());
+        for (n, part) in parts.iter().enumerate() {
+            self.batch.begin_part();
+            let from = self.batch.mapped_samples();
+            let mut p = self.parse_part(part, o);
+            if let Some(h) = hashes.as_mut() {
+                p.series = self.batch.series_hashes_since(from, &mut seen, n as u32, h);
+            }
+            results.push(p);
+        }
+        self.seen = seen;
+        let (data, unrouted_samples) = self.batch.finish(&o.outputs);
+        ManyResult { parts: results, data, unrouted_samples, series_hashes: hashes }
+    }
+
+    /// Starts a batch for `o`'s outputs; returns whether points are mapped (else only counted).
+    fn begin(&mut self, o: &IngestOptions<'_>) -> bool {
         let limits = ParseLimits { max_line_bytes: o.max_line_bytes, max_tags: o.max_tags };
         self.lp.set_limits(limits);
         self.mp.set_limits(limits);
-        let batch = &mut self.batch;
         let map = o.outputs.iter().any(|t| t.output != Output::None);
-        batch.begin(map);
-        let (lines, seq) = match o.format {
+        self.batch.begin(map);
+        map
+    }
+
+    /// Parses one input into the batch begun, counting what it adds.
+    fn parse_part(&mut self, part: &Part<'_>, o: &IngestOptions<'_>) -> PartResult {
+        let mut errors = Vec::new();
+        let mut err = Errors { list: &mut errors, max: o.max_errors, rejected: 0, line_bytes: 0, tags: 0 };
+        let batch = &mut self.batch;
+        let (samples0, skipped0) = (batch.samples(), batch.skipped_strings());
+        let (lines, seq) = match part.format {
             Format::LineProtocol => {
-                let defaults = default_labels(o.db, o.labels);
-                let unit = o.precision.map_or(TimeUnit::Auto, TimeUnit::Fixed);
-                let s = self.lp.parse(input, unit, o.now_ms, |p| batch.add_point(p, &defaults), |l, r| err.push(l, r));
+                let defaults = default_labels(part.db, part.labels);
+                let unit = part.precision.map_or(TimeUnit::Auto, TimeUnit::Fixed);
+                let s = self.lp.parse(part.input, unit, o.now_ms, |p| batch.add_point(p, &defaults), |l, r| err.push(l, r));
                 (s.lines, None)
             }
-            Format::Msgpack => match msgpack::read_envelope(input) {
+            Format::Msgpack => match msgpack::read_envelope(part.input) {
                 Err(reason) => {
                     err.list.push(LineError { line: 0, reason: format!("malformed msgpack batch: {reason}") });
                     (0, None)
                 }
                 Ok(env) => {
-                    let precision = o.precision.or(env.precision).unwrap_or(Precision::Ms);
+                    let precision = part.precision.or(env.precision).unwrap_or(Precision::Ms);
                     // An explicit `db` option wins over the batch's own.
-                    let defaults = default_labels(o.db.or(env.db), o.labels);
-                    self.mp.decode(input, &env, precision, o.now_ms, |p| batch.add_point(p, &defaults), |l, r| err.push(l, r));
+                    let defaults = default_labels(part.db.or(env.db), part.labels);
+                    self.mp.decode(part.input, &env, precision, o.now_ms, |p| batch.add_point(p, &defaults), |l, r| err.push(l, r));
                     (env.points, env.seq)
                 }
             },
         };
         let (rejected, rejected_line_bytes, rejected_tags) = (err.rejected, err.line_bytes, err.tags);
-        let series_hashes = (o.series_hashes && map).then(|| batch.series_hashes());
-        let (data, unrouted_samples) = batch.finish(&o.outputs);
-        IngestResult {
+        PartResult {
             lines,
             rejected,
-            samples: batch.samples(),
-            skipped_strings: batch.skipped_strings(),
+            samples: batch.samples() - samples0,
+            skipped_strings: batch.skipped_strings() - skipped0,
             errors,
             seq,
-            data,
-            unrouted_samples,
-            series_hashes,
             rejected_line_bytes,
             rejected_tags,
+            series: 0,
         }
     }
 }

@@ -14,7 +14,8 @@ use sentio_core as core;
 
 #[napi(object)]
 pub struct IngestOptions {
-    pub format: String,
+    /// "lp" | "msgpack"; required by `ingest`, not read by `ingestReadings` and `ingestMany` (whose parts name theirs).
+    pub format: Option<String>,
     pub precision: Option<String>,
     pub db: Option<String>,
     /// Labels for points without a tag of that name (a device's labels and name), encoded as
@@ -181,6 +182,14 @@ fn safe_integer(name: &str, v: f64) -> Result<i64> {
     Ok(v as i64)
 }
 
+fn parse_format(f: &str) -> Result<core::Format> {
+    match f {
+        "lp" => Ok(core::Format::LineProtocol),
+        "msgpack" => Ok(core::Format::Msgpack),
+        f => Err(invalid(format!("unknown format {f:?} (expected lp or msgpack)"))),
+    }
+}
+
 fn parse_precision(p: Option<&str>) -> Result<Option<core::Precision>> {
     p.map(|s| core::Precision::parse(s).ok_or_else(|| invalid(format!("unknown precision {s:?} (expected ns, us, ms, s, m or h)"))))
         .transpose()
@@ -189,11 +198,8 @@ fn parse_precision(p: Option<&str>) -> Result<Option<core::Precision>> {
 /// The one place where JS options become core options.
 /// `labels` holds `o.labels` as pairs (see [`label_pairs`]), which the core options borrow.
 fn to_core_options<'a>(o: &'a IngestOptions, labels: &'a [(&'a str, &'a str)]) -> Result<core::IngestOptions<'a>> {
-    let format = match o.format.as_str() {
-        "lp" => core::Format::LineProtocol,
-        "msgpack" => core::Format::Msgpack,
-        f => return Err(invalid(format!("unknown format {f:?} (expected lp or msgpack)"))),
-    };
+    // Absent (readings, parts naming their own): line protocol, not read.
+    let format = o.format.as_deref().map(parse_format).transpose()?.unwrap_or(core::Format::LineProtocol);
     let outputs = o.outputs.iter().flatten().map(to_target).collect::<Result<Vec<_>>>()?;
     if !o.now_ms.is_finite() || o.now_ms.abs() > 9.0e15 {
         return Err(invalid(format!("nowMs must be a finite Unix-ms timestamp, got {}", o.now_ms)));
@@ -273,8 +279,8 @@ fn compiled_filter(any_of: &[Vec<Matcher>]) -> Result<Arc<core::SeriesFilter>> {
     Ok(f)
 }
 
-fn label_pairs(o: &IngestOptions) -> Vec<(&str, &str)> {
-    let mut parts = o.labels.as_deref().unwrap_or("").split('\0');
+fn label_pairs(labels: Option<&str>) -> Vec<(&str, &str)> {
+    let mut parts = labels.unwrap_or("").split('\0');
     let mut out = Vec::new();
     while let (Some(k), Some(v)) = (parts.next(), parts.next()) {
         out.push((k, v));
@@ -300,7 +306,109 @@ thread_local! {
 
 #[napi]
 pub fn ingest(input: Buffer, options: IngestOptions) -> Result<IngestResult> {
+    if options.format.is_none() {
+        return Err(invalid("format is required (lp or msgpack)".into()));
+    }
     run_batch("ingest", &options, |i, opts| i.ingest(&input, opts))
+}
+
+/// One input of `ingestMany`: its bytes and the options that are its own.
+#[napi(object)]
+pub struct IngestPart {
+    pub input: Buffer,
+    /// "lp" | "msgpack".
+    pub format: String,
+    pub precision: Option<String>,
+    pub db: Option<String>,
+    /// As `IngestOptions.labels`.
+    pub labels: Option<String>,
+}
+
+/// An error of one input of `ingestMany`.
+#[napi(object)]
+pub struct PartError {
+    /// Index of the input.
+    pub part: u32,
+    pub line: u32,
+    pub reason: String,
+}
+
+/// Fields per input in `ManyResult.counts`.
+const PART_FIELDS: usize = 8;
+
+#[napi(object)]
+pub struct ManyResult {
+    /// Per input, 8 numbers: lines, rejected, samples, skippedStrings, seq
+    /// (-1: none), rejectedLineBytes, rejectedTags, series (its entries in
+    /// `seriesHashes`). One array rather than an object per input: building
+    /// objects costs more than parsing a small input.
+    pub counts: Float64Array,
+    /// Every input's errors (up to `maxErrors` each), in input order.
+    pub errors: Vec<PartError>,
+    /// One per OutputSpec, with the samples of all inputs.
+    pub outputs: Vec<EncodedOutput>,
+    pub unrouted_samples: f64,
+    /// With `seriesHashes`: each input's distinct series (u64 LE), input after input.
+    pub series_hashes: Option<Buffer>,
+    /// The live tap's output over all inputs.
+    pub latest: Option<Buffer>,
+}
+
+/// Several small inputs parsed as one batch (core `Ingestor::ingest_many`):
+/// each counted on its own, all encoded once per output. `options`' format,
+/// precision, db and labels are not read.
+#[napi]
+pub fn ingest_many(parts: Vec<IngestPart>, options: IngestOptions) -> Result<ManyResult> {
+    let labels: Vec<Vec<(&str, &str)>> = parts.iter().map(|p| label_pairs(p.labels.as_deref())).collect();
+    let mut core_parts = Vec::with_capacity(parts.len());
+    for (p, labels) in parts.iter().zip(&labels) {
+        core_parts.push(core::Part {
+            input: &p.input,
+            format: parse_format(&p.format)?,
+            precision: parse_precision(p.precision.as_deref())?,
+            db: p.db.as_deref(),
+            labels,
+        });
+    }
+    let opts = to_core_options(&options, &[])?;
+    let epoch = latest_epoch(&options)?.filter(|_| opts.outputs.iter().any(|t| t.output != core::Output::None));
+    guard("ingestMany", || {
+        let (r, latest) = INGESTOR.with(|i| {
+            let mut i = i.borrow_mut();
+            let r = i.ingest_many(&core_parts, &opts);
+            let latest = epoch.map(|e| KNOWN.with(|k| i.latest_known(&mut k.borrow_mut(), e)));
+            (r, latest)
+        });
+        let mut counts = Vec::with_capacity(r.parts.len() * PART_FIELDS);
+        let mut errors = Vec::new();
+        for (n, p) in r.parts.into_iter().enumerate() {
+            let seq = p.seq.map_or(-1.0, |s| s as f64);
+            counts.extend([
+                f64::from(p.lines),
+                f64::from(p.rejected),
+                p.samples as f64,
+                p.skipped_strings as f64,
+                seq,
+                f64::from(p.rejected_line_bytes),
+                f64::from(p.rejected_tags),
+                f64::from(p.series),
+            ]);
+            errors.extend(p.errors.into_iter().map(|e| PartError { part: n as u32, line: e.line, reason: e.reason }));
+        }
+        Ok(ManyResult {
+            counts: counts.into(),
+            errors,
+            outputs: r.data.into_iter().map(encoded_output).collect(),
+            unrouted_samples: r.unrouted_samples as f64,
+            series_hashes: r.series_hashes.map(|h| hash_bytes(&h).into()),
+            latest: latest.map(|l| l.into_bytes().into()),
+        })
+    })
+}
+
+/// Series hashes as the JS side reads them: u64 LE each.
+fn hash_bytes(h: &[u64]) -> Vec<u8> {
+    h.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 #[napi]
@@ -320,7 +428,7 @@ pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<Ing
 
 /// Runs one batch on this thread's ingestor (and the live tap on what it mapped), converting the result.
 fn run_batch(what: &str, options: &IngestOptions, batch: impl FnOnce(&mut core::Ingestor, &core::IngestOptions<'_>) -> core::IngestResult) -> Result<IngestResult> {
-    let labels = label_pairs(options);
+    let labels = label_pairs(options.labels.as_deref());
     let opts = to_core_options(options, &labels)?;
     let epoch = latest_epoch(options)?.filter(|_| opts.outputs.iter().any(|t| t.output != core::Output::None));
     guard(what, || {
@@ -340,7 +448,7 @@ fn run_batch(what: &str, options: &IngestOptions, batch: impl FnOnce(&mut core::
             seq: r.seq.map(|s| s as f64),
             outputs: r.data.into_iter().map(encoded_output).collect(),
             unrouted_samples: r.unrouted_samples as f64,
-            series_hashes: r.series_hashes.map(|h| h.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
+            series_hashes: r.series_hashes.map(|h| hash_bytes(&h).into()),
             rejected_line_bytes: r.rejected_line_bytes,
             rejected_tags: r.rejected_tags,
             latest: latest.map(|l| l.into_bytes().into()),
