@@ -109,6 +109,12 @@ export class Metrics {
       },
     });
   })();
+  readonly coalesced = new client.Histogram({
+    name: 'sentio_coalesced_batches',
+    help: 'Small batches of one event-loop turn parsed together in one native call and stored as one (coalesce-max-bytes), per call.',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [this.registry],
+  });
   readonly inflight = new client.Gauge({ name: 'sentio_inflight_batches', help: 'Batches being parsed or written.', registers: [this.registry] });
   /** Read at each scrape; the gateway points it at the write requests' memory budget. */
   budgetProbe: () => { inUse: number; peak: number; capacity: number } = () => ({ inUse: 0, peak: 0, capacity: 0 });

@@ -97,9 +97,15 @@ interface Waiting {
   done?: boolean;
 }
 
-/** Most batches parsed as one, and their bytes: the turn's batch is parsed as soon as either is reached. */
-const COALESCE_MAX_PARTS = 512;
-const COALESCE_MAX_TOTAL_BYTES = 1 << 20;
+/**
+ * Most batches parsed as one, and their bytes: the turn's batch is parsed as
+ * soon as either is reached. Larger calls cost more per batch, not less:
+ * with 10-line frames of 40 series each, calls of 64 to 128 cost the least
+ * per frame here (about 15 us, against 28 alone) and calls of 512 about 1.5x
+ * that (bench/RESULTS.md, core path as components).
+ */
+const COALESCE_MAX_PARTS = 64;
+const COALESCE_MAX_TOTAL_BYTES = 256 << 10;
 
 /** The labels a readings batch is counted under, as bytes batches are by their wire format. */
 const READINGS_FORMAT = 'readings';
@@ -166,6 +172,7 @@ export class Ingestor implements IngestPort {
     if (parts.length === 0) return;
     this.turn = [];
     this.turnBytes = 0;
+    this.metrics.coalesced.observe(parts.length);
     const settled = (p: Waiting, r: IngestResult | SentioError): void => {
       p.done = true;
       if (r instanceof SentioError) p.reject(r);

@@ -194,6 +194,8 @@ class ShardQueue {
   private nextId = 1;
   private readonly pending: Rec[] = [];
   private head = 0;
+  /** Where pump starts looking for queued records: those before it (from head) are being sent or done. */
+  private scan = 0;
   private inflight = 0;
   private readonly inflightDone = new Set<Promise<void>>();
   private attempt = 0;
@@ -371,7 +373,9 @@ class ShardQueue {
     // at a time from the oldest batch until the sink takes one again.
     if (this.probing && this.inflight > 0) return;
     const limit = this.probing ? 1 : this.o.concurrency;
-    for (let i = this.head; i < this.pending.length && this.inflight < limit; i++) {
+    if (this.scan < this.head) this.scan = this.head;
+    while (this.scan < this.pending.length && (this.pending[this.scan]!.state === 'sending' || this.pending[this.scan]!.state === 'done')) this.scan++;
+    for (let i = this.scan; i < this.pending.length && this.inflight < limit; i++) {
       const r = this.pending[i]!;
       if (r.state === 'writing') break; // in queue order: wait until it is written
       if (r.state !== 'queued') continue;
@@ -456,10 +460,7 @@ class ShardQueue {
     if (payload === undefined) {
       await previous;
       issued();
-      for (const p of parts) {
-        p.r.state = 'queued';
-        p.r.alone = true;
-      }
+      for (const p of parts) this.requeue(p.r, true);
       return;
     }
     const samples = parts.reduce((n, p) => n + p.r.samples, 0);
@@ -479,10 +480,7 @@ class ShardQueue {
       if (err instanceof SentioError && err.code === 'SENTIO_ERR_SINK_REJECTED') {
         if (parts.length > 1) {
           // One of them is refused for good: find it by sending each alone.
-          for (const { r } of parts) {
-            r.state = 'queued';
-            r.alone = true;
-          }
+          for (const { r } of parts) this.requeue(r, true);
           return;
         }
         // The sink counted and logged it; it will never be accepted.
@@ -490,7 +488,7 @@ class ShardQueue {
         this.o.metrics.dropped(this.shard, 'rejected', 1, parts[0]!.r.samples);
         return;
       }
-      for (const { r } of parts) r.state = 'queued';
+      for (const { r } of parts) this.requeue(r, false);
       this.probing = true;
       const wait = jitteredBackoff(this.o.retryBaseMs, this.attempt++);
       this.pausedUntil = this.owner.now() + wait;
@@ -506,6 +504,13 @@ class ShardQueue {
     }
   }
 
+  /** A record whose delivery did not happen goes back to the queue (`alone`: to be sent by itself); pump looks from the head again. */
+  private requeue(r: Rec, alone: boolean): void {
+    r.state = 'queued';
+    if (alone) r.alone = true;
+    this.scan = this.head;
+  }
+
   /** Releases the delivered prefix: cursor forward, segments behind it removed. */
   private release(): void {
     const before = this.head;
@@ -517,6 +522,7 @@ class ShardQueue {
     if (this.head === before) return;
     if (this.head > 1024 && this.head * 2 > this.pending.length) {
       this.pending.splice(0, this.head);
+      this.scan = Math.max(0, this.scan - this.head);
       this.head = 0;
     }
     this.saveCursor();

@@ -63,3 +63,36 @@ export interface Source {
   stop(): Promise<void>;
   health(): SourceHealth;
 }
+
+/**
+ * The lifecycle every front end shares: it takes requests between start()
+ * and stop(), while the gateway is ready; `ready()` is the port then, else
+ * undefined (the request is refused as not ready). Open connections stay
+ * until the server closes them.
+ */
+export abstract class FrontEndSource implements Source {
+  abstract readonly name: string;
+  abstract readonly protocols: readonly Protocol[];
+  private port: IngestPort | undefined;
+  private stopped = false;
+
+  /** `isReady`: the gateway takes writes (false while starting and shutting down). */
+  constructor(private readonly isReady: () => boolean) {}
+
+  /** The port while this source takes requests, else undefined. */
+  protected readonly ready = (): IngestPort | undefined => (this.stopped || !this.isReady() ? undefined : this.port);
+
+  async start(port: IngestPort): Promise<void> {
+    this.port = port;
+    this.stopped = false;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+
+  health(): SourceHealth {
+    if (this.port === undefined) return { ok: false, detail: 'not started' };
+    return this.stopped ? { ok: false, detail: 'stopped' } : { ok: true };
+  }
+}

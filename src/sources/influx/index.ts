@@ -26,7 +26,7 @@ import { type BodyLimits, decodeBody, readBody } from '../../http/body.js';
 import type { MemoryBudget } from '../../http/budget.js';
 import { send, sendError, sendJson, watchAbort } from '../../http/respond.js';
 import type { IngestPort } from '../../pipeline/port.js';
-import type { HttpRoute, Source, SourceHealth } from '../types.js';
+import { FrontEndSource, type HttpRoute } from '../types.js';
 import { formatOf, isCreateDatabase, parsePrecision, partialWrite } from './codec.js';
 
 export interface InfluxSourceDeps {
@@ -39,15 +39,14 @@ export interface InfluxSourceDeps {
   isReady: () => boolean;
 }
 
-export class InfluxSource implements Source {
+export class InfluxSource extends FrontEndSource {
   readonly name = 'influx';
   readonly protocols = ['influx_v1', 'influx_v2'] as const;
   readonly http: readonly HttpRoute[];
-  private port: IngestPort | undefined;
-  private stopped = false;
 
-  constructor(private readonly deps: InfluxSourceDeps) {
-    const ready = (): IngestPort | undefined => (this.stopped || !deps.isReady() ? undefined : this.port);
+  constructor(deps: InfluxSourceDeps) {
+    super(deps.isReady);
+    const ready = this.ready;
     this.http = [
       { method: 'post', path: '/write', handler: writeHandler(deps, 'v1', ready) },
       { method: 'post', path: '/api/v2/write', handler: writeHandler(deps, 'v2', ready) },
@@ -57,20 +56,6 @@ export class InfluxSource implements Source {
       { method: 'post', path: '/query', handler: queryHandler },
       { method: 'get', path: '/health', handler: (res) => healthHandler(res, ready() !== undefined) },
     ];
-  }
-
-  async start(port: IngestPort): Promise<void> {
-    this.port = port;
-    this.stopped = false;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-  }
-
-  health(): SourceHealth {
-    if (this.port === undefined) return { ok: false, detail: 'not started' };
-    return this.stopped ? { ok: false, detail: 'stopped' } : { ok: true };
   }
 }
 

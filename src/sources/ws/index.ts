@@ -48,7 +48,7 @@ import type { IngestResult } from '../../native/types.js';
 import type { MemoryBudget } from '../../http/budget.js';
 import { sendError, watchAbort } from '../../http/respond.js';
 import type { IngestPort } from '../../pipeline/port.js';
-import { type SourceHealth, type Source, type WebSocketRoute, webSocketRoute } from '../types.js';
+import { FrontEndSource, type WebSocketRoute, webSocketRoute } from '../types.js';
 import { CLIENT_ID, type Reply, frameHardCap, msgpackFrameSeq, textFrameSeq } from './codec.js';
 import { ResumeMemory } from './resume.js';
 
@@ -88,34 +88,20 @@ const SLOW_DOWN_RETRY_MS = 100;
 const LOAD_RETRY_MS = 1000;
 /** The reason uWebSockets.js gives when it fails a connection over a text frame that is not UTF-8. */
 const UWS_INVALID_UTF8 = 'Received invalid UTF-8';
+/** Frames below this size are copied into Node's buffer pool (Buffer.poolSize / 2: what Buffer.allocUnsafe pools). */
+const POOLED_FRAME_BYTES = Buffer.poolSize >>> 1;
 /** Close code after a frame was refused because the connection's credentials no longer pass (RFC 6455: policy violation). */
 const CLOSE_POLICY = 1008;
 
-export class WebSocketSource implements Source {
+/** New connections are refused (503) and frames get SENTIO_ERR_NOT_READY while stopped; open connections stay until the server closes. */
+export class WebSocketSource extends FrontEndSource {
   readonly name = 'ws';
   readonly protocols = ['ws'] as const;
   readonly websockets: readonly WebSocketRoute[];
-  private port: IngestPort | undefined;
-  private stopped = false;
 
   constructor(deps: WsSourceDeps) {
-    const ready = (): IngestPort | undefined => (this.stopped || !deps.isReady() ? undefined : this.port);
-    this.websockets = [webSocketRoute<Connection>('/ws', behavior(deps, ready))];
-  }
-
-  async start(port: IngestPort): Promise<void> {
-    this.port = port;
-    this.stopped = false;
-  }
-
-  /** New connections are refused (503) and frames get SENTIO_ERR_NOT_READY; open connections stay until the server closes. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-  }
-
-  health(): SourceHealth {
-    if (this.port === undefined) return { ok: false, detail: 'not started' };
-    return this.stopped ? { ok: false, detail: 'stopped' } : { ok: true };
+    super(deps.isReady);
+    this.websockets = [webSocketRoute<Connection>('/ws', behavior(deps, this.ready))];
   }
 }
 
@@ -265,9 +251,12 @@ function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined): WebS
         return refuse(SLOW_DOWN, held, SLOW_DOWN_RETRY_MS);
       }
 
-      // uWS reuses `message` after this callback returns: copy it into a
-      // buffer of its own, which then moves to a worker without a copy. Its
-      // bytes come from the shared budget until the frame is answered.
+      // uWS reuses `message` after this callback returns: copy it. A small
+      // frame (under 4 KiB: parsed on the main thread by default) goes into
+      // Node's shared pool, which saves an ArrayBuffer (and GC work) per
+      // frame; a larger one into a buffer of its own, which can then move to
+      // a worker without a copy. Its bytes come from the shared budget until
+      // the frame is answered.
       const hold = deps.budget.hold();
       try {
         hold.take(view.byteLength);
@@ -275,7 +264,7 @@ function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined): WebS
         const e = asSentioError(err);
         return refuse(e.code, e.message, Number(e.details?.retryAfterMs ?? LOAD_RETRY_MS));
       }
-      const frame = Buffer.allocUnsafeSlow(view.byteLength);
+      const frame = view.byteLength < POOLED_FRAME_BYTES ? Buffer.allocUnsafe(view.byteLength) : Buffer.allocUnsafeSlow(view.byteLength);
       frame.set(view);
       conn.inflight++;
       conn.inflightBytes += frame.byteLength;
