@@ -3,7 +3,8 @@
 //
 //   parse     native.parseLineProtocol vs a plain-TypeScript parser
 //             (bench/ts-parser.ts) over the corpus, single thread; native
-//             parse + encode (remote write, 2 shards)
+//             parse + encode (remote write, 2 shards); a fleet's 10-line
+//             frames one per native call vs several (coalesce-max-bytes)
 //   pipeline  Pipeline.ingest inline (main thread) vs in the worker pool,
 //             batch sizes 1..10,000 lines, a few concurrency levels:
 //             the measurement behind --inline-max-bytes; end to end, HTTP
@@ -154,6 +155,43 @@ function benchParse(corpus: Corpus, quick: boolean): void {
     peer: `parse only ${(nb / 1e6).toFixed(0)} MB/s`,
     ratio: fmtRatio(enc.bytesPerSec, nb),
   });
+}
+
+/**
+ * A fleet's small frames: 10-line frames (40 samples) of distinct devices
+ * parsed one call each (native.ingest) vs several per call
+ * (native.ingestMany, what coalesce-max-bytes does with the frames of one
+ * event-loop turn), alternated in rounds; the best round of each.
+ */
+function benchCoalesce(quick: boolean): void {
+  const now = Date.now();
+  const frames = Array.from({ length: 2048 }, (_, d) => {
+    let text = `# seq=${d}\n`;
+    for (let j = 0; j < 10; j++) text += `fleet,room=r${j} a=${d},b=${j},c=${d + j},d=1.5 ${now + d}\n`;
+    return { input: Buffer.from(text), format: 'lp' as const, labels: `device\0dev-${d}` };
+  });
+  const shared = { nowMs: now, outputs: [{ encoding: 'remote_write' as const, shards: 1 }], maxErrors: 100 };
+  const perFrameUs = (group: number): number => {
+    const t0 = performance.now();
+    for (let i = 0; i < frames.length; i += group) {
+      if (group === 1) native.ingest(frames[i]!.input, { ...shared, format: 'lp', labels: frames[i]!.labels });
+      else native.ingestMany(frames.slice(i, i + group), shared);
+    }
+    return ((performance.now() - t0) * 1000) / frames.length;
+  };
+  const groups = [1, 8, 64, 512];
+  const best = new Map(groups.map((g) => [g, Number.POSITIVE_INFINITY]));
+  for (let r = 0; r < (quick ? 3 : 10); r++) for (const g of groups) best.set(g, Math.min(best.get(g)!, perFrameUs(g)));
+  const alone = best.get(1)!;
+  for (const g of groups.slice(1)) {
+    row({
+      section: 'parse',
+      case: `10-line frames of distinct devices, ${g} per native call (ingestMany) vs one each (ingest), remote write`,
+      ours: `${best.get(g)!.toFixed(1)} µs per frame`,
+      peer: `${alone.toFixed(1)} µs per frame alone`,
+      ratio: fmtRatio(alone, best.get(g)!),
+    });
+  }
 }
 
 // ---------------------------------------------------------------- pipeline
@@ -719,6 +757,7 @@ async function main(): Promise<number> {
   await section('parse', () => {
     log('parse');
     benchParse(corpus, quick);
+    benchCoalesce(quick);
   });
   let vm: Server | undefined;
   try {

@@ -263,7 +263,13 @@ export class Ingestor implements IngestPort {
       return;
     }
     const results = partResults(many, parts.length);
+    // The live tap covers every batch of the call: it goes with the first one accepted.
+    let latest = many.latest;
     const accept = (i: number): void => {
+      if (latest !== undefined) {
+        results[i]!.latest = latest;
+        latest = undefined;
+      }
       for (const o of this.observers) o.accepted?.(results[i]!, parts[i]!.opts);
       settled(parts[i]!, results[i]!);
     };
@@ -392,10 +398,10 @@ function ownOptions(opts: BatchOptions): Pick<IngestPart, 'precision' | 'db' | '
   };
 }
 
-/** Each input's result out of a ManyResult; the outputs are the whole's (the live tap comes with the first input). */
-function partResults(many: ManyResult, n: number): Array<IngestResult | undefined> {
+/** Each input's result out of a ManyResult, without outputs (they are the whole call's) or the live tap. */
+function partResults(many: ManyResult, n: number): IngestResult[] {
   const c = many.counts;
-  const out: Array<IngestResult | undefined> = [];
+  const out: IngestResult[] = [];
   let e = 0;
   let hashAt = 0;
   for (let i = 0; i < n; i++) {
@@ -421,7 +427,6 @@ function partResults(many: ManyResult, n: number): Array<IngestResult | undefine
       rejectedLineBytes: c[at + PART.rejectedLineBytes]!,
       rejectedTags: c[at + PART.rejectedTags]!,
       ...(seriesHashes !== undefined ? { seriesHashes } : {}),
-      ...(i === 0 && many.latest !== undefined ? { latest: many.latest } : {}),
     });
   }
   return out;
