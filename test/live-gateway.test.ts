@@ -83,6 +83,27 @@ test('a dashboard subscribed to a selector and to a device receives the points w
   l.ws.close();
 });
 
+test('batches parsed together (one turn, coalesce-max-bytes) reach a selector view, each point once', async () => {
+  const l = await live(admin.accessToken);
+  l.ws.send(JSON.stringify({ type: 'subscribe', id: 'c1', selector: 'coalesced_v' }));
+  const sub = await l.next((f) => f.type === 'subscribed' && (f as { id?: string }).id === 'c1');
+  const ts = Date.now();
+  const before = gw.gateway.pipeline.inlineCount;
+  // Three small batches in the same turn, as three devices' frames would come: one native call for all.
+  const writes = ['a', 'b', 'c'].map((host, i) =>
+    gw.gateway.ingest.writeBytes('ws', 'lp', Buffer.from(`coalesced,host=${host} v=${i + 1} ${ts}\n`), { principal: { key: `test:${host}` } }),
+  );
+  await Promise.all(writes);
+  assert.equal(gw.gateway.pipeline.inlineCount - before, 1, 'parsed together');
+  const got = new Map<string, number>();
+  while (got.size < 3) {
+    const f = await l.next((x) => x.type === 'data' && x.topic === sub.topic && !!x.series?.some((s) => s.p[0] === ts && s.labels?.host !== undefined && !got.has(s.labels.host)));
+    for (const s of f.series!) if (s.p[0] === ts && s.labels?.host !== undefined) got.set(s.labels.host, Number(s.p[1]));
+  }
+  assert.deepEqual(Object.fromEntries([...got].sort()), { a: 1, b: 2, c: 3 });
+  l.ws.close();
+});
+
 test('/live refuses a device token and a missing token (401)', async () => {
   const created = await admin.call('POST', '/api/devices', { name: 'live-dev-2' });
   await assert.rejects(live(created.body.token), /upgrade refused: 401/);
