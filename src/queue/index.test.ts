@@ -357,3 +357,27 @@ test('consecutive small records go as one merged request; a merged request refus
   assert.equal(metrics.deliveredSamples, 2 * (435 - 17), 'every other batch delivered once');
   await q.close(0);
 });
+
+test('a large record is sent as it is, never merged; the small ones around it are', async () => {
+  const merged: number[][] = [];
+  const sender = new (class extends MergingSender {
+    override merge(payloads: Buffer[]): Buffer {
+      merged.push(payloads.map((p) => p.byteLength));
+      return super.merge(payloads);
+    }
+  })();
+  sender.up = false;
+  const q = await open(sender, { segmentBytes: 1 << 20, maxBytes: 8 << 20, concurrency: 1 });
+  for (let i = 0; i < 9; i++) {
+    // Record 4 of each shard holds 20 kB: re-encoding it to save one request would cost more than the request.
+    const b = i === 4 ? { payloads: [0, 1].map((s) => Buffer.from(`b4/s${s}/${'x'.repeat(20_000)}`)), samples: [4, 4] } : batch(i);
+    await q.append(b.payloads, b.samples);
+  }
+  sender.up = true;
+  await q.drained();
+  assert.deepEqual(sender.got[0], names(0, 9, 0), 'in order');
+  assert.deepEqual(sender.got[1], names(0, 9, 1), 'in order');
+  assert.ok(merged.length > 0, 'the small records were merged');
+  assert.ok(merged.every((sizes) => sizes.every((n) => n < 16 * 1024)), `no large record merged: ${JSON.stringify(merged)}`);
+  await q.close(0);
+});

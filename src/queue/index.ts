@@ -138,6 +138,14 @@ interface Rec {
 /** Records merged into one request: at most this many payload bytes, and this many records. */
 const MERGE_MAX_BYTES = 256 * 1024;
 const MERGE_MAX_RECORDS = 512;
+/**
+ * A record this large is sent as it is: merging re-encodes every byte (the
+ * VictoriaMetrics sender decompresses and compresses again), which costs more
+ * than the requests it saves. A 1,000-line body (4,000 samples) is about
+ * 36 KiB; merging eight of them took 0.056 CPU-s per M samples, a tenth of
+ * the main thread's time in a CPU profile under the HTTP bench (bench/RESULTS.md).
+ */
+const MERGE_RECORD_MAX_BYTES = 16 * 1024;
 /** How long a small group at the tail waits for more while a delivery is in flight. */
 const MERGE_LINGER_MS = 10;
 /** Buffers of one coalesced write (two per record; below IOV_MAX). */
@@ -380,12 +388,12 @@ class ShardQueue {
       if (r.state === 'writing') break; // in queue order: wait until it is written
       if (r.state !== 'queued') continue;
       const group = [r];
-      if (this.o.sender.merge !== undefined && !r.alone) {
+      if (this.o.sender.merge !== undefined && !r.alone && r.payloadLength < MERGE_RECORD_MAX_BYTES) {
         let bytes = r.payloadLength;
         let j = i + 1;
         for (; j < this.pending.length && group.length < MERGE_MAX_RECORDS; j++) {
           const next = this.pending[j]!;
-          if (next.state !== 'queued' || next.alone || bytes + next.payloadLength > MERGE_MAX_BYTES) break;
+          if (next.state !== 'queued' || next.alone || next.payloadLength >= MERGE_RECORD_MAX_BYTES || bytes + next.payloadLength > MERGE_MAX_BYTES) break;
           bytes += next.payloadLength;
           group.push(next);
         }
