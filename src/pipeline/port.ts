@@ -141,7 +141,12 @@ export class Ingestor implements IngestPort {
 
   writeBytes(protocol: Protocol, format: WireFormat, body: Buffer, opts: BatchOptions): Promise<IngestResult> {
     if (body.byteLength <= this.coalesceMaxBytes && this.mayCoalesce()) return this.enqueue(protocol, format, body, opts);
-    return this.write(protocol, format, body.byteLength, opts, (options) => this.pipeline.ingest(body, { ...options, format }));
+    return this.write(protocol, format, body.byteLength, opts, this.bytesParser(body, format));
+  }
+
+  /** Parses one byte batch alone (inline or in the pool). */
+  private bytesParser(body: Buffer, format: WireFormat): (options: Omit<IngestOptions, 'format'>) => Promise<IngestResult> {
+    return (options) => this.pipeline.ingest(body, { ...options, format });
   }
 
   writeReadings(protocol: Protocol, readings: Readings, opts: BatchOptions): Promise<IngestResult> {
@@ -158,7 +163,7 @@ export class Ingestor implements IngestPort {
   /** Adds a small batch to this turn's, parsed at the end of the turn (or once the turn's batch is full). */
   private enqueue(protocol: Protocol, format: WireFormat, body: Buffer, opts: BatchOptions): Promise<IngestResult> {
     if (this.stopping) return Promise.reject(new SentioError('SENTIO_ERR_NOT_READY', 'the gateway is shutting down'));
-    this.enter(1);
+    this.enter();
     return new Promise<IngestResult>((resolve, reject) => {
       this.turn.push({ protocol, format, body, opts, resolve, reject });
       this.turnBytes += body.byteLength;
@@ -177,11 +182,11 @@ export class Ingestor implements IngestPort {
       p.done = true;
       if (r instanceof SentioError) p.reject(r);
       else p.resolve(r);
-      this.leave(1);
+      this.leave();
     };
     if (parts.length === 1) {
       const p = parts[0]!;
-      void this.writeOne(p.protocol, p.format, p.body.byteLength, p.opts, (o) => this.pipeline.ingest(p.body, { ...o, format: p.format })).then(
+      void this.writeOne(p.protocol, p.format, p.body.byteLength, p.opts, this.bytesParser(p.body, p.format)).then(
         (r) => settled(p, r),
         (e: SentioError) => settled(p, e),
       );
@@ -193,15 +198,15 @@ export class Ingestor implements IngestPort {
     });
   }
 
-  /** Batches in flight: `stop` waits for them. */
-  private enter(n: number): void {
-    this.active += n;
-    this.metrics.inflight.inc(n);
+  /** A batch in flight: `stop` waits for it. */
+  private enter(): void {
+    this.active++;
+    this.metrics.inflight.inc();
   }
 
-  private leave(n: number): void {
-    this.metrics.inflight.dec(n);
-    this.active -= n;
+  private leave(): void {
+    this.metrics.inflight.dec();
+    this.active--;
     if (this.active === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
@@ -213,11 +218,11 @@ export class Ingestor implements IngestPort {
   /** One batch through parse (or mapping), limits and the router, counted. */
   private async write(protocol: Protocol, format: string, bytes: number, opts: BatchOptions, parse: (options: Omit<IngestOptions, 'format'>) => Promise<IngestResult>): Promise<IngestResult> {
     if (this.stopping) throw new SentioError('SENTIO_ERR_NOT_READY', 'the gateway is shutting down');
-    this.enter(1);
+    this.enter();
     try {
       return await this.writeOne(protocol, format, bytes, opts, parse);
     } finally {
-      this.leave(1);
+      this.leave();
     }
   }
 
