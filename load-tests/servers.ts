@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { NODE_HEAP_FLAG } from '../src/heap.js';
 import { freePort } from '../test/services/index.js';
 
 export { freePort };
@@ -126,6 +127,8 @@ export interface SentioOptions {
   args?: string[];
   /** Flags for node itself, before the script (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Start node with the heap flag of `npm start` (src/heap.ts); default true. */
+  nodeHeapFlag?: boolean;
 }
 
 export function sentioBuilt(): boolean {
@@ -135,7 +138,7 @@ export function sentioBuilt(): boolean {
 /** The built gateway (`npm run build` first): node dist/cli.js start ... */
 export function startSentio(opts: SentioOptions): Promise<Server> {
   return start('sentio', process.execPath, (dir, port) => {
-    const args = [...(opts.nodeArgs ?? []), join(repoRoot, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--token', opts.token, '--data-dir', dir, '--log-level', 'warn'];
+    const args = [...(opts.nodeHeapFlag === false ? [] : [NODE_HEAP_FLAG]), ...(opts.nodeArgs ?? []), join(repoRoot, 'dist/cli.js'), 'start', '--listen', `127.0.0.1:${port}`, '--token', opts.token, '--data-dir', dir, '--log-level', 'warn'];
     if (opts.sink === 'blackhole') args.push('--sink', 'blackhole');
     else if (opts.sink !== 'embedded') args.push('--victoriametrics', opts.sink.victoriametrics);
     if (opts.workers !== undefined) args.push('--workers', String(opts.workers));

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=128
 // `sentio start [options]`: loads the configuration, starts the gateway,
 // prints where it listens, the mode and the data directory, and stops
 // cleanly on SIGINT/SIGTERM. `sentio queue inspect|verify`: the durable
@@ -10,6 +10,7 @@ import { generatedToken } from './auth/index.js';
 import { ConfigError, loadConfig, startUsage } from './config/index.js';
 import { StartupError } from './errors.js';
 import { type Gateway, startGateway } from './gateway.js';
+import { heapNote } from './heap.js';
 import { createLogger } from './log/index.js';
 import { queueCommand } from './queue/inspect.js';
 
@@ -125,6 +126,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
           : []),
       `ingest auth: ${tokenNote}; device tokens issued through the API`,
       ...gateway.warnings.map((w) => `WARNING: ${w}`),
+      heapNote(process.execArgv, env.NODE_OPTIONS),
       `parser workers: ${config.workers} (batches <= ${config.inlineMaxBytes} bytes parsed inline, larger ones too while main-thread load < ${config.inlineMaxLoad})`,
       '',
     ].join('\n'),

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 
 function run(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], { env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -42,6 +42,8 @@ test('start prints where it listens, the sinks and the data directory; generates
     assert.ok(port > 0, banner);
     assert.match(banner, /sinks:\n  embedded: embedded \(DuckDB \/.*sentio\.duckdb\)\n/);
     assert.ok(banner.includes(`data directory: ${dataDir}`));
+    // Started here without the heap flag (as `node src/cli.ts start`): the banner says so and names it.
+    assert.match(banner, /\nnode heap: node's default sizing \(start node with --initial-old-space-size=128, as npm start does/);
     const token = (await readFile(join(dataDir, 'ingest-token'), 'utf8')).trim();
     assert.ok(banner.includes(token), 'the generated token is printed');
 
