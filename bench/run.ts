@@ -49,6 +49,7 @@ import { runFleet } from '../load-tests/fleet.js';
 import { type WsLoadResult, runWsLoad, wsProblems } from '../load-tests/ws.js';
 import { native } from '../src/native/index.js';
 import type { IngestOptions } from '../src/native/types.js';
+import { NODE_HEAP_FLAG } from '../src/heap.js';
 import { Pipeline } from '../src/pipeline/index.js';
 import { LpBatch, tsParseLineProtocol } from './ts-parser.js';
 
@@ -494,11 +495,11 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
     notes.push('dist/cli.js or the native addon is missing (run npm run build): no Sentio HTTP rows');
     return;
   }
-  const sentioToVm = async (queue: boolean, embedded = false): Promise<HttpRun> => {
-    const db = embedded ? 'sentio_vm_embedded' : queue ? 'sentio_vm' : 'sentio_vm_noqueue';
-    const what = embedded ? ' and the embedded store (two sinks)' : queue ? '' : ', --no-queue';
+  const sentioToVm = async (queue: boolean, embedded = false, nodeHeapFlag = true): Promise<HttpRun> => {
+    const db = embedded ? 'sentio_vm_embedded' : !nodeHeapFlag ? 'sentio_vm_default_heap' : queue ? 'sentio_vm' : 'sentio_vm_noqueue';
+    const what = embedded ? ' and the embedded store (two sinks)' : !nodeHeapFlag ? `, node's default heap (no ${NODE_HEAP_FLAG})` : queue ? '' : ', --no-queue';
     log(`http: Sentio → VictoriaMetrics${what}`);
-    const s = await track(startSentio({ token: TOKEN, sink: { victoriametrics: `${vm.base}/api/v1/write` }, args: [...(queue ? [] : ['--no-queue']), ...(embedded ? ['--embedded'] : [])] }));
+    const s = await track(startSentio({ token: TOKEN, sink: { victoriametrics: `${vm.base}/api/v1/write` }, nodeHeapFlag, args: [...(queue ? [] : ['--no-queue']), ...(embedded ? ['--embedded'] : [])] }));
     try {
       const r = await load(`${s.base}/write?db=${db}`, TOKEN, 'promremotewrite', [s, vm]);
       const acked = r.ok * o.corpus.samplesPerBody;
@@ -512,7 +513,7 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
         peer: viaAgent ? `vmagent → VM ${fmtM(viaAgent.samplesPerSec)} samples/s` : 'no vmagent',
         ratio: viaAgent ? fmtRatio(r.samplesPerSec, viaAgent.samplesPerSec) : 'n/a',
         target:
-          queue && !embedded
+          queue && !embedded && nodeHeapFlag
             ? `≥ 1.2× vmagent: ${viaAgent ? met(r.samplesPerSec >= 1.2 * viaAgent.samplesPerSec) : 'n/a'}; Sentio ≤ 0.12 CPU s per M samples: ${met(r.firstCpu <= 0.12)} (${r.firstCpu.toFixed(3)})`
             : '',
       });
@@ -531,6 +532,14 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
   const queued = await sentioToVm(true);
   const noQueue = await sentioToVm(false);
   const both = await sentioToVm(true, true);
+  const defaultHeap = await sentioToVm(true, false, false);
+  row({
+    section: 'http',
+    case: `${NODE_HEAP_FLAG} (npm start, src/heap.ts) vs node's default heap (Sentio → VictoriaMetrics)`,
+    ours: `${fmtM(queued.samplesPerSec)} samples/s, ${queued.firstCpu.toFixed(3)} CPU s per M samples`,
+    peer: `default heap ${fmtM(defaultHeap.samplesPerSec)} samples/s, ${defaultHeap.firstCpu.toFixed(3)} CPU s per M samples`,
+    ratio: `${fmtRatio(queued.samplesPerSec, defaultHeap.samplesPerSec)}, CPU per sample ${fmtRatio(queued.firstCpu, defaultHeap.firstCpu)}`,
+  });
   row({
     section: 'http',
     case: 'durable queue on vs off (Sentio → VictoriaMetrics)',
