@@ -495,11 +495,18 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
     notes.push('dist/cli.js or the native addon is missing (run npm run build): no Sentio HTTP rows');
     return;
   }
-  const sentioToVm = async (queue: boolean, embedded = false, nodeHeapFlag = true): Promise<HttpRun> => {
-    const db = embedded ? 'sentio_vm_embedded' : !nodeHeapFlag ? 'sentio_vm_default_heap' : queue ? 'sentio_vm' : 'sentio_vm_noqueue';
-    const what = embedded ? ' and the embedded store (two sinks)' : !nodeHeapFlag ? `, node's default heap (no ${NODE_HEAP_FLAG})` : queue ? '' : ', --no-queue';
+  // The Sentio → VictoriaMetrics runs: the default (durable queue, the heap flag of npm start), and one change from it each.
+  const variants = {
+    queue: { db: 'sentio_vm', what: '', args: [], nodeHeapFlag: true },
+    noQueue: { db: 'sentio_vm_noqueue', what: ', --no-queue', args: ['--no-queue'], nodeHeapFlag: true },
+    twoSinks: { db: 'sentio_vm_embedded', what: ' and the embedded store (two sinks)', args: ['--embedded'], nodeHeapFlag: true },
+    defaultHeap: { db: 'sentio_vm_default_heap', what: `, node's default heap (no ${NODE_HEAP_FLAG})`, args: [], nodeHeapFlag: false },
+  };
+  const sentioToVm = async (variant: keyof typeof variants): Promise<HttpRun> => {
+    const { db, what, args, nodeHeapFlag } = variants[variant];
+    const queue = variant !== 'noQueue';
     log(`http: Sentio → VictoriaMetrics${what}`);
-    const s = await track(startSentio({ token: TOKEN, sink: { victoriametrics: `${vm.base}/api/v1/write` }, nodeHeapFlag, args: [...(queue ? [] : ['--no-queue']), ...(embedded ? ['--embedded'] : [])] }));
+    const s = await track(startSentio({ token: TOKEN, sink: { victoriametrics: `${vm.base}/api/v1/write` }, nodeHeapFlag, args }));
     try {
       const r = await load(`${s.base}/write?db=${db}`, TOKEN, 'promremotewrite', [s, vm]);
       const acked = r.ok * o.corpus.samplesPerBody;
@@ -513,7 +520,7 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
         peer: viaAgent ? `vmagent → VM ${fmtM(viaAgent.samplesPerSec)} samples/s` : 'no vmagent',
         ratio: viaAgent ? fmtRatio(r.samplesPerSec, viaAgent.samplesPerSec) : 'n/a',
         target:
-          queue && !embedded && nodeHeapFlag
+          variant === 'queue'
             ? `≥ 1.2× vmagent: ${viaAgent ? met(r.samplesPerSec >= 1.2 * viaAgent.samplesPerSec) : 'n/a'}; Sentio ≤ 0.12 CPU s per M samples: ${met(r.firstCpu <= 0.12)} (${r.firstCpu.toFixed(3)})`
             : '',
       });
@@ -529,10 +536,10 @@ async function benchHttp(o: E2eOptions, vm: Server): Promise<void> {
       await stop(s);
     }
   };
-  const queued = await sentioToVm(true);
-  const noQueue = await sentioToVm(false);
-  const both = await sentioToVm(true, true);
-  const defaultHeap = await sentioToVm(true, false, false);
+  const queued = await sentioToVm('queue');
+  const noQueue = await sentioToVm('noQueue');
+  const both = await sentioToVm('twoSinks');
+  const defaultHeap = await sentioToVm('defaultHeap');
   row({
     section: 'http',
     case: `${NODE_HEAP_FLAG} (npm start, src/heap.ts) vs node's default heap (Sentio → VictoriaMetrics)`,
