@@ -58,6 +58,37 @@ test('first lookup asks the store, the next is answered synchronously; revocatio
   }
 });
 
+test('a fleet reconnecting at once: its lookups reach the store as a few queries of many hashes, each answered with its own device', async () => {
+  const cache = new MemoryCache();
+  const queries: number[] = [];
+  // The real store, counting its calls.
+  const counting: MetaStore = Object.create(store);
+  counting.findDeviceTokens = (hashes) => {
+    queries.push(hashes.length);
+    return store.findDeviceTokens(hashes);
+  };
+  const tokens = await DeviceTokens.open({ store: counting, cache, localTtlMs: 60_000 });
+  try {
+    const fleet: Array<{ token: string; deviceId: string }> = [];
+    for (let i = 0; i < 1200; i++) {
+      const device = await store.createDevice({ name: `fleet-${i}`, labels: {} });
+      fleet.push({ token: (await tokens.issue(device.id)).token, deviceId: device.id });
+    }
+    const unknown = Array.from({ length: 50 }, (_, i) => `sdt_never-issued-${i}-cccccccccccccccccccccccccccccccc`);
+    const answers = await Promise.all([...fleet.map((f) => tokens.lookup(f.token)), ...unknown.map((t) => tokens.lookup(t))]);
+    assert.deepEqual(answers.slice(0, fleet.length).map((p) => p?.deviceId), fleet.map((f) => f.deviceId));
+    assert.deepEqual(answers.slice(fleet.length), unknown.map(() => undefined));
+    assert.ok(queries.length >= 2 && queries.length <= 4, `1,250 lookups took ${queries.length} queries (${queries.join(', ')} hashes)`);
+    assert.ok(Math.max(...queries) <= 1000, `a query of ${Math.max(...queries)} hashes`);
+    assert.equal(queries.reduce((a, b) => a + b, 0), 1250, 'each hash asked once');
+    // Answered from the local map now, synchronously.
+    assert.equal((tokens.lookup(fleet[7]!.token) as { deviceId: string } | undefined)?.deviceId, fleet[7]!.deviceId);
+  } finally {
+    await tokens.close();
+    await cache.close();
+  }
+});
+
 test('a store that does not answer: the lookup fails with SENTIO_ERR_STORE_UNAVAILABLE, counted', async () => {
   const closedDir = await mkdtemp(join(tmpdir(), 'sentio-devtok-closed-'));
   const closed = await openStore({ dataDir: closedDir });

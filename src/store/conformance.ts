@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { type MetaStore, type NewSession, StoreConflictError } from './types.js';
+import { MAX_TOKEN_LOOKUP, type MetaStore, type NewSession, StoreConflictError } from './types.js';
 
 const isConflict = (e: unknown) => e instanceof StoreConflictError;
 const isoRe = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -320,10 +320,10 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         assert.equal(await s.deleteDevice(d.id), true);
         assert.equal(await s.deleteDevice(d.id), false);
         assert.equal(await s.getDevice(d.id), undefined);
-        assert.equal(await s.findDeviceToken('hash-gone'), undefined);
+        assert.equal((await s.findDeviceTokens(['hash-gone'])).size, 0);
         assert.equal(await s.getDeviceToken(d.id, t.id), undefined);
         assert.deepEqual(await s.listDeviceTokens(d.id), []);
-        assert.equal((await s.findDeviceToken('hash-kept'))?.device.id, keep.id);
+        assert.equal((await s.findDeviceTokens(['hash-kept'])).get('hash-kept')?.device.id, keep.id);
         // The hash is free again.
         await s.createDeviceToken({ deviceId: keep.id, hash: 'hash-gone', prefix: 'st_c' });
       });
@@ -396,8 +396,13 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         assert.deepEqual(await s.listDeviceTokens(other.id), []);
         assert.deepEqual(await s.getDeviceToken(d.id, t1.id), t1);
         assert.equal(await s.getDeviceToken(other.id, t1.id), undefined);
-        assert.deepEqual(await s.findDeviceToken('sha-1'), { token: t1, device: d });
-        assert.equal(await s.findDeviceToken('sha-3'), undefined);
+        // One query for many: found ones by hash, unknown ones absent, a repeated hash once.
+        assert.deepEqual(await s.findDeviceTokens(['sha-1', 'sha-3', 'sha-1']), new Map([['sha-1', { token: t1, device: d }]]));
+        const both = await s.findDeviceTokens(['sha-2', 'sha-1']);
+        assert.deepEqual([...both.keys()].sort(), ['sha-1', 'sha-2']);
+        assert.equal(both.get('sha-2')?.token.deviceId, d.id);
+        assert.deepEqual(await s.findDeviceTokens([]), new Map());
+        await assert.rejects(s.findDeviceTokens(Array.from({ length: MAX_TOKEN_LOOKUP + 1 }, (_, i) => `h${i}`)), RangeError);
       });
 
       it('a duplicate hash or an unknown device is a conflict', async (s) => {
@@ -418,7 +423,7 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         assert.match(r1!.revokedAt!, isoRe);
         const r2 = await s.revokeDeviceToken(d.id, t.id);
         assert.deepEqual(r2, r1);
-        assert.deepEqual((await s.findDeviceToken('h'))?.token, r1);
+        assert.deepEqual((await s.findDeviceTokens(['h'])).get('h')?.token, r1);
         assert.equal(await s.revokeDeviceToken(d.id, randomUUID()), undefined);
       });
 

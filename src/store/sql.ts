@@ -28,6 +28,7 @@ import {
   type Session,
   StoreConflictError,
   type User,
+  MAX_TOKEN_LOOKUP,
   type UserPatch,
   type UserRecord,
 } from './types.js';
@@ -419,13 +420,18 @@ export class SqlStore implements MetaStore {
     return (await q(this.db, 'SELECT * FROM device_tokens WHERE device_id = $1::text ORDER BY created_at, id', [deviceId])).map(toToken);
   }
 
-  async findDeviceToken(hash: string): Promise<{ token: DeviceToken; device: Device } | undefined> {
-    const [r] = await q(
+  async findDeviceTokens(hashes: readonly string[]): Promise<Map<string, { token: DeviceToken; device: Device }>> {
+    if (hashes.length > MAX_TOKEN_LOOKUP) throw new RangeError(`findDeviceTokens: ${hashes.length} hashes, at most ${MAX_TOKEN_LOOKUP}`);
+    const found = new Map<string, { token: DeviceToken; device: Device }>();
+    if (hashes.length === 0) return found;
+    const rows = await q(
       this.db,
-      `SELECT to_jsonb(t) AS token, to_jsonb(d) AS device FROM device_tokens t JOIN devices d ON d.id = t.device_id WHERE t.hash = $1::text`,
-      [hash],
+      `SELECT t.hash, to_jsonb(t) AS token, to_jsonb(d) AS device FROM device_tokens t JOIN devices d ON d.id = t.device_id
+       WHERE t.hash IN (SELECT jsonb_array_elements_text($1::text::jsonb))`,
+      [JSON.stringify(hashes)],
     );
-    return r && { token: toToken(json(r.token)), device: toDevice(json(r.device)) };
+    for (const r of rows) found.set(r.hash as string, { token: toToken(json(r.token)), device: toDevice(json(r.device)) });
+    return found;
   }
 
   async getDeviceToken(deviceId: string, tokenId: string): Promise<DeviceToken | undefined> {

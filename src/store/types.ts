@@ -114,6 +114,9 @@ export interface DeviceToken {
   lastUsedAt: string | null;
 }
 
+/** Hashes per findDeviceTokens call. */
+export const MAX_TOKEN_LOOKUP = 1000;
+
 export interface NewDeviceToken {
   deviceId: string;
   name?: string;
@@ -245,8 +248,12 @@ export interface MetaStore {
 
   createDeviceToken(t: NewDeviceToken): Promise<DeviceToken>;
   listDeviceTokens(deviceId: string): Promise<DeviceToken[]>;
-  /** The token with this hash and its device, whatever its state (the caller checks expiry and revocation). */
-  findDeviceToken(hash: string): Promise<{ token: DeviceToken; device: Device } | undefined>;
+  /**
+   * The tokens with these hashes (at most MAX_TOKEN_LOOKUP) and their devices, whatever their state
+   * (the caller checks expiry and revocation), by hash; a hash of no token is absent. One query, so a
+   * fleet reconnecting after a restart costs a few queries, not one per device.
+   */
+  findDeviceTokens(hashes: readonly string[]): Promise<Map<string, { token: DeviceToken; device: Device }>>;
   getDeviceToken(deviceId: string, tokenId: string): Promise<DeviceToken | undefined>;
   /** Revokes now (revokedAt), idempotently; undefined when no such token of this device. */
   revokeDeviceToken(deviceId: string, tokenId: string): Promise<DeviceToken | undefined>;
