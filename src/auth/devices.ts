@@ -33,6 +33,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Cache, Unsubscribe } from '../cache/types.js';
 import { type Device, type DeviceToken, MAX_TOKEN_LOOKUP, type MetaStore } from '../store/types.js';
+import { TurnDeferral } from '../turn.js';
 
 export const DEVICE_TOKEN_PREFIX = 'sdt_';
 const CHANNEL = 'device-token-changed';
@@ -103,6 +104,8 @@ export class DeviceTokens {
   /** Store lookups waiting for the next query, and whether one runs. */
   private storeWaiters: StoreWaiter[] = [];
   private storeQuerying = false;
+  /** Lookups of this turn of the event loop go in one query (src/turn.ts). */
+  private readonly turnEnd = new TurnDeferral(() => this.queryStore());
   private readonly sharedTtlMs: number;
   private unsubscribe: Unsubscribe | undefined;
 
@@ -253,31 +256,28 @@ export class DeviceTokens {
   private findInStore(hash: string): Promise<StoreRow> {
     return new Promise((resolve, reject) => {
       this.storeWaiters.push({ hash, resolve, reject });
-      if (!this.storeQuerying) this.queryStore();
+      if (!this.storeQuerying) this.turnEnd.added();
     });
   }
 
   /** Queries for the waiting hashes, then for those that came meanwhile, until none waits. */
   private queryStore(): void {
     this.storeQuerying = true;
-    // Lookups made in this turn of the event loop join the query.
-    setImmediate(() => {
-      const batch = this.storeWaiters.splice(0, MAX_TOKEN_LOOKUP);
-      this.o.store
-        .findDeviceTokens([...new Set(batch.map((w) => w.hash))])
-        .then(
-          (rows) => {
-            for (const w of batch) w.resolve(rows.get(w.hash));
-          },
-          (err: unknown) => {
-            this.o.onError?.('store', err);
-            for (const w of batch) w.reject(err);
-          },
-        )
-        .finally(() => {
-          if (this.storeWaiters.length > 0) this.queryStore();
-          else this.storeQuerying = false;
-        });
-    });
+    const batch = this.storeWaiters.splice(0, MAX_TOKEN_LOOKUP);
+    this.o.store
+      .findDeviceTokens([...new Set(batch.map((w) => w.hash))])
+      .then(
+        (rows) => {
+          for (const w of batch) w.resolve(rows.get(w.hash));
+        },
+        (err: unknown) => {
+          this.o.onError?.('store', err);
+          for (const w of batch) w.reject(err);
+        },
+      )
+      .finally(() => {
+        if (this.storeWaiters.length > 0) this.queryStore();
+        else this.storeQuerying = false;
+      });
   }
 }

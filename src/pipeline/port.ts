@@ -15,6 +15,7 @@ import type { IngestLimits } from '../limits/index.js';
 import type { Router } from '../router/index.js';
 import type { Protocol } from '../sources/types.js';
 import type { Pipeline } from './index.js';
+import { TurnDeferral } from '../turn.js';
 
 export type { WireFormat } from '../native/types.js';
 
@@ -117,6 +118,7 @@ export class Ingestor implements IngestPort {
   /** Small batches of this event-loop turn (see coalesceMaxBytes), and their bytes. */
   private turn: Waiting[] = [];
   private turnBytes = 0;
+  private readonly turnEnd = new TurnDeferral(() => this.flushTurn());
 
   private readonly pipeline: Pipeline;
   private readonly router: Router;
@@ -160,15 +162,15 @@ export class Ingestor implements IngestPort {
     return true;
   }
 
-  /** Adds a small batch to this turn's, parsed at the end of the turn (or once the turn's batch is full). */
+  /** Adds a small batch to this turn's, parsed at the end of the turn (src/turn.ts: or after TURN_MAX_AGE_MS), or once the turn's batch is full. */
   private enqueue(protocol: Protocol, format: WireFormat, body: Buffer, opts: BatchOptions): Promise<IngestResult> {
     if (this.stopping) return Promise.reject(new SentioError('SENTIO_ERR_NOT_READY', 'the gateway is shutting down'));
     this.enter();
     return new Promise<IngestResult>((resolve, reject) => {
       this.turn.push({ protocol, format, body, opts, resolve, reject });
       this.turnBytes += body.byteLength;
-      if (this.turn.length === 1) setImmediate(() => this.flushTurn());
-      else if (this.turn.length >= COALESCE_MAX_PARTS || this.turnBytes >= COALESCE_MAX_TOTAL_BYTES) this.flushTurn();
+      if (this.turn.length >= COALESCE_MAX_PARTS || this.turnBytes >= COALESCE_MAX_TOTAL_BYTES) this.turnEnd.flush();
+      else this.turnEnd.added();
     });
   }
 

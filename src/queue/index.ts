@@ -43,6 +43,7 @@ import type { Logger } from '../log/index.js';
 import { native } from '../native/index.js';
 import { type QueueFile, type QueueFs, nodeQueueFs } from './files.js';
 import { type Cursor, RECORD_HEADER_BYTES, encodeCursor, readShard, segmentName } from './segments.js';
+import { TurnDeferral } from '../turn.js';
 
 export interface ShardSender {
   /**
@@ -294,12 +295,14 @@ class ShardQueue {
   }
 
   private pendingWrite: PendingWrite | undefined;
+  /** Ends the pending write (src/turn.ts: at the end of the turn, or after TURN_MAX_AGE_MS). */
+  private readonly turnEnd = new TurnDeferral(() => this.flushWrite());
 
-  /** Writes a record with the others appended to its segment in this turn of the event loop (one writev). */
+  /** Writes a record with the others appended to its segment in this turn of the event loop (one writev; src/turn.ts). */
   private write(seg: Segment, offset: number, header: Buffer, payload: Buffer): Promise<void> {
     let w = this.pendingWrite;
     if (w !== undefined && (w.seg !== seg || w.end !== offset || w.chunks.length >= WRITE_MAX_BUFFERS)) {
-      this.flushWrite();
+      this.turnEnd.flush();
       w = undefined;
     }
     if (w === undefined) {
@@ -311,12 +314,10 @@ class ShardQueue {
       });
       w = { seg, start: offset, end: offset, chunks: [], done, resolve, reject };
       this.pendingWrite = w;
-      setImmediate(() => {
-        if (this.pendingWrite === w) this.flushWrite();
-      });
     }
     w.chunks.push(header, payload);
     w.end += header.byteLength + payload.byteLength;
+    this.turnEnd.added();
     return w.done;
   }
 
