@@ -21,3 +21,13 @@ test('SentioError carries code, status and a JSON form', () => {
   assert.equal(internal.message, 'boom');
   assert.equal(asSentioError(e), e);
 });
+
+test('refusals for load (429, 503) carry no stack trace; faults do; the limit is left as it was', () => {
+  const limit = Error.stackTraceLimit;
+  const frames = (e: Error): number => (e.stack ?? '').split('\n').filter((l) => l.trimStart().startsWith('at ')).length;
+  assert.equal(frames(new SentioError('SENTIO_ERR_NOT_READY')), 0);
+  assert.equal(frames(new SentioError('SENTIO_ERR_RATE_LIMITED')), 0);
+  assert.ok(frames(new SentioError('SENTIO_ERR_BAD_REQUEST')) > 0);
+  assert.ok(frames(new SentioError('SENTIO_ERR_INTERNAL')) > 0);
+  assert.equal(Error.stackTraceLimit, limit);
+});
