@@ -298,6 +298,10 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         const deadline = Date.now() + config.shutdownGraceMs;
         ready = false;
         await Promise.all(sources.map((s) => s.stop()));
+        // Connections end once their requests in flight are answered: clients reconnect rather than
+        // send into a gateway that refuses every frame (10,000 devices resending theirs kept the main
+        // thread busy past the grace period).
+        for (const s of sources) s.disconnect?.();
         server.close();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([ingestor.stop(), new Promise<void>((r) => (timer = setTimeout(r, config.shutdownGraceMs)))]);

@@ -491,6 +491,7 @@ async function stubServer(ws: Partial<WsSourceDeps['ws']> = {}, budget = unbound
   leftOpen.add(close);
   return {
     url: `ws://127.0.0.1:${server.port}/ws`,
+    source,
     calls,
     state,
     /** Resolves once the ingestor has been called n times. */
@@ -647,5 +648,29 @@ test('stub: a client pipelining under --ws-max-inflight-bytes is not refused; pa
   const last = (await c.waitFor(11))[10]!;
   assert.deepEqual([last.type, last.seq], ['ack', 11]);
   await c.close();
+  s.close();
+});
+
+test('stub: at shutdown (stop, disconnect) each connection ends with 1001 once its frames in flight are answered', bounded, async () => {
+  const s = await stubServer();
+  const busy = await connect('', {}, s.url);
+  const idle = await connect('', {}, s.url);
+  const closeCode = (c: { ws: WebSocket }) => new Promise<number>((resolve) => c.ws.once('close', (code) => resolve(code)));
+  const busyClosed = closeCode(busy);
+  const idleClosed = closeCode(idle);
+  busy.ws.send('# seq=1\nm v=1');
+  busy.ws.send('# seq=2\nm v=2');
+  await s.called(2);
+  await s.source.stop();
+  s.source.disconnect();
+  assert.equal(await idleClosed, 1001, 'nothing in flight: ended at once');
+  // Still open while two frames are in flight; a new frame is refused as not ready.
+  busy.ws.send('# seq=3\nm v=3');
+  const [refused] = await busy.waitFor(1);
+  assert.deepEqual([refused!.type, refused!.seq, refused!.code], ['error', 3, 'SENTIO_ERR_NOT_READY']);
+  assert.equal(busy.ws.readyState, WebSocket.OPEN);
+  for (const call of s.calls) call.resolve(result(1));
+  assert.equal(await busyClosed, 1001);
+  assert.deepEqual(busy.replies.map((r) => [r.type, r.seq]), [['error', 3], ['ack', 1], ['ack', 2]], 'every frame answered before the close');
   s.close();
 });

@@ -61,6 +61,12 @@ export interface Source {
   start(port: IngestPort): Promise<void>;
   /** Stops taking input: a front end refuses new requests, a connector disconnects. */
   stop(): Promise<void>;
+  /**
+   * At shutdown, after stop(): ends the front end's open connections, each
+   * once its requests in flight are answered, so clients reconnect (to the
+   * next instance) instead of sending into a gateway that refuses them.
+   */
+  disconnect?(): void;
   health(): SourceHealth;
 }
 

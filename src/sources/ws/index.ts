@@ -92,21 +92,64 @@ const UWS_INVALID_UTF8 = 'Received invalid UTF-8';
 const POOLED_FRAME_BYTES = Buffer.poolSize >>> 1;
 /** Close code after a frame was refused because the connection's credentials no longer pass (RFC 6455: policy violation). */
 const CLOSE_POLICY = 1008;
+/** Close code at shutdown (RFC 6455: going away). */
+const CLOSE_GOING_AWAY = 1001;
 
-/** New connections are refused (503) and frames get SENTIO_ERR_NOT_READY while stopped; open connections stay until the server closes. */
+/**
+ * New connections are refused (503) and frames get SENTIO_ERR_NOT_READY while
+ * stopped; disconnect() (at shutdown) ends each open connection with 1001
+ * once its frames in flight are answered.
+ */
 export class WebSocketSource extends FrontEndSource {
   readonly name = 'ws';
   readonly protocols = ['ws'] as const;
   readonly websockets: readonly WebSocketRoute[];
+  private readonly connections = new Connections();
 
   constructor(deps: WsSourceDeps) {
     super(deps.isReady);
-    this.websockets = [webSocketRoute<Connection>('/ws', behavior(deps, this.ready))];
+    this.websockets = [webSocketRoute<Connection>('/ws', behavior(deps, this.ready, this.connections))];
+  }
+
+  disconnect(): void {
+    this.connections.goAway();
+  }
+}
+
+/** The open connections, so that a shutdown can end them. */
+class Connections {
+  private readonly open = new Set<WebSocket<Connection>>();
+  private leaving = false;
+
+  opened(ws: WebSocket<Connection>): void {
+    if (this.leaving) this.end(ws, ws.getUserData());
+    else this.open.add(ws);
+  }
+
+  closed(ws: WebSocket<Connection>): void {
+    this.open.delete(ws);
+  }
+
+  /** From now on every connection ends as soon as it has no frame in flight. */
+  goAway(): void {
+    this.leaving = true;
+    for (const ws of [...this.open]) this.idle(ws, ws.getUserData());
+  }
+
+  /** After a frame was answered: the connection ends if the gateway is going away and nothing else is in flight. */
+  idle(ws: WebSocket<Connection>, conn: Connection): void {
+    if (this.leaving && conn.inflight === 0) this.end(ws, conn);
+  }
+
+  private end(ws: WebSocket<Connection>, conn: Connection): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    ws.end(CLOSE_GOING_AWAY, 'the gateway is shutting down; reconnect');
   }
 }
 
 /** The /ws endpoint: `ready` is the port while the source takes frames. */
-function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined): WebSocketBehavior<Connection> {
+function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined, connections: Connections): WebSocketBehavior<Connection> {
   const memory = deps.ws.resumeWindow > 0 ? new ResumeMemory(deps.ws.resumeWindow, deps.ws.resumeClients) : undefined;
   const slowDownMessage = `${deps.ws.maxInflight} frames of this connection already in flight (--ws-max-inflight); resend after an ack arrives`;
 
@@ -285,12 +328,18 @@ function behavior(deps: WsSourceDeps, ready: () => IngestPort | undefined): WebS
           conn.closed = true;
           ws.end(CLOSE_POLICY, 'credentials revoked or expired');
         }
+        connections.idle(ws, conn);
       });
+    },
+
+    open(ws: WebSocket<Connection>) {
+      connections.opened(ws);
     },
 
     close(ws: WebSocket<Connection>, code: number, message: ArrayBuffer) {
       const conn = ws.getUserData();
       conn.closed = true;
+      connections.closed(ws);
       // uWS fails a connection whose text frame is not UTF-8 itself, before any handler sees the
       // frame: the TCP connection is closed (1006), no reply or close frame can be sent.
       const reason = code === 1006 && Buffer.from(message).toString('latin1') === UWS_INVALID_UTF8 ? 'invalid_utf8' : String(code);
