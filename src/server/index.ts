@@ -111,8 +111,8 @@ export class ListenError extends StartupError {
   }
 }
 
-/** Why uWS could not bind: it only says no, so ask the kernel the same question through Node's own socket. */
-function whyNotListening(host: string, port: number): Promise<string> {
+/** Whether the kernel lets Node's own socket (no SO_REUSEPORT) bind host:port; if not, why, in words. */
+function bindProblem(host: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const probe = createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => {
@@ -121,34 +121,65 @@ function whyNotListening(host: string, port: number): Promise<string> {
       else if (err.code === 'EADDRNOTAVAIL') resolve('the address is not one of this machine\'s');
       else resolve(err.code ?? err.message);
     });
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve('refused (the port may have been taken and released meanwhile)')));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(undefined)));
   });
 }
 
-/** uSockets' listen option: bind without SO_REUSEPORT. */
-const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
-
-/**
- * Listens with the port to itself (no SO_REUSEPORT): a port another
- * process holds, even another Sentio, fails start-up instead of silently
- * splitting connections between the two.
- */
-export function listen(app: TemplatedApp, host: string, port: number): Promise<Server> {
+/** A port the kernel gives Node's own socket for `host`, released again. */
+function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    // uWS takes (host, port, options, cb); its typings know only (port, options, cb).
-    const listenWith = app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp;
-    listenWith.call(app, host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
-      if (!socket) {
-        void whyNotListening(host, port).then((reason) => reject(new ListenError(host, port, reason)));
-        return;
-      }
-      resolve({
-        app,
-        port: uWS.us_socket_local_port(socket),
-        close() {
-          uWS.us_listen_socket_close(socket);
-        },
-      });
+    const probe = createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(host, 0, err.code ?? err.message)));
+    probe.listen({ host, port: 0, exclusive: true }, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Listen sockets per address. uSockets gives each an accept queue of 512,
+ * and 10,000 devices reconnecting after a restart overflowed one: the
+ * kernel dropped 40,000 SYNs, and each dropped client waited 1, 3 or 7 s
+ * to try again. With SO_REUSEPORT the kernel spreads new connections over
+ * all of them (8 × 512: net.core.somaxconn's default of 4,096).
+ */
+export const LISTEN_SOCKETS = 8;
+
+/** uWS takes (host, port, options, cb); its typings know only (port, options, cb). options 0: SO_REUSEPORT. */
+function listenOnce(app: TemplatedApp, host: string, port: number): Promise<us_listen_socket> {
+  const listenWith = app.listen as unknown as (host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void) => TemplatedApp;
+  return new Promise((resolve, reject) => {
+    listenWith.call(app, host, port, 0, (socket) => {
+      if (socket) return resolve(socket);
+      void bindProblem(host, port).then((reason) => reject(new ListenError(host, port, reason ?? 'refused (the port may have been taken and released meanwhile)')));
+    });
+  });
+}
+
+/**
+ * Listens on LISTEN_SOCKETS sockets sharing the port (SO_REUSEPORT), after
+ * checking that no other socket holds it: a port another process holds,
+ * even another Sentio, fails start-up instead of silently splitting
+ * connections between the two.
+ */
+export async function listen(app: TemplatedApp, host: string, port: number): Promise<Server> {
+  // uSockets sets SO_REUSEPORT only on a given port: port 0 becomes a free one first.
+  const bound = port === 0 ? await freePort(host) : port;
+  const problem = port === 0 ? undefined : await bindProblem(host, port);
+  if (problem !== undefined) throw new ListenError(host, port, problem);
+  const sockets: us_listen_socket[] = [];
+  try {
+    while (sockets.length < LISTEN_SOCKETS) sockets.push(await listenOnce(app, host, bound));
+  } catch (err) {
+    for (const s of sockets) uWS.us_listen_socket_close(s);
+    throw err;
+  }
+  return {
+    app,
+    port: bound,
+    close() {
+      for (const s of sockets) uWS.us_listen_socket_close(s);
+    },
+  };
 }
