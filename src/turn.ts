@@ -41,15 +41,14 @@ export class TurnDeferral {
     } else if (now - this.since >= this.maxAgeMs) this.flush();
   }
 
-  /** Runs the pending work now (e.g. a group that is full); nothing when none is pending. */
+  /** Runs the work now (e.g. a group that is full), whether or not added() was called for it. */
   flush(): void {
-    if (this.since < 0) return;
     this.since = -1;
     this.run();
   }
 
   private readonly atEndOfTurn = (): void => {
     this.scheduled = false;
-    this.flush();
+    if (this.since >= 0) this.flush();
   };
 }

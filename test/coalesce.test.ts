@@ -93,3 +93,16 @@ test('coalesce-max-bytes 0 parses each batch alone, with the same answers', asyn
     await gw.close();
   }
 });
+
+test('a lone batch that alone fills the turn (coalesce-max-bytes above 256 KiB) is parsed and answered', { timeout: 30_000 }, async () => {
+  const gw = await startTestGateway(['--coalesce-max-bytes', String(1 << 20)]);
+  try {
+    const now = Date.now();
+    const body = Buffer.from(Array.from({ length: 12_000 }, (_, i) => `big,n=${i % 50} v=${i} ${now + i}`).join('\n'));
+    assert.ok(body.byteLength > 256 << 10 && body.byteLength <= 1 << 20, `${body.byteLength} bytes`);
+    const [settled] = await writeTogether(gw, [{ body, principal: device('a') }]);
+    assert.deepEqual(counts(settled!), { lines: 12_000, samples: 12_000, rejected: 0, seq: undefined, errors: [] });
+  } finally {
+    await gw.close();
+  }
+});

@@ -265,7 +265,7 @@ export class DeviceTokens {
     this.storeQuerying = true;
     const batch = this.storeWaiters.splice(0, MAX_TOKEN_LOOKUP);
     this.o.store
-      .findDeviceTokens([...new Set(batch.map((w) => w.hash))])
+      .findDeviceTokens(batch.map((w) => w.hash)) // one waiter per hash: `inflight` shares a lookup
       .then(
         (rows) => {
           for (const w of batch) w.resolve(rows.get(w.hash));

@@ -285,7 +285,8 @@ test('fsync interval: batches are acknowledged after the write and synced by the
   const sender = new TestSender();
   sender.up = false;
   const fs = new FaultyFs(nodeQueueFs);
-  const q = await open(sender, { fs, fsync: 'interval', fsyncIntervalMs: 5 });
+  // Long enough that the timer cannot fire before a write under load returns, short enough to see it twice.
+  const q = await open(sender, { fs, fsync: 'interval', fsyncIntervalMs: 200 });
   await q.append(batch(0).payloads, batch(0).samples);
   assert.equal(fs.syncs, 0, 'no fsync before the acknowledgement');
   await waitFor(async () => fs.syncs >= 2);
