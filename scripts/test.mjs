@@ -20,6 +20,8 @@ const packages = {
   // PostgreSQL's server binaries are not on PATH: test/services/postgres.ts finds them under /usr/lib/postgresql.
   postgresql: 'ls /usr/lib/postgresql/*/bin/initdb',
   'redis-server': 'command -v redis-server',
+  // The MQTT connector's tests run against a real broker.
+  mosquitto: 'command -v mosquitto || test -x /usr/sbin/mosquitto',
   // The dashboard's end-to-end tests drive Debian's Chromium with playwright-core.
   chromium: 'command -v chromium',
 };

@@ -31,6 +31,8 @@ import type { EmbeddedStore } from './embedded/index.js';
 import { Router } from './router/index.js';
 import { createSinks, type CreatedSink } from './sinks/index.js';
 import type { Sink } from './sinks/types.js';
+import { ConnectorRuntime } from './connectors/runtime.js';
+import { ConnectorMetrics } from './connectors/status.js';
 
 export interface Gateway {
   port: number;
@@ -43,6 +45,8 @@ export interface Gateway {
   sources: readonly Source[];
   /** The port every source writes through (connectors and tests use it directly). */
   ingest: IngestPort;
+  /** Runs the stored connectors (those whose lease this instance holds). */
+  connectors: ConnectorRuntime;
   router: Router;
   /** The embedded store, when a sink of type embedded is configured. */
   embedded: EmbeddedStore | undefined;
@@ -186,8 +190,16 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     overloaded,
     observers: [control.activity, live],
   });
+  const connectors = new ConnectorRuntime({
+    store: control.store,
+    cache: control.cache,
+    port: ingestor,
+    metrics: new ConnectorMetrics(metrics.registry),
+    log,
+    instance: status.status.instance,
+  });
   const api = createApi(
-    { store: control.store, sessions: control.sessions, deviceTokens: control.deviceTokens, activity: control.activity, status: () => status.status },
+    { store: control.store, sessions: control.sessions, deviceTokens: control.deviceTokens, activity: control.activity, status: () => status.status, connectors },
     {
       sessions: control.sessions,
       cache: control.cache,
@@ -250,6 +262,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     throw err;
   }
   ready = true;
+  await connectors.start();
   // The gateway's own counters, into its own sinks (not when only the blackhole would get them: nothing would be kept).
   const selfMetrics =
     config.selfMetricsIntervalS > 0 && sinks.some((s) => s.type !== 'blackhole')
@@ -279,6 +292,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     sinks,
     sources,
     ingest: ingestor,
+    connectors,
     router,
     embedded,
     metrics,
@@ -297,7 +311,8 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         // then close what is left, which takes well under a second.
         const deadline = Date.now() + config.shutdownGraceMs;
         ready = false;
-        await Promise.all(sources.map((s) => s.stop()));
+        // Connectors stop while the pipeline still stores: what they hold pending gets stored (and acknowledged) first.
+        await Promise.all([...sources.map((s) => s.stop()), connectors.close()]);
         // Connections end once their requests in flight are answered: clients reconnect rather than
         // send into a gateway that refuses every frame (10,000 devices resending theirs kept the main
         // thread busy past the grace period).

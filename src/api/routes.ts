@@ -11,7 +11,9 @@ import type { DeviceTokens } from '../auth/devices.js';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import type { Sessions } from '../auth/sessions.js';
 import { SentioError } from '../errors.js';
-import type { Device as StoredDevice, DeviceToken as StoredToken, MetaStore } from '../store/types.js';
+import { keepSecrets, redactSecrets, validateConnectorConfig } from '../connectors/index.js';
+import type { ConnectorStatusView } from '../connectors/status.js';
+import type { ConnectorConfig as StoredConnector, ConnectorKind, Device as StoredDevice, DeviceToken as StoredToken, MetaStore } from '../store/types.js';
 import type { DeviceActivityTracker } from './device-activity.js';
 import type { GatewayStatus } from './status.js';
 import { route, type RouteDef } from './router.js';
@@ -24,6 +26,14 @@ export interface ApiServices {
   activity: DeviceActivityTracker;
   /** Gateway status: ingest rates, queue, sink health (also streamed on /live). */
   status: () => GatewayStatus;
+  connectors: ConnectorControl;
+}
+
+/** What the API needs of the connector runtime (src/connectors/runtime.ts). */
+export interface ConnectorControl {
+  status(c: StoredConnector): Promise<ConnectorStatusView>;
+  /** A connector was created, changed or deleted: resolves once the runtime has acted on it here. */
+  changed(): Promise<void>;
 }
 
 const ONLINE_MS = 60_000;
@@ -314,14 +324,75 @@ function crud<T extends { id: string }>(o: {
 export function ruleAndConnectorRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
   const st = s.store;
   return [
+    ...connectorRoutes(s),
     ...crud({
       path: '/api/alert-rules', tag: 'alert rules', noun: 'alert rule', action: 'alert_rule', schema: S.AlertRule, create: S.NewAlertRule, patch: S.AlertRulePatch, readAccess: 'viewer',
       list: () => st.listAlertRules(), get: (id) => st.getAlertRule(id), add: (v) => st.createAlertRule(v), update: (id, v) => st.updateAlertRule(id, v), remove: (id) => st.deleteAlertRule(id),
     }),
-    ...crud({
-      // Connector settings may hold credentials (MQTT passwords, API tokens): operators only.
-      path: '/api/connectors', tag: 'connectors', noun: 'connector', action: 'connector', schema: S.Connector, create: S.NewConnector, patch: S.ConnectorPatch, readAccess: 'operator',
-      list: () => st.listConnectors(), get: (id) => st.getConnector(id), add: (v) => st.createConnector(v), update: (id, v) => st.updateConnector(id, v), remove: (id) => st.deleteConnector(id),
+  ];
+}
+
+/**
+ * Connectors: configs checked against their kind, secrets write-only, each
+ * answered with its live status; a change reaches the runtime at once (this
+ * instance) or within its next pass (the others).
+ */
+function connectorRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
+  const st = s.store;
+  const view = async (c: StoredConnector) => {
+    const { config, secrets } = redactSecrets(c.kind, c.config);
+    return { ...c, config, secrets, status: await s.connectors.status(c) };
+  };
+  const base = { tag: 'connectors', errors: ['SENTIO_ERR_VALIDATION'] as const };
+  return [
+    // Connector settings may hold credentials (secrets are never returned, but hosts and users are): operators only.
+    route({ method: 'get', path: '/api/connectors', operationId: 'listConnectors', tag: base.tag, access: 'operator', summary: 'List connectors, each with its status.', response: S.list(S.Connector), handler: async () => ({ items: await Promise.all((await st.listConnectors()).map(view)) }) }),
+    route({
+      method: 'post', path: '/api/connectors', operationId: 'createConnector', tag: base.tag, access: 'operator', summary: 'Create a connector (started at once when enabled).',
+      body: S.NewConnector, status: 201, response: S.Connector, errors: ['SENTIO_ERR_CONFLICT', 'SENTIO_ERR_VALIDATION'],
+      async handler(ctx) {
+        const b = ctx.body as { name: string; kind: ConnectorKind; config: Record<string, unknown>; enabled?: boolean };
+        const config = keepSecrets(b.kind, {}, b.config);
+        validateConnectorConfig(b.kind, config, 'body.config');
+        const c = await st.createConnector({ ...b, config });
+        await ctx.audit('connector.create', `connector:${c.id}`, { name: c.name, kind: c.kind });
+        await s.connectors.changed();
+        return view(c);
+      },
+    }),
+    route({
+      method: 'get', path: '/api/connectors/{id}', operationId: 'getConnector', tag: base.tag, access: 'operator', summary: 'One connector and its status.', params: S.IdParams, response: S.Connector,
+      async handler(ctx) {
+        const c = await st.getConnector(ctx.params.id);
+        if (!c) throw notFound('connector', ctx.params.id);
+        return view(c);
+      },
+    }),
+    route({
+      method: 'patch', path: '/api/connectors/{id}', operationId: 'updateConnector', tag: base.tag, access: 'operator', summary: 'Change a connector: its name, config or enabled (start/stop); it restarts with the change.',
+      params: S.IdParams, body: S.ConnectorPatch, response: S.Connector, errors: ['SENTIO_ERR_CONFLICT', 'SENTIO_ERR_VALIDATION'],
+      async handler(ctx) {
+        const old = await st.getConnector(ctx.params.id);
+        if (!old) throw notFound('connector', ctx.params.id);
+        const p = ctx.body as { name?: string; config?: Record<string, unknown>; enabled?: boolean };
+        const config = p.config === undefined ? undefined : keepSecrets(old.kind, old.config, p.config);
+        // Enabling re-checks the stored config too (it may predate its kind's checks).
+        if (config !== undefined || p.enabled === true) validateConnectorConfig(old.kind, config ?? old.config, config !== undefined ? 'body.config' : 'config');
+        const c = await st.updateConnector(old.id, { ...p, ...(config !== undefined ? { config } : {}) });
+        if (!c) throw notFound('connector', ctx.params.id);
+        await ctx.audit('connector.update', `connector:${c.id}`, { fields: Object.keys(p) });
+        await s.connectors.changed();
+        return view(c);
+      },
+    }),
+    route({
+      method: 'delete', path: '/api/connectors/{id}', operationId: 'deleteConnector', tag: base.tag, access: 'operator', summary: 'Delete a connector (stopped first).', params: S.IdParams, status: 204,
+      async handler(ctx) {
+        if (!(await st.deleteConnector(ctx.params.id))) throw notFound('connector', ctx.params.id);
+        await ctx.audit('connector.delete', `connector:${ctx.params.id}`);
+        await s.connectors.changed();
+        return undefined;
+      },
     }),
   ];
 }

@@ -147,16 +147,46 @@ export const NewAlertRule = z.object({
 export const AlertRulePatch = NewAlertRule.partial().strict();
 
 const ConnectorKind = z.enum(connectorKinds as [string, ...string[]]);
+export const ConnectorStatus = z
+  .object({
+    state: z.enum(['connecting', 'up', 'backoff', 'failed', 'stopped']),
+    since: Timestamp.describe('When it entered this state.'),
+    lastSuccessAt: Timestamp.nullable().describe('When it last connected or received data; null: never.'),
+    lastError: z.object({ at: Timestamp, reason: z.string() }).nullable(),
+    readingsPerSecond: z.number().describe('Samples written per second over the last 10 s.'),
+    readingsTotal: z.number(),
+    messagesTotal: z.number(),
+    unparseableTotal: z.number(),
+    droppedTotal: z.number(),
+    instance: z.string().nullable().describe('The gateway instance running it (host:pid); null: none.'),
+  })
+  .meta({ id: 'ConnectorStatus' });
 export const Connector = z
-  .object({ id: Id, name: z.string(), kind: ConnectorKind, config: z.record(z.string(), z.unknown()), enabled: z.boolean(), createdAt: Timestamp, updatedAt: Timestamp })
+  .object({
+    id: Id,
+    name: z.string(),
+    kind: ConnectorKind,
+    config: z.record(z.string(), z.unknown()).describe('Its settings, without secrets.'),
+    secrets: z.array(z.string()).describe('The secret settings that are set (e.g. password, tls.key): write-only, never returned.'),
+    enabled: z.boolean(),
+    createdAt: Timestamp,
+    updatedAt: Timestamp,
+    status: ConnectorStatus,
+  })
   .meta({ id: 'Connector' });
 export const NewConnector = z.object({
   name: z.string().min(1).max(128),
   kind: ConnectorKind,
-  config: z.record(z.string(), z.unknown()).describe('Kind-specific settings; checked by the connector when it starts.'),
+  config: z.record(z.string(), z.unknown()).describe('Kind-specific settings (docs/connectors.md), checked against the kind: errors name each field (config.<path>).'),
   enabled: z.boolean().optional(),
 });
-export const ConnectorPatch = z.object({ name: z.string().min(1).max(128).optional(), config: z.record(z.string(), z.unknown()).optional(), enabled: z.boolean().optional() }).strict();
+export const ConnectorPatch = z
+  .object({
+    name: z.string().min(1).max(128).optional(),
+    config: z.record(z.string(), z.unknown()).optional().describe('The whole new config; secrets it leaves out are kept (send null to remove one).'),
+    enabled: z.boolean().optional(),
+  })
+  .strict();
 
 export const AuditEntry = z
   .object({ id: z.string(), at: Timestamp, actor: z.string(), action: z.string(), target: z.string(), ip: z.string(), details: z.record(z.string(), z.unknown()) })

@@ -607,6 +607,31 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       });
     });
 
+    describe('leases', () => {
+      it('one holder at a time; renewals; release; an expired lease is taken over', async (s) => {
+        assert.equal(await s.acquireLease('connector:a', 'gw-1', 60_000), true);
+        assert.equal(await s.acquireLease('connector:a', 'gw-2', 60_000), false);
+        assert.equal(await s.acquireLease('connector:a', 'gw-1', 60_000), true, 'the holder renews');
+        assert.equal(await s.acquireLease('connector:b', 'gw-2', 60_000), true, 'leases are independent');
+        await s.releaseLease('connector:a', 'gw-2'); // not the holder: nothing changes
+        assert.equal(await s.acquireLease('connector:a', 'gw-2', 60_000), false);
+        await s.releaseLease('connector:a', 'gw-1');
+        assert.equal(await s.acquireLease('connector:a', 'gw-2', 50), true, 'released: taken at once');
+        // gw-2's lease runs out after 50 ms (the database's clock): then gw-1 gets it.
+        const deadline = Date.now() + 5000;
+        let taken = false;
+        while (!taken && Date.now() < deadline) taken = await s.acquireLease('connector:a', 'gw-1', 60_000);
+        assert.equal(taken, true);
+        assert.equal(await s.acquireLease('connector:a', 'gw-2', 60_000), false);
+        await assert.rejects(s.acquireLease('x', 'gw-1', 0), RangeError);
+      });
+
+      it('concurrent takers: exactly one wins', async (s) => {
+        const got = await Promise.all(Array.from({ length: 8 }, (_, i) => s.acquireLease('race', `gw-${i}`, 60_000)));
+        assert.equal(got.filter(Boolean).length, 1);
+      });
+    });
+
     describe('settings', () => {
       it('get of a missing key is undefined; the first writer wins', async (s) => {
         assert.equal(await s.getSetting('jwt.key'), undefined);

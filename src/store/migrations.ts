@@ -125,6 +125,19 @@ CREATE TABLE settings (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'leases',
+    // Who runs a cluster-wide job (a connector): one holder at a time, until
+    // expires_at (the database's clock, so instances need not agree on time).
+    sql: `
+CREATE TABLE leases (
+  name       text PRIMARY KEY,
+  holder     text NOT NULL,
+  expires_at timestamptz(3) NOT NULL
+);
+`,
+  },
 ];
 
 /** Throws unless versions are positive integers, strictly increasing. */

@@ -587,6 +587,24 @@ export class SqlStore implements MetaStore {
     return r?.value;
   }
 
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    if (!Number.isInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`lease ttlMs must be a positive integer, got ${ttlMs}`);
+    // Taken when free, expired, or already ours (a renewal); else the row stays and nothing is returned.
+    const rows = await q(
+      this.db,
+      `INSERT INTO leases (name, holder, expires_at) VALUES ($1::text, $2::text, now() + $3::integer * interval '1 millisecond')
+       ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+       WHERE leases.holder = EXCLUDED.holder OR leases.expires_at <= now()
+       RETURNING holder`,
+      [name, holder, ttlMs],
+    );
+    return rows.length > 0;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await q(this.db, 'DELETE FROM leases WHERE name = $1::text AND holder = $2::text', [name, holder]);
+  }
+
   async setSettingIfAbsent(key: string, value: string): Promise<string> {
     const [ins] = await q<{ value: string }>(this.db, 'INSERT INTO settings (key, value) VALUES ($1::text, $2::text) ON CONFLICT (key) DO NOTHING RETURNING value', [key, value]);
     if (ins) return ins.value;

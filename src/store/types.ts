@@ -276,6 +276,16 @@ export interface MetaStore {
   appendAudit(e: NewAuditEntry): Promise<AuditEntry>;
   listAudit(q?: AuditQuery): Promise<AuditEntry[]>;
 
+  /**
+   * Takes or renews the lease `name` for `holder` until `ttlMs` from now (by
+   * the database's clock): true when `holder` holds it now, false while
+   * another holder's lease has not expired. Across instances sharing the
+   * database, at most one holds a lease at a time.
+   */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up, if `holder` holds it, so another instance may take it at once. */
+  releaseLease(name: string, holder: string): Promise<void>;
+
   /** A gateway-wide setting (e.g. the JWT signing key shared by all instances). */
   getSetting(key: string): Promise<string | undefined>;
   /** Stores `value` unless the key exists; resolves with the value that is stored (first writer wins across instances). */

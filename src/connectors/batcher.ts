@@ -1,0 +1,240 @@
+// How a connector writes: decoded samples gathered into typed-readings
+// batches (by count, and by a few milliseconds), each handed to the
+// IngestPort; and each message told when all of its samples are stored, so
+// a connector acknowledges its source (an MQTT PUBACK) only then.
+//
+// - One batch in flight at a time: samples arriving meanwhile form the next
+//   one, which goes as soon as the first is stored (group commit: the busier,
+//   the larger the batches). Messages are therefore answered in order.
+// - A batch refused for a reason that passes (a sink or queue unavailable,
+//   the gateway not ready, a rate limit) is retried with backoff, for as
+//   long as the connector runs: nothing acknowledged is lost, and nothing is
+//   acknowledged before it is stored. A batch refused for good (a sink
+//   rejecting it) is dropped and counted, and its messages are answered:
+//   sent again, they would be refused again.
+// - Pending samples are bounded (`maxPendingSamples`): `full` tells the
+//   connector to stop taking more (or to drop, counted, what it cannot hold).
+// - close(): the pending batches get `graceMs` to be stored; the messages
+//   of what is left fail (not acknowledged: the source sends them again).
+
+import type { Principal } from '../auth/index.js';
+import { SentioError, asSentioError } from '../errors.js';
+import type { IngestResult, Readings } from '../native/types.js';
+import type { IngestPort } from '../pipeline/port.js';
+import { Backoff } from './backoff.js';
+import type { ConnectorStatus } from './status.js';
+
+export interface BatcherOptions {
+  port: IngestPort;
+  /** The `protocol` label of what it writes (mqtt, homeassistant, ...). */
+  protocol: string;
+  /** Who writes: its labels (`connector`) are the samples' defaults. */
+  principal: Principal;
+  status: ConnectorStatus;
+  /** A batch goes once it holds this many samples... */
+  maxSamples?: number;
+  /** ...or once its first sample is this old (ms). */
+  maxDelayMs?: number;
+  maxPendingSamples?: number;
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+}
+
+/** A message's completion: resolved once its samples are stored (or dropped for good), rejected when the connector stopped first. */
+type Settle = { resolve: () => void; reject: (e: Error) => void };
+
+class Batch {
+  readonly series: Array<Readonly<Record<string, string>>> = [];
+  readonly index = new Map<string, number>();
+  sampleSeries: number[] = [];
+  timestamps: number[] = [];
+  values: number[] = [];
+  readonly settles: Settle[] = [];
+
+  get samples(): number {
+    return this.values.length;
+  }
+
+  readings(): Readings {
+    return { series: this.series, sampleSeries: Uint32Array.from(this.sampleSeries), timestamps: Float64Array.from(this.timestamps), values: Float64Array.from(this.values) };
+  }
+}
+
+/** Errors worth retrying: the refusal passes (load, availability, a rate limit that says when). */
+export function retryable(e: SentioError): boolean {
+  return e.status === 503 || e.status === 429;
+}
+
+/**
+ * Runs `write` until it is stored or refused for good, retrying what
+ * passes with backoff (or after the refusal's retryAfterMs) while `running()`.
+ * Resolves with the result, or undefined when refused for good (`dropped`
+ * told why); rejects with SENTIO_ERR_NOT_READY when stopped meanwhile.
+ */
+export async function writeWithRetry(
+  write: () => Promise<IngestResult>,
+  o: { running: () => boolean; status: ConnectorStatus; backoff: Backoff; wake: AbortSignal },
+): Promise<IngestResult | SentioError> {
+  for (;;) {
+    try {
+      const r = await write();
+      o.backoff.reset();
+      return r;
+    } catch (err) {
+      const e = asSentioError(err);
+      if (!retryable(e)) return e;
+      if (!o.running()) throw new SentioError('SENTIO_ERR_NOT_READY', `the connector stopped before its batch was stored: ${e.message}`);
+      o.status.failure(`write refused, retrying: ${e.code}: ${e.message}`);
+      const after = typeof e.details?.retryAfterMs === 'number' ? e.details.retryAfterMs : 0;
+      await sleepUnless(Math.max(after, o.backoff.next()), o.wake);
+      if (!o.running()) throw new SentioError('SENTIO_ERR_NOT_READY', `the connector stopped before its batch was stored: ${e.message}`);
+    }
+  }
+}
+
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export class ReadingsBatcher {
+  private open = new Batch();
+  private inflight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private pending = 0;
+  private closing = false;
+  private readonly stopped = new AbortController();
+  private readonly backoff: Backoff;
+  private readonly maxSamples: number;
+  private readonly maxDelayMs: number;
+  private readonly maxPendingSamples: number;
+
+  constructor(private readonly o: BatcherOptions) {
+    this.maxSamples = o.maxSamples ?? 5000;
+    this.maxDelayMs = o.maxDelayMs ?? 5;
+    this.maxPendingSamples = o.maxPendingSamples ?? 200_000;
+    this.backoff = new Backoff({ baseMs: o.retryBaseMs ?? 100, maxMs: o.retryMaxMs ?? 10_000 });
+  }
+
+  /** Samples taken and not yet stored. */
+  get pendingSamples(): number {
+    return this.pending;
+  }
+
+  /** Whether the connector should take no more for now (or drop, counted, what it cannot hold). */
+  get full(): boolean {
+    return this.pending >= this.maxPendingSamples;
+  }
+
+  /**
+   * One sample of series `labels` (`__name__` among them). `key` identifies
+   * the series within a batch (the same labels give the same key).
+   */
+  sample(key: string, labels: Readonly<Record<string, string>>, timestampMs: number, value: number): void {
+    const b = this.open;
+    let idx = b.index.get(key);
+    if (idx === undefined) {
+      idx = b.series.length;
+      b.series.push(labels);
+      b.index.set(key, idx);
+    }
+    b.sampleSeries.push(idx);
+    b.timestamps.push(timestampMs);
+    b.values.push(value);
+    this.pending++;
+  }
+
+  /**
+   * Ends a message: everything sampled since the last end belongs to it.
+   * Resolves once it is stored (or dropped for good, counted); rejects when
+   * the connector stops first. A message without samples resolves when the
+   * messages before it do (acknowledgements stay in order).
+   */
+  end(): Promise<void> {
+    if (this.closing) return Promise.reject(new SentioError('SENTIO_ERR_NOT_READY', 'the connector is stopping'));
+    const b = this.open;
+    const done = new Promise<void>((resolve, reject) => b.settles.push({ resolve, reject }));
+    if (b.samples >= this.maxSamples) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), this.maxDelayMs);
+    return done;
+  }
+
+  /** Sends the open batch now, or as soon as the one in flight is stored. */
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.inflight !== undefined || this.open.settles.length === 0) return;
+    const batch = this.open;
+    this.open = new Batch();
+    this.inflight = this.store(batch).finally(() => {
+      this.inflight = undefined;
+      if (this.open.settles.length > 0) this.flush();
+    });
+  }
+
+  private async store(batch: Batch): Promise<void> {
+    const n = batch.samples;
+    if (n === 0) {
+      for (const s of batch.settles) s.resolve();
+      return;
+    }
+    const { status } = this.o;
+    try {
+      const readings = batch.readings();
+      const r = await writeWithRetry(() => this.o.port.writeReadings(this.o.protocol, readings, { principal: this.o.principal }), {
+        running: () => !this.closing || this.graceLeft(),
+        status,
+        backoff: this.backoff,
+        wake: this.stopped.signal,
+      });
+      if (r instanceof SentioError) {
+        status.failure(`batch of ${n} samples refused: ${r.code}: ${r.message}`);
+        status.dropped(n, r.code === 'SENTIO_ERR_CARDINALITY_LIMIT' ? 'limit' : 'rejected');
+      } else {
+        status.readings(r.samples);
+        if (r.rejected > 0) {
+          status.dropped(r.rejected, 'rejected');
+          status.failure(`${r.rejected} of ${n} samples rejected: ${r.errors[0]?.reason ?? 'invalid'}`);
+        }
+      }
+      for (const s of batch.settles) s.resolve();
+    } catch (err) {
+      status.dropped(n, 'stopped');
+      for (const s of batch.settles) s.reject(err as Error);
+    } finally {
+      this.pending -= n;
+    }
+  }
+
+  private graceUntil = 0;
+  private graceLeft(): boolean {
+    return Date.now() < this.graceUntil;
+  }
+
+  /**
+   * Stops taking messages; what is pending gets until `graceMs` to be
+   * stored (retries included), then the rest fails (its messages are not
+   * acknowledged).
+   */
+  async close(graceMs: number): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.graceUntil = Date.now() + graceMs;
+    this.flush();
+    const timer = setTimeout(() => this.stopped.abort(), graceMs);
+    try {
+      while (this.inflight !== undefined) await this.inflight;
+    } finally {
+      clearTimeout(timer);
+      this.stopped.abort();
+    }
+  }
+}

@@ -1,0 +1,191 @@
+// What a connector reports: its state, its last success and last error, and
+// what it read, dropped and could not parse. One ConnectorStatus per
+// running connector; the runtime serves snapshots of it in the API (and, for
+// connectors other instances run, shares them through the cache), and its
+// counters are exported at /metrics:
+//
+//   sentio_connector_state{connector,kind,state}            1 for the current state
+//   sentio_connector_readings_total{connector,kind}         samples written
+//   sentio_connector_messages_total{connector,kind}         messages (events, polls) received
+//   sentio_connector_unparseable_total{connector,kind}      messages that could not be decoded
+//   sentio_connector_dropped_total{connector,kind,reason}   samples not stored, by reason
+//   sentio_connector_errors_total{connector,kind}           connection and write errors
+//   sentio_connector_last_success_timestamp_seconds{connector,kind}
+
+import client from 'prom-client';
+
+export type ConnectorState = 'connecting' | 'up' | 'backoff' | 'failed' | 'stopped';
+export const connectorStates: readonly ConnectorState[] = ['connecting', 'up', 'backoff', 'failed', 'stopped'];
+
+export interface ConnectorError {
+  at: string;
+  reason: string;
+}
+
+/** A status as the API shows it. */
+export interface ConnectorStatusView {
+  state: ConnectorState;
+  /** Since when it is in this state. */
+  since: string;
+  /** The last time data arrived or a connection was made; null: never. */
+  lastSuccessAt: string | null;
+  lastError: ConnectorError | null;
+  /** Samples written per second, over the last RATE_WINDOW_MS. */
+  readingsPerSecond: number;
+  readingsTotal: number;
+  messagesTotal: number;
+  unparseableTotal: number;
+  droppedTotal: number;
+  /** The instance running it (host:pid); null when none does. */
+  instance: string | null;
+}
+
+/** The window readingsPerSecond is averaged over. */
+const RATE_WINDOW_MS = 10_000;
+const RATE_BUCKETS = 10;
+
+export class ConnectorMetrics {
+  readonly state: client.Gauge;
+  readonly readings: client.Counter;
+  readonly messages: client.Counter;
+  readonly unparseable: client.Counter;
+  readonly dropped: client.Counter;
+  readonly errors: client.Counter;
+  readonly lastSuccess: client.Gauge;
+
+  constructor(registry: client.Registry) {
+    const r = [registry];
+    this.state = new client.Gauge({ name: 'sentio_connector_state', help: 'Connector state: 1 for the current one (connecting, up, backoff, failed, stopped).', labelNames: ['connector', 'kind', 'state'], registers: r });
+    this.readings = new client.Counter({ name: 'sentio_connector_readings_total', help: 'Samples a connector wrote (accepted by the pipeline).', labelNames: ['connector', 'kind'], registers: r });
+    this.messages = new client.Counter({ name: 'sentio_connector_messages_total', help: 'Messages, events or polls a connector received.', labelNames: ['connector', 'kind'], registers: r });
+    this.unparseable = new client.Counter({ name: 'sentio_connector_unparseable_total', help: 'Messages a connector could not decode (counted, acknowledged, not stored).', labelNames: ['connector', 'kind'], registers: r });
+    this.dropped = new client.Counter({ name: 'sentio_connector_dropped_total', help: 'Samples a connector could not store, by reason.', labelNames: ['connector', 'kind', 'reason'], registers: r });
+    this.errors = new client.Counter({ name: 'sentio_connector_errors_total', help: 'Connection and write errors of a connector.', labelNames: ['connector', 'kind'], registers: r });
+    this.lastSuccess = new client.Gauge({ name: 'sentio_connector_last_success_timestamp_seconds', help: 'When a connector last connected or received data (Unix seconds).', labelNames: ['connector', 'kind'], registers: r });
+  }
+
+  /** Removes a connector's series (it was deleted or renamed). */
+  forget(connector: string, kind: string): void {
+    for (const m of [this.readings, this.messages, this.unparseable, this.errors, this.lastSuccess]) m.remove({ connector, kind });
+    for (const state of connectorStates) this.state.remove({ connector, kind, state });
+    this.dropped.remove({ connector, kind });
+    for (const reason of DROP_REASONS) this.dropped.remove({ connector, kind, reason });
+  }
+}
+
+/** Why samples of a connector were not stored. */
+export type DropReason = 'rejected' | 'limit' | 'overflow' | 'stopped';
+const DROP_REASONS: readonly DropReason[] = ['rejected', 'limit', 'overflow', 'stopped'];
+
+export class ConnectorStatus {
+  private current: ConnectorState = 'stopped';
+  private sinceMs = Date.now();
+  private lastSuccessMs: number | undefined;
+  private error: ConnectorError | null = null;
+  private readingsTotal = 0;
+  private messagesTotal = 0;
+  private unparseableTotal = 0;
+  private droppedTotal = 0;
+  /** Samples per bucket of RATE_WINDOW_MS / RATE_BUCKETS, ring. */
+  private readonly buckets = new Float64Array(RATE_BUCKETS);
+  private bucketAt = 0;
+  private bucketStartMs = 0;
+  private readonly labels: { connector: string; kind: string };
+
+  constructor(
+    connector: string,
+    kind: string,
+    private readonly metrics: ConnectorMetrics,
+    private readonly instance: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.labels = { connector, kind };
+    this.sinceMs = now();
+    this.bucketStartMs = this.sinceMs;
+    this.setGauge();
+  }
+
+  get state(): ConnectorState {
+    return this.current;
+  }
+
+  set(state: ConnectorState): void {
+    if (state === this.current) return;
+    this.current = state;
+    this.sinceMs = this.now();
+    this.setGauge();
+  }
+
+  /** Connected, or data arrived. */
+  success(): void {
+    this.lastSuccessMs = this.now();
+    this.metrics.lastSuccess.set(this.labels, this.lastSuccessMs / 1000);
+  }
+
+  /** A failure worth telling the operator; `reason` must hold no secret. */
+  failure(reason: string): void {
+    this.error = { at: new Date(this.now()).toISOString(), reason };
+    this.metrics.errors.inc(this.labels);
+  }
+
+  messages(n: number): void {
+    this.messagesTotal += n;
+    this.metrics.messages.inc(this.labels, n);
+  }
+
+  unparseable(n: number, reason: string): void {
+    this.unparseableTotal += n;
+    this.metrics.unparseable.inc(this.labels, n);
+    this.error = { at: new Date(this.now()).toISOString(), reason };
+  }
+
+  readings(n: number): void {
+    if (n === 0) return;
+    this.readingsTotal += n;
+    this.metrics.readings.inc(this.labels, n);
+    this.advance();
+    this.buckets[this.bucketAt]! += n;
+  }
+
+  dropped(n: number, reason: DropReason): void {
+    if (n === 0) return;
+    this.droppedTotal += n;
+    this.metrics.dropped.inc({ ...this.labels, reason }, n);
+  }
+
+  view(): ConnectorStatusView {
+    this.advance();
+    let sum = 0;
+    for (const b of this.buckets) sum += b;
+    return {
+      state: this.current,
+      since: new Date(this.sinceMs).toISOString(),
+      lastSuccessAt: this.lastSuccessMs === undefined ? null : new Date(this.lastSuccessMs).toISOString(),
+      lastError: this.error,
+      readingsPerSecond: Math.round((sum / (RATE_WINDOW_MS / 1000)) * 10) / 10,
+      readingsTotal: this.readingsTotal,
+      messagesTotal: this.messagesTotal,
+      unparseableTotal: this.unparseableTotal,
+      droppedTotal: this.droppedTotal,
+      instance: this.instance,
+    };
+  }
+
+  /** Moves the ring to the bucket of now, clearing the buckets passed. */
+  private advance(): void {
+    const width = RATE_WINDOW_MS / RATE_BUCKETS;
+    const now = this.now();
+    let steps = Math.floor((now - this.bucketStartMs) / width);
+    if (steps <= 0) return;
+    this.bucketStartMs += steps * width;
+    steps = Math.min(steps, RATE_BUCKETS);
+    for (let i = 0; i < steps; i++) {
+      this.bucketAt = (this.bucketAt + 1) % RATE_BUCKETS;
+      this.buckets[this.bucketAt] = 0;
+    }
+  }
+
+  private setGauge(): void {
+    for (const state of connectorStates) this.metrics.state.set({ ...this.labels, state }, state === this.current ? 1 : 0);
+  }
+}
