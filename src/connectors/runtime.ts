@@ -54,7 +54,7 @@ interface Running {
 export class ConnectorRuntime {
   private readonly running = new Map<string, Running>();
   /** Connectors that could not start, by id: the updatedAt that failed, and its status. */
-  private readonly broken = new Map<string, { updatedAt: string; status: ConnectorStatus }>();
+  private readonly broken = new Map<string, { config: ConnectorConfig; status: ConnectorStatus }>();
   private timer: NodeJS.Timeout | undefined;
   private pass: Promise<void> = Promise.resolve();
   private again = false;
@@ -131,9 +131,12 @@ export class ConnectorRuntime {
       const c = wanted.get(id);
       if (c === undefined || c.updatedAt !== r.config.updatedAt) await this.stopOne(id, true);
     }
-    for (const id of this.broken.keys()) {
+    for (const [id, b] of this.broken) {
       const c = wanted.get(id);
-      if (c === undefined || c.updatedAt !== this.broken.get(id)!.updatedAt) this.broken.delete(id);
+      if (c === undefined || c.updatedAt !== b.config.updatedAt) {
+        this.broken.delete(id);
+        this.o.metrics.forget(b.config.name, b.config.kind);
+      }
     }
     for (const c of wanted.values()) {
       if (this.broken.has(c.id)) continue;
@@ -166,7 +169,7 @@ export class ConnectorRuntime {
     } catch (err) {
       status.set('failed');
       status.failure(`cannot start: ${(err as Error).message}`);
-      this.broken.set(c.id, { updatedAt: c.updatedAt, status });
+      this.broken.set(c.id, { config: c, status });
       this.o.log.warn(`connector ${c.name} (${c.kind}) cannot start: ${(err as Error).message}`);
       await this.o.store.releaseLease(leaseName(c.id), this.o.instance).catch(() => undefined);
       return;
