@@ -222,7 +222,11 @@ export class MqttConnector implements Connector {
       this.heldById.set(held.messageId, held);
     }
     const stored = this.store(topic, payload, qos1);
-    if (held === undefined) return;
+    if (held === undefined) {
+      // QoS 0: nothing to acknowledge; one not stored before a stop is counted by the batcher.
+      stored.catch(() => undefined);
+      return;
+    }
     const h = held;
     stored.then(
       () => {
