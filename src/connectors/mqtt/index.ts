@@ -258,8 +258,9 @@ export class MqttConnector implements Connector {
     try {
       route.decoder.decode(payload, captures, Date.now(), (labels, ts, value) => this.batcher.sample(JSON.stringify(labels), labels, ts, value));
     } catch (err) {
-      if (!(err instanceof DecodeError)) throw err;
-      status.unparseable(1, `${topic}: ${err.message}`);
+      // A decoder bug must not end the process (it runs inside the client's packet handler): counted like bad data, and logged.
+      if (!(err instanceof DecodeError)) this.ctx.log.error(`connector ${this.ctx.name}: decoding ${topic} failed: ${(err as Error).stack ?? String(err)}`);
+      status.unparseable(1, `${topic}: ${(err as Error).message}`);
       // Samples of its records before the bad one stay: the message is acknowledged either way.
     }
     if (this.batcher.pendingSamples > before) status.success();
