@@ -1,6 +1,8 @@
 // Every error a client can see: a stable machine-readable code, an HTTP
 // status and a message. docs/errors.md documents each code; a test checks it.
 
+import type { z } from 'zod';
+
 export const ErrorCodes = {
   SENTIO_ERR_UNAUTHORIZED: { status: 401, message: 'missing or invalid credentials' },
   SENTIO_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the configured limit' },
@@ -81,4 +83,13 @@ export class StartupError extends Error {
     super(message, options);
     this.name = 'StartupError';
   }
+}
+
+/**
+ * SENTIO_ERR_VALIDATION for what a zod schema refused: each problem named
+ * by its path under `where` (`body.config.url`), in `details.issues`.
+ */
+export function validationError(where: string, error: z.ZodError): SentioError {
+  const issues = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
+  return new SentioError('SENTIO_ERR_VALIDATION', `${issues[0]!.path}: ${issues[0]!.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`, { details: { issues } });
 }

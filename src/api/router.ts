@@ -23,7 +23,7 @@ import { z } from 'zod';
 import type { Cache } from '../cache/types.js';
 import type { AccessClaims } from '../auth/jwt.js';
 import { roleRank, type Sessions } from '../auth/sessions.js';
-import { type ErrorCode, SentioError } from '../errors.js';
+import { type ErrorCode, SentioError, validationError } from '../errors.js';
 import { readBody } from '../http/body.js';
 import { type RequestState, send, sendJson, watchAbort } from '../http/respond.js';
 import { StoreConflictError, type Role } from '../store/types.js';
@@ -99,10 +99,6 @@ export function toSentioError(err: unknown, onUnavailable?: () => void): SentioE
   return new SentioError('SENTIO_ERR_INTERNAL', err instanceof Error ? err.message : String(err), { cause: err });
 }
 
-function validationError(where: string, error: z.ZodError): SentioError {
-  const issues = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
-  return new SentioError('SENTIO_ERR_VALIDATION', `${issues[0]!.path}: ${issues[0]!.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`, { details: { issues } });
-}
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

@@ -5,7 +5,7 @@
 // here (modbus, opcua, homeassistant: later) cannot be created or enabled.
 
 import type { z } from 'zod';
-import { SentioError } from '../errors.js';
+import { SentioError, validationError } from '../errors.js';
 import type { ConnectorKind } from '../store/types.js';
 import { MqttConnector } from './mqtt/index.js';
 import { MqttConfig, mqttSecrets } from './mqtt/config.js';
@@ -43,9 +43,7 @@ export function validateConnectorConfig(kind: ConnectorKind, config: unknown, wh
     });
   }
   const r = def.schema.safeParse(config);
-  if (r.success) return;
-  const issues = r.error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
-  throw new SentioError('SENTIO_ERR_VALIDATION', `${issues[0]!.path}: ${issues[0]!.message}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`, { details: { issues } });
+  if (!r.success) throw validationError(where, r.error);
 }
 
 type Obj = Record<string, unknown>;

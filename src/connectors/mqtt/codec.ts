@@ -143,33 +143,21 @@ export class RecordMapper {
   }
 }
 
-export class JsonDecoder implements Decoder {
+/** JSON or msgpack records, mapped by the rules. */
+export class RecordDecoder implements Decoder {
   private readonly mapper: RecordMapper;
-  constructor(m: RecordMapping) {
+  constructor(
+    m: RecordMapping,
+    private readonly format: 'json' | 'msgpack',
+  ) {
     this.mapper = new RecordMapper(m);
   }
   decode(payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void {
     let doc: unknown;
     try {
-      doc = JSON.parse(payload.toString('utf8'));
+      doc = this.format === 'json' ? JSON.parse(payload.toString('utf8')) : unpack(payload);
     } catch (err) {
-      throw new DecodeError(`not JSON: ${(err as Error).message}`);
-    }
-    this.mapper.map(doc, captures, receivedMs, emit);
-  }
-}
-
-export class MsgpackDecoder implements Decoder {
-  private readonly mapper: RecordMapper;
-  constructor(m: RecordMapping) {
-    this.mapper = new RecordMapper(m);
-  }
-  decode(payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void {
-    let doc: unknown;
-    try {
-      doc = unpack(payload);
-    } catch (err) {
-      throw new DecodeError(`not msgpack: ${(err as Error).message}`);
+      throw new DecodeError(`not ${this.format === 'json' ? 'JSON' : 'msgpack'}: ${(err as Error).message}`);
     }
     this.mapper.map(doc, captures, receivedMs, emit);
   }

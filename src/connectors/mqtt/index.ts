@@ -32,7 +32,7 @@ import { SentioError } from '../../errors.js';
 import { Backoff } from '../backoff.js';
 import { ReadingsBatcher, writeWithRetry } from '../batcher.js';
 import type { Connector, ConnectorContext } from '../types.js';
-import { type Decoder, DecodeError, JsonDecoder, MsgpackDecoder, ValueDecoder } from './codec.js';
+import { type Decoder, DecodeError, RecordDecoder, ValueDecoder } from './codec.js';
 import type { MqttConfig, Subscription } from './config.js';
 import { parseTopicPattern, type TopicPattern } from './topic.js';
 
@@ -69,9 +69,8 @@ function decoderFor(sub: Subscription): Decoder | undefined {
     case 'influx':
       return undefined;
     case 'json':
-      return new JsonDecoder(sub);
     case 'msgpack':
-      return new MsgpackDecoder(sub);
+      return new RecordDecoder(sub, sub.format);
     case 'value':
       return new ValueDecoder(sub.measurement);
   }
@@ -243,8 +242,15 @@ export class MqttConnector implements Connector {
   /** Stores one message; resolves once stored (or dropped, counted), rejects when stopping first. */
   private store(topic: string, payload: Buffer, qos1: boolean): Promise<void> {
     const { status } = this.ctx;
-    const route = this.routes.find((r) => r.pattern.match(topic) !== undefined);
-    const captures = route?.pattern.match(topic);
+    let route: Route | undefined;
+    let captures: Record<string, string> | undefined;
+    for (const r of this.routes) {
+      captures = r.pattern.match(topic);
+      if (captures !== undefined) {
+        route = r;
+        break;
+      }
+    }
     if (route === undefined || captures === undefined) {
       status.unparseable(1, `no subscription matches topic ${topic}`);
       return Promise.resolve();
