@@ -1,7 +1,8 @@
 // The MQTT connector against a real Mosquitto (Debian's package), writing
 // through the gateway into a real VictoriaMetrics: topic captures and each
 // decoder, validation and write-only secrets in the API, credentials, TLS
-// with a test CA and MQTT 5, a broker restart, QoS 1 with the gateway
+// with a test CA and MQTT 5, Zigbee2MQTT payloads from its documentation
+// with learned staleness, a broker restart, QoS 1 with the gateway
 // SIGKILLed mid-stream, and the lease that runs a connector on one of two
 // gateways sharing PostgreSQL.
 
@@ -9,6 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pack } from 'msgpackr';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { bridgeDevices } from './fixtures/zigbee2mqtt.js';
 import { type ApiClient, login, startSentioProcess, startTestGateway, type TestGateway } from './helpers.js';
 import { type Mosquitto, startMosquitto } from './services/mosquitto.js';
 import { type Postgres, startPostgres } from './services/postgres.js';
@@ -193,6 +195,77 @@ describe('MQTT connector (real Mosquitto, real VictoriaMetrics)', () => {
     } finally {
       await tls.destroy();
     }
+  });
+
+  test('Zigbee2MQTT: device, availability and bridge payloads from its documentation; renames; learned staleness in the API and /metrics', async () => {
+    const c = await api.call('POST', '/api/connectors', { name: 'z2m', kind: 'mqtt', config: { url: broker.mqttUrl, subscriptions: [{ topic: 'zigbee2mqtt', format: 'zigbee2mqtt' }] } });
+    assert.equal(c.status, 201, JSON.stringify(c.body));
+    const id = c.body.id as string;
+    const pub = await publisher(broker.mqttUrl);
+    // The bridge publishes its devices retained: the connector has them whenever it connects.
+    await pub.publishAsync('zigbee2mqtt/bridge/devices', JSON.stringify(bridgeDevices), { qos: 1, retain: true });
+    await connectorState(api, id, 'up');
+    const t0 = Date.now() - 10_000;
+    // The climate sensor reports with last_seen (Zigbee2MQTT's advanced.last_seen: ISO_8601), 2 s apart.
+    for (let i = 0; i < 5; i++) {
+      await pub.publishAsync('zigbee2mqtt/kitchen/climate', JSON.stringify({ battery: 91, humidity: 44.72, linkquality: 120, pressure: 1001.3, temperature: 27 + i, voltage: 2995, last_seen: new Date(t0 + i * 2000).toISOString() }), { qos: 1 });
+    }
+    await pub.publishAsync('zigbee2mqtt/living_room_bulb', JSON.stringify({ state: 'ON', brightness: 215, color_temp: 325, color: { x: 0.4599, y: 0.4106 }, power_on_behavior: 'previous' }), { qos: 1 });
+    await pub.publishAsync('zigbee2mqtt/living_room_bulb/availability', JSON.stringify({ state: 'online' }), { qos: 1 });
+    await pub.publishAsync('zigbee2mqtt/front_door/availability', 'offline', { qos: 1 }); // the legacy text form
+    await pub.publishAsync('zigbee2mqtt/living_room_bulb/set', JSON.stringify({ state: 'OFF' }), { qos: 1 }); // a command: not a sample
+    await pub.publishAsync('zigbee2mqtt/bridge/response/device/rename', JSON.stringify({ data: { from: 'living_room_bulb', to: 'lounge/bulb', homeassistant_rename: false }, status: 'ok' }), { qos: 1 });
+    await pub.publishAsync('zigbee2mqtt/lounge/bulb', JSON.stringify({ state: 'OFF', brightness: 0 }), { qos: 1 });
+
+    const temps = await exported(vm, 'zigbee_temperature{connector="z2m"}', (s) => s.length === 1 && s[0]!.values.length === 5);
+    assert.deepEqual(temps[0]!.metric, { __name__: 'zigbee_temperature', device: 'kitchen/climate', ieee_address: '0x00158d00045e2b17', model: 'WSDCGQ11LM', vendor: 'Aqara', unit: '°C', connector: 'z2m' });
+    assert.deepEqual(temps[0]!.timestamps, [0, 1, 2, 3, 4].map((i) => t0 + i * 2000));
+    const state = await exported(vm, 'zigbee_state{connector="z2m"}', (s) => s.length === 2);
+    const byDevice = Object.fromEntries(state.map((s) => [s.metric.device, s]));
+    assert.deepEqual(byDevice['living_room_bulb']!.values, [1]);
+    // Renamed: the same IEEE address, model and vendor under the new name.
+    assert.deepEqual(byDevice['lounge/bulb']!.metric, { __name__: 'zigbee_state', device: 'lounge/bulb', ieee_address: '0x000b57fffec6a5b2', model: 'LED1545G12', vendor: 'IKEA', connector: 'z2m' });
+    assert.deepEqual(byDevice['lounge/bulb']!.values, [0]);
+    const up = await exported(vm, 'up{connector="z2m"}', (s) => s.length === 2);
+    assert.deepEqual(Object.fromEntries(up.map((s) => [s.metric.device, s.values])), { living_room_bulb: [1], front_door: [0] });
+    assert.equal((await vm.export('zigbee_color_x{connector="z2m"}'))[0]?.values[0], 0.4599);
+    assert.deepEqual(await vm.export('zigbee_power_on_behavior{connector="z2m"}'), []);
+
+    // The devices: by IEEE address across the rename, the offline one first.
+    const devices = (await api.call('GET', `/api/connectors/${id}/devices`)).body.items as Array<{ key: string; labels: Record<string, string>; availability: string | null; freshness: string; intervalMs: number | null }>;
+    assert.deepEqual(
+      devices.map((d) => [d.labels.device, d.availability]),
+      [
+        ['front_door', 'offline'],
+        ['kitchen/climate', null],
+        ['lounge/bulb', 'online'],
+      ],
+    );
+    assert.equal(devices.find((d) => d.labels.device === 'kitchen/climate')!.intervalMs, 2000);
+    // The status' counts are at most a second old.
+    let st: any;
+    await waitFor('one device offline in the status', async () => (st = (await api.call('GET', `/api/connectors/${id}`)).body.status).staleness.devices.offline === 1);
+
+    // The climate sensor learned a 2 s rhythm: silent for more than 3 of its intervals, it is stale (the bulb, still learning, is not).
+    await waitFor('the climate sensor stale', async () => (st = (await api.call('GET', `/api/connectors/${id}`)).body.status).staleness.devices.stale === 1, 15_000);
+    assert.deepEqual(st.staleness.staleDeviceNames, ['kitchen/climate']);
+    const staleSeries = (await api.call('GET', `/api/connectors/${id}/series?stale=true`)).body.items as Array<{ labels: Record<string, string> }>;
+    assert.ok(staleSeries.some((s) => s.labels.__name__ === 'zigbee_temperature' && s.labels.device === 'kitchen/climate'), JSON.stringify(staleSeries));
+    assert.ok(staleSeries.every((s) => s.labels.device === 'kitchen/climate'), JSON.stringify(staleSeries));
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(metrics, /sentio_connector_device_stale\{connector="z2m",kind="mqtt",device="kitchen\/climate"\} 1/);
+    assert.match(metrics, /sentio_connector_devices\{connector="z2m",kind="mqtt",state="offline"\} 1/);
+    // It reports again: fresh, and its stale mark in /metrics is gone.
+    await pub.publishAsync('zigbee2mqtt/kitchen/climate', JSON.stringify({ temperature: 26.5, last_seen: new Date(t0 + 10_000).toISOString() }), { qos: 1 });
+    await waitFor('the climate sensor fresh again', async () => (await api.call('GET', `/api/connectors/${id}`)).body.status.staleness.devices.stale === 0);
+    await waitFor('its stale mark gone from /metrics', async () => !(await (await fetch(`${gw.url}/metrics`)).text()).includes('sentio_connector_device_stale{connector="z2m"'));
+
+    const bad = await api.call('POST', '/api/connectors', { name: 'z2m-bad', kind: 'mqtt', config: { url: broker.mqttUrl, subscriptions: [{ topic: 'zigbee2mqtt/#', format: 'zigbee2mqtt', measurement: 'x' }] } });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.issues.map((i: { path: string }) => i.path).sort(), ['body.config.subscriptions.0.measurement', 'body.config.subscriptions.0.topic']);
+    await pub.publishAsync('zigbee2mqtt/bridge/devices', '', { qos: 1, retain: true }); // clears the retained message
+    await pub.endAsync();
+    assert.equal((await api.call('DELETE', `/api/connectors/${id}`)).status, 204);
   });
 });
 

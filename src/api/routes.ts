@@ -12,6 +12,7 @@ import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import type { Sessions } from '../auth/sessions.js';
 import { SentioError } from '../errors.js';
 import { keepSecrets, redactSecrets, validateConnectorConfig } from '../connectors/index.js';
+import type { DeviceView, SeriesView, WatchedQuery } from '../connectors/staleness.js';
 import type { ConnectorStatusView } from '../connectors/status.js';
 import type { ConnectorConfig as StoredConnector, ConnectorKind, Device as StoredDevice, DeviceToken as StoredToken, MetaStore } from '../store/types.js';
 import type { DeviceActivityTracker } from './device-activity.js';
@@ -32,6 +33,9 @@ export interface ApiServices {
 /** What the API needs of the connector runtime (src/connectors/runtime.ts). */
 export interface ConnectorControl {
   status(c: StoredConnector): Promise<ConnectorStatusView>;
+  /** Its tracked devices or series with their learned freshness (from the instance running it). */
+  watched(c: StoredConnector, what: 'devices', o: WatchedQuery): Promise<DeviceView[]>;
+  watched(c: StoredConnector, what: 'series', o: WatchedQuery): Promise<SeriesView[]>;
   /** A connector was created, changed or deleted: resolves once the runtime has acted on it here. */
   changed(): Promise<void>;
 }
@@ -385,6 +389,20 @@ function connectorRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
         return view(c);
       },
     }),
+    ...(['devices', 'series'] as const).map((what) =>
+      route({
+        method: 'get', path: `/api/connectors/{id}/${what}`, operationId: what === 'devices' ? 'listConnectorDevices' : 'listConnectorSeries', tag: base.tag, access: 'operator',
+        summary: what === 'devices' ? "A connector's devices, each with its learned reporting interval, freshness and availability; offline and stale first." : "A connector's series, each with its learned reporting interval and freshness; stale first.",
+        params: S.IdParams, query: S.WatchQuery, response: S.list(what === 'devices' ? S.WatchedDevice : S.WatchedSeries),
+        async handler(ctx) {
+          const c = await st.getConnector(ctx.params.id);
+          if (!c) throw notFound('connector', ctx.params.id);
+          const q = ctx.query as { stale?: 'true' | 'false'; limit?: number };
+          const o = { stale: q.stale === 'true', limit: q.limit ?? (what === 'devices' ? 10_000 : 1000) };
+          return { items: what === 'devices' ? await s.connectors.watched(c, 'devices', o) : await s.connectors.watched(c, 'series', o) };
+        },
+      }),
+    ),
     route({
       method: 'delete', path: '/api/connectors/{id}', operationId: 'deleteConnector', tag: base.tag, access: 'operator', summary: 'Delete a connector (stopped first).', params: S.IdParams, status: 204,
       async handler(ctx) {

@@ -159,8 +159,33 @@ export const ConnectorStatus = z
     unparseableTotal: z.number(),
     droppedTotal: z.number(),
     instance: z.string().nullable().describe('The gateway instance running it (host:pid); null: none.'),
+    staleness: z
+      .object({
+        series: z.object({ learning: z.number(), fresh: z.number(), stale: z.number() }).describe('Series tracked, by freshness.'),
+        devices: z.object({ learning: z.number(), fresh: z.number(), stale: z.number(), offline: z.number() }).describe('Devices tracked, by state.'),
+        staleDeviceNames: z.array(z.string()).describe('The stale devices (at most 1000).'),
+        untracked: z.number().describe('Series and devices beyond the bounds, not tracked.'),
+      })
+      .describe('Learned staleness: a series or device is stale once silent for several of its own reporting intervals (docs/connectors.md).'),
   })
   .meta({ id: 'ConnectorStatus' });
+const Freshness = z.enum(['learning', 'fresh', 'stale']).describe('learning: its interval is not known yet; stale: silent for more than 3 of its intervals.');
+export const WatchedSeries = z
+  .object({
+    labels: z.record(z.string(), z.string()),
+    lastSeenAt: Timestamp.describe('When its last sample arrived.'),
+    intervalMs: z.number().nullable().describe('Its learned reporting interval; null while learning.'),
+    freshness: Freshness,
+  })
+  .meta({ id: 'WatchedSeries' });
+export const WatchedDevice = WatchedSeries.extend({
+  key: z.string().describe('Its identity, stable across renames (a Zigbee IEEE address, the topic captures).'),
+  availability: z.enum(['online', 'offline']).nullable().describe('From its own availability reports (Zigbee2MQTT); null: it sends none.'),
+}).meta({ id: 'WatchedDevice' });
+export const WatchQuery = z.object({
+  stale: z.enum(['true', 'false']).optional().describe('true: only stale (and, for devices, offline) ones.'),
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+});
 export const Connector = z
   .object({
     id: Id,

@@ -22,6 +22,7 @@ import { SentioError, asSentioError } from '../errors.js';
 import type { IngestResult, Readings } from '../native/types.js';
 import type { IngestPort } from '../pipeline/port.js';
 import { Backoff } from './backoff.js';
+import type { Watch } from './staleness.js';
 import type { ConnectorStatus } from './status.js';
 
 export interface BatcherOptions {
@@ -38,6 +39,8 @@ export interface BatcherOptions {
   maxPendingSamples?: number;
   retryBaseMs?: number;
   retryMaxMs?: number;
+  /** Tells each series' arrivals to the watch (learned staleness): for connectors whose series report at intervals. */
+  watch?: Watch;
 }
 
 /** A message's completion: resolved once its samples are stored (or dropped for good), rejected when the connector stopped first. */
@@ -150,6 +153,7 @@ export class ReadingsBatcher {
     b.timestamps.push(timestampMs);
     b.values.push(value);
     this.pending++;
+    this.o.watch?.seen(key, labels, timestampMs);
   }
 
   /**

@@ -24,6 +24,7 @@ import type { Logger } from '../log/index.js';
 import type { IngestPort } from '../pipeline/port.js';
 import type { ConnectorConfig, MetaStore } from '../store/types.js';
 import { kindDef, validateConnectorConfig } from './index.js';
+import type { DeviceView, SeriesView, WatchedQuery } from './staleness.js';
 import { type ConnectorMetrics, ConnectorStatus, type ConnectorStatusView } from './status.js';
 import type { Connector } from './types.js';
 
@@ -104,6 +105,30 @@ export class ConnectorRuntime {
       }
     }
     return idle(c.enabled ? 'connecting' : 'stopped');
+  }
+
+  /**
+   * Its devices or series with their freshness: from here when it runs here,
+   * else as its instance last shared them (at most SHARED_DEVICES devices and
+   * SHARED_SERIES series, stale ones first).
+   */
+  watched(c: ConnectorConfig, what: 'devices', o: WatchedQuery): Promise<DeviceView[]>;
+  watched(c: ConnectorConfig, what: 'series', o: WatchedQuery): Promise<SeriesView[]>;
+  async watched(c: ConnectorConfig, what: 'devices' | 'series', o: WatchedQuery): Promise<DeviceView[] | SeriesView[]> {
+    const filter = { stale: o.stale };
+    const local = this.running.get(c.id)?.status.watch;
+    if (local !== undefined) return what === 'devices' ? local.deviceViews(filter, o.limit) : local.seriesViews(filter, o.limit);
+    if (!c.enabled) return [];
+    let shared: Shared | undefined;
+    try {
+      const v = await this.o.cache.get(watchKey(c.id));
+      if (v !== undefined) shared = JSON.parse(v) as Shared;
+    } catch {
+      // the cache is down: nothing known here
+    }
+    const list: Array<DeviceView | SeriesView> = shared?.[what] ?? [];
+    const stale = (v: DeviceView | SeriesView) => v.freshness === 'stale' || ('availability' in v && v.availability === 'offline');
+    return (o.stale ? list.filter(stale) : list).slice(0, o.limit) as DeviceView[] | SeriesView[];
   }
 
   /** Ids of the connectors running on this instance. */
@@ -199,6 +224,7 @@ export class ConnectorRuntime {
     r.status.set('stopped');
     this.o.metrics.forget(r.config.name, r.config.kind);
     await this.o.cache.del(statusKey(id)).catch(() => undefined);
+    await this.o.cache.del(watchKey(id)).catch(() => undefined);
     if (release) await this.o.store.releaseLease(leaseName(id), this.o.instance).catch(() => undefined);
   }
 
@@ -206,6 +232,12 @@ export class ConnectorRuntime {
   private async share(): Promise<void> {
     const all = [...this.running.entries(), ...[...this.broken.entries()].map(([id, b]) => [id, b] as const)];
     await Promise.all(all.map(([id, r]) => this.o.cache.set(statusKey(id), JSON.stringify(r.status.view()), STATUS_TTL_MS).catch(() => undefined)));
+    await Promise.all(
+      [...this.running.entries()].map(([id, r]) => {
+        const shared: Shared = { devices: r.status.watch.deviceViews(undefined, SHARED_DEVICES), series: r.status.watch.seriesViews(undefined, SHARED_SERIES) };
+        return this.o.cache.set(watchKey(id), JSON.stringify(shared), STATUS_TTL_MS).catch(() => undefined);
+      }),
+    );
   }
 
   /** Stops every connector here (each with its own grace period) and releases their leases. */
@@ -225,6 +257,31 @@ function statusKey(id: string): string {
   return `connector-status:${id}`;
 }
 
+function watchKey(id: string): string {
+  return `connector-watch:${id}`;
+}
+
+/** What the instance running a connector shares of its watch. */
+interface Shared {
+  devices: DeviceView[];
+  series: SeriesView[];
+}
+/** The most devices and series shared for the other instances' APIs (stale ones first). */
+const SHARED_DEVICES = 2000;
+const SHARED_SERIES = 1000;
+
 function idle(state: 'connecting' | 'stopped'): ConnectorStatusView {
-  return { state, since: new Date().toISOString(), lastSuccessAt: null, lastError: null, readingsPerSecond: 0, readingsTotal: 0, messagesTotal: 0, unparseableTotal: 0, droppedTotal: 0, instance: null };
+  return {
+    state,
+    since: new Date().toISOString(),
+    lastSuccessAt: null,
+    lastError: null,
+    readingsPerSecond: 0,
+    readingsTotal: 0,
+    messagesTotal: 0,
+    unparseableTotal: 0,
+    droppedTotal: 0,
+    instance: null,
+    staleness: { series: { learning: 0, fresh: 0, stale: 0 }, devices: { learning: 0, fresh: 0, stale: 0, offline: 0 }, staleDeviceNames: [], untracked: 0 },
+  };
 }

@@ -11,8 +11,15 @@
 //   sentio_connector_dropped_total{connector,kind,reason}   samples not stored, by reason
 //   sentio_connector_errors_total{connector,kind}           connection and write errors
 //   sentio_connector_last_success_timestamp_seconds{connector,kind}
+//   sentio_connector_series{connector,kind,freshness}       series tracked, learning|fresh|stale
+//   sentio_connector_devices{connector,kind,state}          devices tracked, learning|fresh|stale|offline
+//   sentio_connector_device_stale{connector,kind,device}    1 while a device is stale (absent otherwise)
+//
+// The freshness of series and devices is learned (./staleness.ts) and
+// counted at most once a second.
 
 import client from 'prom-client';
+import { type Freshness, Watch, type WatchCounts } from './staleness.js';
 
 export type ConnectorState = 'connecting' | 'up' | 'backoff' | 'failed' | 'stopped';
 export const connectorStates: readonly ConnectorState[] = ['connecting', 'up', 'backoff', 'failed', 'stopped'];
@@ -38,6 +45,8 @@ export interface ConnectorStatusView {
   droppedTotal: number;
   /** The instance running it (host:pid); null when none does. */
   instance: string | null;
+  /** Series and devices it tracks, and how many of them are stale or offline (./staleness.ts). */
+  staleness: WatchCounts;
 }
 
 /** The window readingsPerSecond is averaged over. */
@@ -52,6 +61,9 @@ export class ConnectorMetrics {
   readonly dropped: client.Counter;
   readonly errors: client.Counter;
   readonly lastSuccess: client.Gauge;
+  readonly series: client.Gauge;
+  readonly devices: client.Gauge;
+  readonly deviceStale: client.Gauge;
 
   constructor(registry: client.Registry) {
     const r = [registry];
@@ -62,6 +74,9 @@ export class ConnectorMetrics {
     this.dropped = new client.Counter({ name: 'sentio_connector_dropped_total', help: 'Samples a connector could not store, by reason.', labelNames: ['connector', 'kind', 'reason'], registers: r });
     this.errors = new client.Counter({ name: 'sentio_connector_errors_total', help: 'Connection and write errors of a connector.', labelNames: ['connector', 'kind'], registers: r });
     this.lastSuccess = new client.Gauge({ name: 'sentio_connector_last_success_timestamp_seconds', help: 'When a connector last connected or received data (Unix seconds).', labelNames: ['connector', 'kind'], registers: r });
+    this.series = new client.Gauge({ name: 'sentio_connector_series', help: "Series a connector tracks, by freshness (learning its interval, fresh, or stale: silent for several of its own intervals).", labelNames: ['connector', 'kind', 'freshness'], registers: r });
+    this.devices = new client.Gauge({ name: 'sentio_connector_devices', help: 'Devices a connector tracks, by state (learning, fresh, stale, offline by their own availability reports).', labelNames: ['connector', 'kind', 'state'], registers: r });
+    this.deviceStale = new client.Gauge({ name: 'sentio_connector_device_stale', help: 'A device silent for several of its own reporting intervals: 1 while stale, absent otherwise.', labelNames: ['connector', 'kind', 'device'], registers: r });
   }
 
   /** Removes a connector's series (it was deleted or renamed). */
@@ -70,12 +85,31 @@ export class ConnectorMetrics {
     for (const state of connectorStates) this.state.remove({ connector, kind, state });
     this.dropped.remove({ connector, kind });
     for (const reason of DROP_REASONS) this.dropped.remove({ connector, kind, reason });
+    for (const freshness of FRESHNESS) this.series.remove({ connector, kind, freshness });
+    for (const state of DEVICE_STATES) this.devices.remove({ connector, kind, state });
+    this.setStaleDevices(connector, kind, new Set());
+  }
+
+  /** Stale devices of each connector, as exported: `connector\u0000kind` → device names. */
+  private readonly staleDevices = new Map<string, Set<string>>();
+
+  /** The devices of a connector that are stale now: gauges set for them, removed for the others. */
+  setStaleDevices(connector: string, kind: string, stale: ReadonlySet<string>): void {
+    const k = `${connector}\u0000${kind}`;
+    for (const device of this.staleDevices.get(k) ?? []) if (!stale.has(device)) this.deviceStale.remove({ connector, kind, device });
+    for (const device of stale) this.deviceStale.set({ connector, kind, device }, 1);
+    if (stale.size === 0) this.staleDevices.delete(k);
+    else this.staleDevices.set(k, new Set(stale));
   }
 }
 
 /** Why samples of a connector were not stored. */
 export type DropReason = 'rejected' | 'limit' | 'overflow' | 'stopped';
 const DROP_REASONS: readonly DropReason[] = ['rejected', 'limit', 'overflow', 'stopped'];
+const FRESHNESS: readonly Freshness[] = ['learning', 'fresh', 'stale'];
+const DEVICE_STATES = [...FRESHNESS, 'offline'] as const;
+/** How long counts of the watch are reused. */
+const COUNTS_TTL_MS = 1000;
 
 export class ConnectorStatus {
   private current: ConnectorState = 'stopped';
@@ -91,6 +125,9 @@ export class ConnectorStatus {
   private bucketAt = 0;
   private bucketStartMs = 0;
   private readonly labels: { connector: string; kind: string };
+  /** The learned rhythm of its series and devices. */
+  readonly watch: Watch;
+  private counted: { at: number; counts: WatchCounts } | undefined;
 
   constructor(
     connector: string,
@@ -100,6 +137,7 @@ export class ConnectorStatus {
     private readonly now: () => number = Date.now,
   ) {
     this.labels = { connector, kind };
+    this.watch = new Watch({ now });
     this.sinceMs = now();
     this.bucketStartMs = this.sinceMs;
     this.setGauge();
@@ -146,7 +184,6 @@ export class ConnectorStatus {
     this.advance();
     this.buckets[this.bucketAt]! += n;
   }
-
   dropped(n: number, reason: DropReason): void {
     if (n === 0) return;
     this.droppedTotal += n;
@@ -168,7 +205,25 @@ export class ConnectorStatus {
       unparseableTotal: this.unparseableTotal,
       droppedTotal: this.droppedTotal,
       instance: this.instance,
+      staleness: this.staleness(),
     };
+  }
+
+  /** The watch's counts (reused for a second), and its gauges set. */
+  staleness(): WatchCounts {
+    const now = this.now();
+    if (this.counted !== undefined && now - this.counted.at < COUNTS_TTL_MS) return this.counted.counts;
+    const counts = this.watch.counts();
+    this.counted = { at: now, counts };
+    this.setWatchGauges(counts);
+    return counts;
+  }
+
+  private setWatchGauges(c: WatchCounts): void {
+    const m = this.metrics;
+    for (const freshness of FRESHNESS) m.series.set({ ...this.labels, freshness }, c.series[freshness]);
+    for (const state of DEVICE_STATES) m.devices.set({ ...this.labels, state }, c.devices[state]);
+    m.setStaleDevices(this.labels.connector, this.labels.kind, new Set(c.staleDeviceNames));
   }
 
   /** Moves the ring to the bucket of now, clearing the buckets passed. */

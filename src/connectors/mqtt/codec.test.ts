@@ -48,7 +48,7 @@ describe('MQTT payload decoders', () => {
 
   test('json without fields: every number and boolean, nested paths joined by _', () => {
     const { emit, got } = collect();
-    json({}).decode(Buffer.from('{"temp": 21.5, "on": true, "name": "x", "nested": {"a": 1, "list": [2, 3]}}'), caps, 1000, emit);
+    json({}).decode('t', Buffer.from('{"temp": 21.5, "on": true, "name": "x", "nested": {"a": 1, "list": [2, 3]}}'), caps, 1000, emit);
     assert.deepEqual(got, [
       [{ __name__: 'mqtt_temp', site: 'p7' }, 1000, 21.5],
       [{ __name__: 'mqtt_on', site: 'p7' }, 1000, 1],
@@ -61,7 +61,7 @@ describe('MQTT payload decoders', () => {
   test('json with fields, tags, a time in seconds and a measurement holding a capture; arrays are records', () => {
     const { emit, got } = collect();
     const d = json({ measurement: 'meter_{site}', fields: { power: 'data.p', energy: 'data.e' }, tags: { phase: 'meta.phase', id: 'id' }, time: { path: 'ts', unit: 's' } });
-    d.decode(Buffer.from('[{"ts": 1700000000.5, "id": 7, "meta": {"phase": "L1"}, "data": {"p": 230, "e": 5, "x": 9}}, {"ts": 1700000001, "id": 7, "data": {"p": 231}}]'), caps, 1, emit);
+    d.decode('t', Buffer.from('[{"ts": 1700000000.5, "id": 7, "meta": {"phase": "L1"}, "data": {"p": 230, "e": 5, "x": 9}}, {"ts": 1700000001, "id": 7, "data": {"p": 231}}]'), caps, 1, emit);
     assert.deepEqual(got, [
       [{ __name__: 'meter_p7_power', site: 'p7', phase: 'L1', id: '7' }, 1_700_000_000_500, 230],
       [{ __name__: 'meter_p7_energy', site: 'p7', phase: 'L1', id: '7' }, 1_700_000_000_500, 5],
@@ -72,37 +72,37 @@ describe('MQTT payload decoders', () => {
   test('time units and RFC 3339; a missing or bad time is a decode error', () => {
     for (const [unit, v, ms] of [['ms', 1700000000123, 1700000000123], ['us', 1700000000123456, 1700000000123], ['ns', 1700000000123456789, 1700000000123], ['iso', '2023-11-14T22:13:20.123Z', 1700000000123]] as const) {
       const { emit, got } = collect();
-      json({ fields: { v: 'v' }, time: { path: 't', unit } }).decode(Buffer.from(JSON.stringify({ t: v, v: 1 })), {}, 0, emit);
+      json({ fields: { v: 'v' }, time: { path: 't', unit } }).decode('t', Buffer.from(JSON.stringify({ t: v, v: 1 })), {}, 0, emit);
       assert.equal(got[0]![1], ms, unit);
     }
     const d = json({ time: { path: 't', unit: 'ms' } });
-    assert.throws(() => d.decode(Buffer.from('{"v": 1}'), {}, 0, () => {}), (e: unknown) => e instanceof DecodeError && /time t: not a number/.test(e.message));
-    assert.throws(() => json({ time: { path: 't', unit: 'iso' } }).decode(Buffer.from('{"t": "yesterday"}'), {}, 0, () => {}), /not an RFC 3339 time/);
+    assert.throws(() => d.decode('t', Buffer.from('{"v": 1}'), {}, 0, () => {}), (e: unknown) => e instanceof DecodeError && /time t: not a number/.test(e.message));
+    assert.throws(() => json({ time: { path: 't', unit: 'iso' } }).decode('t', Buffer.from('{"t": "yesterday"}'), {}, 0, () => {}), /not an RFC 3339 time/);
   });
 
   test('not JSON, or not objects: decode errors with the reason', () => {
     const d = json({});
-    assert.throws(() => d.decode(Buffer.from('{"a":'), {}, 0, () => {}), (e: unknown) => e instanceof DecodeError && /^not JSON/.test(e.message));
-    assert.throws(() => d.decode(Buffer.from('42'), {}, 0, () => {}), /expected an object or an array of objects, got number/);
-    assert.throws(() => d.decode(Buffer.from('[1]'), {}, 0, () => {}), /got number/);
+    assert.throws(() => d.decode('t', Buffer.from('{"a":'), {}, 0, () => {}), (e: unknown) => e instanceof DecodeError && /^not JSON/.test(e.message));
+    assert.throws(() => d.decode('t', Buffer.from('42'), {}, 0, () => {}), /expected an object or an array of objects, got number/);
+    assert.throws(() => d.decode('t', Buffer.from('[1]'), {}, 0, () => {}), /got number/);
   });
 
   test('msgpack maps like json', () => {
     const { emit, got } = collect();
-    msgpack({ tags: { unit: 'u' } }).decode(pack({ t: 20.25, u: 'C', n: { x: false } }), {}, 5, emit);
+    msgpack({ tags: { unit: 'u' } }).decode('t', pack({ t: 20.25, u: 'C', n: { x: false } }), {}, 5, emit);
     assert.deepEqual(got, [
       [{ __name__: 'mqtt_t', unit: 'C' }, 5, 20.25],
       [{ __name__: 'mqtt_n_x', unit: 'C' }, 5, 0],
     ]);
-    assert.throws(() => msgpack({}).decode(Buffer.from([0x81]), {}, 0, () => {}), (e: unknown) => e instanceof DecodeError && /^not msgpack/.test(e.message));
+    assert.throws(() => msgpack({}).decode('t', Buffer.from([0x81]), {}, 0, () => {}), (e: unknown) => e instanceof DecodeError && /^not msgpack/.test(e.message));
   });
 
   test('value: numbers, booleans and on/off; names sanitised; anything else is an error', () => {
     const { emit, got } = collect();
     const d = new ValueDecoder('{quantity}');
-    for (const p of [' 21.5\n', 'ON', 'false', '-1e3']) d.decode(Buffer.from(p), { quantity: 'temp.c' }, 9, emit);
+    for (const p of [' 21.5\n', 'ON', 'false', '-1e3']) d.decode('t', Buffer.from(p), { quantity: 'temp.c' }, 9, emit);
     assert.deepEqual(got.map((g) => g[2]), [21.5, 1, 0, -1000]);
     assert.equal(got[0]![0].__name__, 'temp_c');
-    for (const bad of ['', 'abc', 'NaN', '1,5']) assert.throws(() => d.decode(Buffer.from(bad), {}, 0, () => {}), DecodeError, bad);
+    for (const bad of ['', 'abc', 'NaN', '1,5']) assert.throws(() => d.decode('t', Buffer.from(bad), {}, 0, () => {}), DecodeError, bad);
   });
 });

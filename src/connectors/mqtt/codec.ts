@@ -28,11 +28,15 @@ export interface RecordMapping {
   time?: { path: string; unit: TimeUnit } | undefined;
 }
 
-/** Receives one sample; `labels` holds `__name__` and is not modified afterwards. */
-export type Emit = (labels: Record<string, string>, timestampMs: number, value: number) => void;
+/**
+ * Receives one sample; `labels` holds `__name__` and is not modified
+ * afterwards. `key`, when given, identifies the series (the same labels, the
+ * same key) and saves computing one from the labels.
+ */
+export type Emit = (labels: Readonly<Record<string, string>>, timestampMs: number, value: number, key?: string) => void;
 
 export interface Decoder {
-  decode(payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void;
+  decode(topic: string, payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void;
 }
 
 const BAD_NAME_CHAR = /[^A-Za-z0-9_:]/g;
@@ -152,7 +156,7 @@ export class RecordDecoder implements Decoder {
   ) {
     this.mapper = new RecordMapper(m);
   }
-  decode(payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void {
+  decode(_topic: string, payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void {
     let doc: unknown;
     try {
       doc = this.format === 'json' ? JSON.parse(payload.toString('utf8')) : unpack(payload);
@@ -167,7 +171,7 @@ const WORDS: Record<string, number> = { true: 1, false: 0, on: 1, off: 0 };
 
 export class ValueDecoder implements Decoder {
   constructor(private readonly measurement = 'mqtt') {}
-  decode(payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void {
+  decode(_topic: string, payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void {
     const text = payload.toString('utf8').trim();
     const word = WORDS[text.toLowerCase()];
     const value = word ?? (text === '' ? Number.NaN : Number(text));

@@ -25,8 +25,8 @@ const Qos = z.union([z.literal(0), z.literal(1)], { error: 'qos is 0 or 1 (QoS 1
 
 export const Subscription = z
   .object({
-    topic: Topic.describe('An MQTT topic filter; a level may be a capture, {name}, that becomes a label (plant/{site}/{device}/#).'),
-    format: z.enum(['influx', 'json', 'msgpack', 'value']),
+    topic: Topic.describe('An MQTT topic filter; a level may be a capture, {name}, that becomes a label (plant/{site}/{device}/#). zigbee2mqtt: the base topic (zigbee2mqtt).'),
+    format: z.enum(['influx', 'json', 'msgpack', 'value', 'zigbee2mqtt']),
     qos: Qos.optional().describe('Overrides the connector qos for this subscription.'),
     measurement: z.string().min(1).max(200).optional().describe('json, msgpack, value: the sample name (prefix), may hold captures such as {device}; default mqtt.'),
     fields: z.record(z.string().min(1).max(200), Path).optional().describe('json, msgpack: field name → path; default every number and boolean.'),
@@ -38,6 +38,10 @@ export const Subscription = z
     const mapping = s.fields !== undefined || s.tags !== undefined || s.time !== undefined;
     if (mapping && s.format !== 'json' && s.format !== 'msgpack') ctx.addIssue({ code: 'custom', path: ['format'], message: 'fields, tags and time apply to json and msgpack only' });
     if (s.measurement !== undefined && s.format === 'influx') ctx.addIssue({ code: 'custom', path: ['measurement'], message: 'measurement does not apply to influx (line protocol names its own)' });
+    if (s.format === 'zigbee2mqtt') {
+      if (s.measurement !== undefined) ctx.addIssue({ code: 'custom', path: ['measurement'], message: 'zigbee2mqtt samples are named zigbee_<property>' });
+      if (s.topic.split('/').includes('#')) ctx.addIssue({ code: 'custom', path: ['topic'], message: 'zigbee2mqtt: the topic is the base topic (zigbee2mqtt), without #: everything under it is read' });
+    }
   });
 
 export const MqttConfig = z

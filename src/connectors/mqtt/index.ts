@@ -1,8 +1,15 @@
 // MQTT connector: subscribes to topic patterns on a broker (MQTT 3.1.1 or
 // 5, mqtt:// or mqtts:// with a CA and client certificates, username and
 // password) and writes what arrives: line protocol parsed by the native core,
-// JSON, msgpack and plain values mapped to typed readings (./codec.ts).
-// Samples carry the label `connector` and the topic's captures (./topic.ts).
+// JSON, msgpack and plain values mapped to typed readings (./codec.ts),
+// and Zigbee2MQTT bridges (./zigbee2mqtt.ts). Samples carry the label
+// `connector` and the topic's captures (./topic.ts).
+//
+// Staleness (../staleness.ts): the series of decoded formats learn their
+// intervals; a device is a Zigbee2MQTT device (by IEEE address), or for the
+// other formats one value of a subscription's captures (`plant/{site}/
+// {device}/#`: one device per site and device); a subscription without
+// captures has series but no devices.
 //
 // Delivery:
 // - QoS 1 messages are acknowledged (PUBACK) only once everything in them is
@@ -35,6 +42,7 @@ import type { Connector, ConnectorContext } from '../types.js';
 import { type Decoder, DecodeError, RecordDecoder, ValueDecoder } from './codec.js';
 import type { MqttConfig, Subscription } from './config.js';
 import { parseTopicPattern, type TopicPattern } from './topic.js';
+import { Zigbee2MqttDecoder, type ZigbeeHooks } from './zigbee2mqtt.js';
 
 export const PROTOCOL = 'mqtt';
 
@@ -52,6 +60,8 @@ interface Route {
   qos: 0 | 1;
   /** Undefined for line protocol (parsed by the core). */
   decoder: Decoder | undefined;
+  /** Whether its captures name a device (a generic subscription with captures). */
+  devices: boolean;
 }
 
 /** A QoS 1 message waiting for its PUBACK: sent once `stored` and the library has asked to send it. */
@@ -64,7 +74,7 @@ interface Held {
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
 
-function decoderFor(sub: Subscription): Decoder | undefined {
+function decoderFor(sub: Subscription, zigbee: ZigbeeHooks): Decoder | undefined {
   switch (sub.format) {
     case 'influx':
       return undefined;
@@ -73,6 +83,8 @@ function decoderFor(sub: Subscription): Decoder | undefined {
       return new RecordDecoder(sub, sub.format);
     case 'value':
       return new ValueDecoder(sub.measurement);
+    case 'zigbee2mqtt':
+      return new Zigbee2MqttDecoder(sub.topic, zigbee);
   }
 }
 
@@ -99,9 +111,20 @@ export class MqttConnector implements Connector {
     private readonly cfg: MqttConfig,
     private readonly ctx: ConnectorContext,
   ) {
-    this.routes = cfg.subscriptions.map((sub) => ({ sub, pattern: parseTopicPattern(sub.topic), qos: sub.qos ?? cfg.qos ?? 1, decoder: decoderFor(sub) }));
+    const { watch } = ctx.status;
+    const zigbee: ZigbeeHooks = {
+      device: (e) => watch.device(e.key, e.labels, e.ts, e.online),
+      bridge: (base, online) => {
+        if (!online) this.failed(`the Zigbee2MQTT bridge at ${base} is offline`);
+      },
+    };
+    this.routes = cfg.subscriptions.map((sub) => {
+      const z = sub.format === 'zigbee2mqtt';
+      const pattern = parseTopicPattern(z ? `${sub.topic}/#` : sub.topic);
+      return { sub, pattern, qos: sub.qos ?? cfg.qos ?? 1, decoder: decoderFor(sub, zigbee), devices: !z && /\{[A-Za-z_]/.test(sub.topic) };
+    });
     this.principal = { key: `connector:${ctx.name}`, labels: { connector: ctx.name } };
-    this.batcher = new ReadingsBatcher({ port: ctx.port, protocol: PROTOCOL, principal: this.principal, status: ctx.status });
+    this.batcher = new ReadingsBatcher({ port: ctx.port, protocol: PROTOCOL, principal: this.principal, status: ctx.status, watch });
   }
 
   private options(): IClientOptions {
@@ -255,6 +278,8 @@ export class MqttConnector implements Connector {
       status.unparseable(1, `no subscription matches topic ${topic}`);
       return Promise.resolve();
     }
+    const now = Date.now();
+    if (route.devices) status.watch.device(`${route.sub.topic}\u0000${JSON.stringify(captures)}`, captures, now);
     if (route.decoder === undefined) return this.writeLineProtocol(topic, payload, captures, qos1);
     if (!qos1 && this.batcher.full) {
       status.dropped(1, 'overflow');
@@ -262,7 +287,7 @@ export class MqttConnector implements Connector {
     }
     const before = this.batcher.pendingSamples;
     try {
-      route.decoder.decode(payload, captures, Date.now(), (labels, ts, value) => this.batcher.sample(JSON.stringify(labels), labels, ts, value));
+      route.decoder.decode(topic, payload, captures, now, (labels, ts, value, key) => this.batcher.sample(key ?? JSON.stringify(labels), labels, ts, value));
     } catch (err) {
       // A decoder bug must not end the process (it runs inside the client's packet handler): counted like bad data, and logged.
       if (!(err instanceof DecodeError)) this.ctx.log.error(`connector ${this.ctx.name}: decoding ${topic} failed: ${(err as Error).stack ?? String(err)}`);
