@@ -3,8 +3,10 @@
 // 1. Makes sure the Debian packages whose servers the tests start are
 //    installed: installs them when running as root, otherwise prints the
 //    exact command and stops.
-// 2. Builds the native addon and the dashboard if they are missing.
-// 3. Runs the Rust core's tests (cargo test), then every TypeScript test
+// 2. Builds the Python venv with Home Assistant core that the Home Assistant
+//    connector's tests start, if it is missing (cached between runs).
+// 3. Builds the native addon and the dashboard if they are missing.
+// 4. Runs the Rust core's tests (cargo test), then every TypeScript test
 //    (*.test.ts under src/, test/ and bench/) with Node's built-in test runner.
 
 import { spawnSync } from 'node:child_process';
@@ -49,6 +51,15 @@ if (missing.length > 0) {
     console.error(`test: the tests start real servers from Debian packages that are not installed: ${missing.join(', ')}.\nInstall them with:\n\n  sudo sh -c '${cmd}'\n`);
     process.exit(1);
   }
+}
+
+// The Home Assistant connector's tests run against a real Home Assistant core from PyPI, in a venv
+// cached under ${XDG_CACHE_HOME:-~/.cache}/sentio: built here when missing (a few minutes, once). When
+// PyPI cannot be reached this says so, and those tests skip saying so.
+console.log('test: Home Assistant venv for the connector tests (node --import tsx test/services/homeassistant.ts --install)');
+if (run(process.execPath, ['--import', 'tsx', 'test/services/homeassistant.ts', '--install']) !== 0) {
+  console.error('test: building the Home Assistant venv failed');
+  process.exit(1);
 }
 
 if (!existsSync(join(root, 'native/napi/index.cjs'))) {

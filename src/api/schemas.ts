@@ -158,6 +158,7 @@ export const ConnectorStatus = z
     messagesTotal: z.number(),
     unparseableTotal: z.number(),
     droppedTotal: z.number(),
+    unavailableTotal: z.number().optional().describe('Home Assistant: states read as unavailable or unknown (counted, never written as numbers).'),
     instance: z.string().nullable().describe('The gateway instance running it (host:pid); null: none.'),
     staleness: z
       .object({

@@ -2,11 +2,13 @@
 // (checked when a connector is created or changed, through the API or
 // YAML), the config paths that hold secrets (write-only in the API, never
 // logged), and how it is made. A kind of the store's list without an entry
-// here (modbus, opcua, homeassistant: later) cannot be created or enabled.
+// here (modbus, opcua: later) cannot be created or enabled.
 
 import type { z } from 'zod';
 import { SentioError, validationError } from '../errors.js';
 import type { ConnectorKind } from '../store/types.js';
+import { HomeAssistantConnector } from './homeassistant/index.js';
+import { HomeAssistantConfig, homeAssistantSecrets } from './homeassistant/config.js';
 import { MqttConnector } from './mqtt/index.js';
 import { MqttConfig, mqttSecrets } from './mqtt/config.js';
 import type { Connector, ConnectorContext } from './types.js';
@@ -21,6 +23,7 @@ export interface ConnectorKindDef {
 
 const defs: Partial<Record<ConnectorKind, ConnectorKindDef>> = {
   mqtt: { kind: 'mqtt', schema: MqttConfig, secrets: mqttSecrets, create: (c, ctx) => new MqttConnector(c as MqttConfig, ctx) },
+  homeassistant: { kind: 'homeassistant', schema: HomeAssistantConfig, secrets: homeAssistantSecrets, create: (c, ctx) => new HomeAssistantConnector(c as HomeAssistantConfig, ctx) },
 };
 
 /** The kinds that run here. */
@@ -66,7 +69,10 @@ function setPath(o: Obj, path: string, value: unknown): Obj {
   }
   const child = isObj(out[head]) ? (out[head] as Obj) : {};
   if (value === undefined && !isObj(out[head])) return out;
-  out[head] = setPath(child, rest.join('.'), value);
+  const next = setPath(child, rest.join('.'), value);
+  // Removing the last setting of an object removes the object (tls: {} would still ask for TLS).
+  if (value === undefined && Object.keys(next).length === 0) delete out[head];
+  else out[head] = next;
   return out;
 }
 

@@ -10,6 +10,7 @@
 //   sentio_connector_unparseable_total{connector,kind}      messages that could not be decoded
 //   sentio_connector_dropped_total{connector,kind,reason}   samples not stored, by reason
 //   sentio_connector_errors_total{connector,kind}           connection and write errors
+//   sentio_connector_unavailable_total{connector,kind}      states read as unavailable/unknown (Home Assistant)
 //   sentio_connector_last_success_timestamp_seconds{connector,kind}
 //   sentio_connector_series{connector,kind,freshness}       series tracked, learning|fresh|stale
 //   sentio_connector_devices{connector,kind,state}          devices tracked, learning|fresh|stale|offline
@@ -43,6 +44,8 @@ export interface ConnectorStatusView {
   messagesTotal: number;
   unparseableTotal: number;
   droppedTotal: number;
+  /** States read as `unavailable` or `unknown` (Home Assistant): counted, not stored. Absent for kinds that have none. */
+  unavailableTotal?: number;
   /** The instance running it (host:pid); null when none does. */
   instance: string | null;
   /** Series and devices it tracks, and how many of them are stale or offline (./staleness.ts). */
@@ -61,6 +64,7 @@ export class ConnectorMetrics {
   readonly dropped: client.Counter;
   readonly errors: client.Counter;
   readonly lastSuccess: client.Gauge;
+  readonly unavailable: client.Counter;
   readonly series: client.Gauge;
   readonly devices: client.Gauge;
   readonly deviceStale: client.Gauge;
@@ -73,6 +77,7 @@ export class ConnectorMetrics {
     this.unparseable = new client.Counter({ name: 'sentio_connector_unparseable_total', help: 'Messages a connector could not decode (counted, acknowledged, not stored).', labelNames: ['connector', 'kind'], registers: r });
     this.dropped = new client.Counter({ name: 'sentio_connector_dropped_total', help: 'Samples a connector could not store, by reason.', labelNames: ['connector', 'kind', 'reason'], registers: r });
     this.errors = new client.Counter({ name: 'sentio_connector_errors_total', help: 'Connection and write errors of a connector.', labelNames: ['connector', 'kind'], registers: r });
+    this.unavailable = new client.Counter({ name: 'sentio_connector_unavailable_total', help: 'States a connector read as unavailable or unknown (Home Assistant): counted, not stored.', labelNames: ['connector', 'kind'], registers: r });
     this.lastSuccess = new client.Gauge({ name: 'sentio_connector_last_success_timestamp_seconds', help: 'When a connector last connected or received data (Unix seconds).', labelNames: ['connector', 'kind'], registers: r });
     this.series = new client.Gauge({ name: 'sentio_connector_series', help: "Series a connector tracks, by freshness (learning its interval, fresh, or stale: silent for several of its own intervals).", labelNames: ['connector', 'kind', 'freshness'], registers: r });
     this.devices = new client.Gauge({ name: 'sentio_connector_devices', help: 'Devices a connector tracks, by state (learning, fresh, stale, offline by their own availability reports).', labelNames: ['connector', 'kind', 'state'], registers: r });
@@ -81,7 +86,7 @@ export class ConnectorMetrics {
 
   /** Removes a connector's series (it was deleted or renamed). */
   forget(connector: string, kind: string): void {
-    for (const m of [this.readings, this.messages, this.unparseable, this.errors, this.lastSuccess]) m.remove({ connector, kind });
+    for (const m of [this.readings, this.messages, this.unparseable, this.errors, this.lastSuccess, this.unavailable]) m.remove({ connector, kind });
     for (const state of connectorStates) this.state.remove({ connector, kind, state });
     this.dropped.remove({ connector, kind });
     for (const reason of DROP_REASONS) this.dropped.remove({ connector, kind, reason });
@@ -120,6 +125,7 @@ export class ConnectorStatus {
   private messagesTotal = 0;
   private unparseableTotal = 0;
   private droppedTotal = 0;
+  private unavailableTotal: number | undefined;
   /** Samples per bucket of RATE_WINDOW_MS / RATE_BUCKETS, ring. */
   private readonly buckets = new Float64Array(RATE_BUCKETS);
   private bucketAt = 0;
@@ -184,6 +190,13 @@ export class ConnectorStatus {
     this.advance();
     this.buckets[this.bucketAt]! += n;
   }
+
+  /** States read as unavailable or unknown (not stored). */
+  unavailable(n: number): void {
+    this.unavailableTotal = (this.unavailableTotal ?? 0) + n;
+    this.metrics.unavailable.inc(this.labels, n);
+  }
+
   dropped(n: number, reason: DropReason): void {
     if (n === 0) return;
     this.droppedTotal += n;
@@ -204,6 +217,7 @@ export class ConnectorStatus {
       messagesTotal: this.messagesTotal,
       unparseableTotal: this.unparseableTotal,
       droppedTotal: this.droppedTotal,
+      ...(this.unavailableTotal !== undefined ? { unavailableTotal: this.unavailableTotal } : {}),
       instance: this.instance,
       staleness: this.staleness(),
     };
