@@ -49,6 +49,8 @@ describe('connector configs', () => {
     const cleared = keepSecrets('mqtt', stored, { ...shown.config, password: null });
     assert.equal('password' in cleared, false);
     assert.deepEqual(keepSecrets('mqtt', {}, { ...mqtt, password: null }), mqtt);
+    // TLS turned off: its key removed leaves no empty tls object behind (which would still ask for mqtts://).
+    assert.deepEqual(keepSecrets('mqtt', { ...mqtt, tls: { key: 'K' } }, { ...mqtt, tls: { key: null } }), mqtt);
   });
 });
 
