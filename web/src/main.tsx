@@ -16,6 +16,8 @@ const Explorer = lazy(() => import('./pages/Explorer'));
 const Devices = lazy(() => import('./pages/Devices'));
 const DevicePage = lazy(() => import('./pages/DevicePage'));
 const Alerts = lazy(() => import('./pages/Alerts'));
+const Connectors = lazy(() => import('./pages/Connectors'));
+const ConnectorPage = lazy(() => import('./pages/ConnectorPage'));
 const Users = lazy(() => import('./pages/Users'));
 const Audit = lazy(() => import('./pages/Audit'));
 const Account = lazy(() => import('./pages/Account'));
@@ -38,6 +40,8 @@ render(
         <Route path="/devices" component={Devices} />
         <Route path="/devices/:id" component={DevicePage} />
         <Route path="/alerts" component={Alerts} />
+        <Route path="/connectors" component={Connectors} />
+        <Route path="/connectors/:id" component={ConnectorPage} />
         <Route path="/users" component={Users} />
         <Route path="/audit" component={Audit} />
         <Route path="/account" component={Account} />

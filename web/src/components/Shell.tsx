@@ -79,6 +79,7 @@ export function Shell(props: RouteSectionProps): JSX.Element {
               {link('/explorer', 'Explorer', 'nav-explorer')}
               {link('/devices', 'Devices', 'nav-devices')}
               {link('/alerts', 'Alert rules', 'nav-alerts')}
+              <Show when={roleAtLeast('operator')}>{link('/connectors', 'Connectors', 'nav-connectors')}</Show>
               <Show when={roleAtLeast('admin')}>{link('/users', 'Users', 'nav-users')}</Show>
               <Show when={roleAtLeast('operator')}>{link('/audit', 'Audit log', 'nav-audit')}</Show>
             </nav>

@@ -89,3 +89,36 @@ export interface Matrix {
   resultType: 'matrix';
   result: Array<{ metric: Labels; values: Array<[number, string]> }>;
 }
+
+/** The connector kinds of the store (src/store/types.ts); not every one runs in every gateway version. */
+export type ConnectorKind = 'mqtt' | 'homeassistant' | 'modbus' | 'opcua';
+export type ConnectorState = 'connecting' | 'up' | 'backoff' | 'failed' | 'stopped';
+export interface ConnectorError {
+  at: string;
+  reason: string;
+}
+export interface ConnectorStatus {
+  state: ConnectorState;
+  since: string;
+  lastSuccessAt: string | null;
+  lastError: ConnectorError | null;
+  readingsPerSecond: number;
+  readingsTotal: number;
+  messagesTotal: number;
+  unparseableTotal: number;
+  droppedTotal: number;
+  instance: string | null;
+}
+export interface Connector {
+  id: string;
+  name: string;
+  kind: ConnectorKind;
+  /** Its settings without the secrets. */
+  config: Record<string, unknown>;
+  /** Config paths of the secrets that are set (write-only: their values never come back). */
+  secrets: string[];
+  enabled: boolean;
+  createdAt: string;
+  updatedAt: string;
+  status: ConnectorStatus;
+}
