@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { bridgeDevices } from './fixtures/zigbee2mqtt.js';
 import { ADMIN_PASSWORD, type ApiClient, login, startTestGateway, type TestGateway } from './helpers.js';
 import { freePort } from './services/index.js';
 import { type Mosquitto, startMosquitto } from './services/mosquitto.js';
@@ -245,6 +246,41 @@ describe('dashboard: connectors', () => {
       await r.waitFor({ state: 'detached' });
       assert.equal((await admin.call('GET', `/api/connectors/${id}`)).status, 404);
     } finally {
+      await context.close();
+    }
+  });
+
+  test('stale marks: a Zigbee2MQTT device that misses its own intervals is marked stale on the list and its page, an offline one offline; its series too', async () => {
+    await createConnector('z2m-e2e', { url: broker.mqttUrl, username: BROKER_USER, password: BROKER_PASSWORD, subscriptions: [{ topic: 'e2e-z2m', format: 'zigbee2mqtt' }] });
+    const pub = await mqtt.connectAsync(broker.mqttUrl, { username: BROKER_USER, password: BROKER_PASSWORD });
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    try {
+      await pub.publishAsync('e2e-z2m/bridge/devices', JSON.stringify(bridgeDevices), { qos: 1, retain: true });
+      const page = await signIn(context);
+      await page.goto(`${gw.url}/connectors`);
+      const r = row(page, 'z2m-e2e');
+      await r.and(page.locator('[data-state="up"]')).waitFor();
+      // Reports 1 s apart by their last_seen: a 1 s rhythm, stale after the 2 s floor of silence.
+      const t0 = Date.now() - 5000;
+      for (let i = 0; i < 5; i++) await pub.publishAsync('e2e-z2m/kitchen/climate', JSON.stringify({ temperature: 21 + i / 10, last_seen: new Date(t0 + i * 1000).toISOString() }), { qos: 1 });
+      await pub.publishAsync('e2e-z2m/front_door/availability', JSON.stringify({ state: 'offline' }), { qos: 1 });
+      await r.getByTestId('connector-stale-summary').filter({ hasText: '1 stale' }).waitFor();
+      assert.match((await r.getByTestId('connector-stale-summary').textContent()) ?? '', /1 stale\s*1 offline\s*of 2 devices/);
+
+      await r.getByRole('link', { name: 'z2m-e2e' }).click();
+      const devices = page.getByTestId('connector-devices');
+      await devices.locator('tr[data-state="stale"]').filter({ hasText: 'kitchen/climate' }).waitFor();
+      await devices.locator('tr[data-state="offline"]').filter({ hasText: 'front_door' }).waitFor();
+      assert.match((await devices.locator('tr[data-state="stale"]').textContent()) ?? '', /0x00158d00045e2b17.*stale.*every 1 s/);
+      await page.getByTestId('connector-series').locator('tr[data-state="stale"]').filter({ hasText: 'zigbee_temperature' }).first().waitFor();
+      await scrollToTop(page);
+      await page.screenshot({ path: join(shots, 'connector-stale.png'), fullPage: true });
+      // It reports again: fresh.
+      await pub.publishAsync('e2e-z2m/kitchen/climate', JSON.stringify({ temperature: 22, last_seen: new Date().toISOString() }), { qos: 1 });
+      await devices.locator('tr[data-state="fresh"]').filter({ hasText: 'kitchen/climate' }).waitFor();
+    } finally {
+      await pub.publishAsync('e2e-z2m/bridge/devices', '', { qos: 1, retain: true });
+      await pub.endAsync();
       await context.close();
     }
   });

@@ -139,9 +139,10 @@ export class ReadingsBatcher {
 
   /**
    * One sample of series `labels` (`__name__` among them). `key` identifies
-   * the series within a batch (the same labels give the same key).
+   * the series (the same labels give the same key). `watched`: told to the
+   * watch, when there is one (not for series that change on events only).
    */
-  sample(key: string, labels: Readonly<Record<string, string>>, timestampMs: number, value: number): void {
+  sample(key: string, labels: Readonly<Record<string, string>>, timestampMs: number, value: number, watched = true): void {
     const b = this.open;
     let idx = b.index.get(key);
     if (idx === undefined) {
@@ -153,7 +154,7 @@ export class ReadingsBatcher {
     b.timestamps.push(timestampMs);
     b.values.push(value);
     this.pending++;
-    this.o.watch?.seen(key, labels, timestampMs);
+    if (watched) this.o.watch?.seen(key, labels, timestampMs);
   }
 
   /**

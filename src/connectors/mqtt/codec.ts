@@ -31,9 +31,11 @@ export interface RecordMapping {
 /**
  * Receives one sample; `labels` holds `__name__` and is not modified
  * afterwards. `key`, when given, identifies the series (the same labels, the
- * same key) and saves computing one from the labels.
+ * same key) and saves computing one from the labels. `event`: a sample of a
+ * series that changes on events, not at intervals (availability), so it is
+ * no series to judge stale.
  */
-export type Emit = (labels: Readonly<Record<string, string>>, timestampMs: number, value: number, key?: string) => void;
+export type Emit = (labels: Readonly<Record<string, string>>, timestampMs: number, value: number, key?: string, event?: boolean) => void;
 
 export interface Decoder {
   decode(topic: string, payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void;

@@ -287,7 +287,7 @@ export class MqttConnector implements Connector {
     }
     const before = this.batcher.pendingSamples;
     try {
-      route.decoder.decode(topic, payload, captures, now, (labels, ts, value, key) => this.batcher.sample(key ?? JSON.stringify(labels), labels, ts, value));
+      route.decoder.decode(topic, payload, captures, now, (labels, ts, value, key, event) => this.batcher.sample(key ?? JSON.stringify(labels), labels, ts, value, event !== true));
     } catch (err) {
       // A decoder bug must not end the process (it runs inside the client's packet handler): counted like bad data, and logged.
       if (!(err instanceof DecodeError)) this.ctx.log.error(`connector ${this.ctx.name}: decoding ${topic} failed: ${(err as Error).stack ?? String(err)}`);

@@ -10,6 +10,7 @@ interface Got {
   ts: number;
   value: number;
   key: string | undefined;
+  event?: true;
 }
 
 function harness(base = 'zigbee2mqtt') {
@@ -19,9 +20,9 @@ function harness(base = 'zigbee2mqtt') {
   const send = (topic: string, payload: unknown, captures: Record<string, string> = {}): Got[] => {
     const out: Got[] = [];
     const body = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
-    d.decode(topic, body, captures, 1_000, (labels, ts, value, key) => {
+    d.decode(topic, body, captures, 1_000, (labels, ts, value, key, event) => {
       const { __name__, ...rest } = labels;
-      out.push({ name: __name__!, labels: rest, ts, value, key });
+      out.push({ name: __name__!, labels: rest, ts, value, key, ...(event === true ? { event } : {}) });
     });
     return out;
   };
@@ -81,7 +82,7 @@ describe('Zigbee2MQTT decoder', () => {
     const h = harness();
     h.send('zigbee2mqtt/bridge/devices', bridgeDevices);
     const on = h.send('zigbee2mqtt/living_room_bulb/availability', { state: 'online' });
-    assert.deepEqual(on, [{ name: 'up', labels: { device: 'living_room_bulb', ieee_address: '0x000b57fffec6a5b2', model: 'LED1545G12', vendor: 'IKEA' }, ts: 1000, value: 1, key: 'zigbee2mqtt/0x000b57fffec6a5b2\u0000living_room_bulb\u0000up' }]);
+    assert.deepEqual(on, [{ name: 'up', labels: { device: 'living_room_bulb', ieee_address: '0x000b57fffec6a5b2', model: 'LED1545G12', vendor: 'IKEA' }, ts: 1000, value: 1, key: 'zigbee2mqtt/0x000b57fffec6a5b2\u0000living_room_bulb\u0000up', event: true }]);
     assert.equal(h.events.at(-1)!.online, true);
     assert.equal(h.send('zigbee2mqtt/kitchen/climate/availability', 'offline')[0]!.value, 0);
     assert.equal(h.events.at(-1)!.online, false);

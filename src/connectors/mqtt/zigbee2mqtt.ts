@@ -237,7 +237,7 @@ export class Zigbee2MqttDecoder implements Decoder {
     const online = availabilityOf(payload);
     if (online === undefined) throw new DecodeError(`availability of ${d.name}: expected {"state":"online"|"offline"} or online/offline, got ${JSON.stringify(payload.toString('utf8').slice(0, 40))}`);
     d.up ??= { labels: { __name__: 'up', ...d.labels }, key: `${d.key}\u0000${d.name}\u0000up` };
-    emit(d.up.labels, receivedMs, online ? 1 : 0, d.up.key);
+    emit(d.up.labels, receivedMs, online ? 1 : 0, d.up.key, true);
     this.hooks.device?.({ key: d.key, labels: d.labels, ts: receivedMs, online });
   }
 

@@ -107,7 +107,28 @@ export interface ConnectorStatus {
   messagesTotal: number;
   unparseableTotal: number;
   droppedTotal: number;
+  /** Home Assistant: states read as unavailable or unknown. */
+  unavailableTotal?: number;
   instance: string | null;
+  staleness: ConnectorStaleness;
+}
+export type Freshness = 'learning' | 'fresh' | 'stale';
+/** Learned staleness: series and devices judged by their own reporting intervals. */
+export interface ConnectorStaleness {
+  series: Record<Freshness, number>;
+  devices: Record<Freshness | 'offline', number>;
+  staleDeviceNames: string[];
+  untracked: number;
+}
+export interface WatchedSeries {
+  labels: Record<string, string>;
+  lastSeenAt: string;
+  intervalMs: number | null;
+  freshness: Freshness;
+}
+export interface WatchedDevice extends WatchedSeries {
+  key: string;
+  availability: 'online' | 'offline' | null;
 }
 export interface Connector {
   id: string;

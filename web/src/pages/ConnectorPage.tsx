@@ -1,6 +1,7 @@
 // One connector: its health (GET /api/connectors/{id} every 3 s), the
-// errors seen, its settings (secrets only as set / not set) and the edit
-// form, start/stop and delete.
+// errors seen, its devices and series with their learned freshness, its
+// settings (secrets only as set / not set) and the edit form, start/stop and
+// delete.
 
 import { A, useNavigate, useParams } from '@solidjs/router';
 import { createResource, createSignal, For, onCleanup, Show, type JSX } from 'solid-js';
@@ -8,6 +9,7 @@ import { NotAllowed } from '../components/Shell';
 import { ErrorBanner } from '../components/ui';
 import { ConnectorForm } from '../connectors/form';
 import { kindLabel } from '../connectors/kinds';
+import { Watched } from '../connectors/staleness';
 import { CONNECTOR_POLL_MS, ConnectorActions, errorsSeen, LastError, noteErrors, StateBadge } from '../connectors/status';
 import { createAction } from '../lib/action';
 import { get, roleAtLeast } from '../lib/api';
@@ -105,6 +107,7 @@ function ConnectorDetails(): JSX.Element {
                 </Show>
               </div>
             </div>
+            <Watched c={c()} />
             <div class="card">
               <h2>Settings</h2>
               <Show

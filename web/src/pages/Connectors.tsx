@@ -9,6 +9,7 @@ import { NotAllowed } from '../components/Shell';
 import { Empty, ErrorBanner } from '../components/ui';
 import { ConnectorForm } from '../connectors/form';
 import { kindLabel } from '../connectors/kinds';
+import { StaleSummary } from '../connectors/staleness';
 import { CONNECTOR_POLL_MS, ConnectorActions, LastError, noteErrors, StateBadge } from '../connectors/status';
 import { createAction } from '../lib/action';
 import { get, roleAtLeast } from '../lib/api';
@@ -95,6 +96,7 @@ function ConnectorList(): JSX.Element {
                   <th scope="col">Readings/s</th>
                   <th scope="col">Dropped</th>
                   <th scope="col">Unparseable</th>
+                  <th scope="col">Stale</th>
                   <th scope="col">Last error</th>
                   <th scope="col">Actions</th>
                 </tr>
@@ -124,6 +126,9 @@ function ConnectorList(): JSX.Element {
                       </td>
                       <td data-label="Unparseable" class="num" classList={{ 'warn-text': c.status.unparseableTotal > 0 }}>
                         {fmtCount(c.status.unparseableTotal)}
+                      </td>
+                      <td data-label="Stale">
+                        <StaleSummary c={c} />
                       </td>
                       <td data-label="Last error" class="small details">
                         <LastError error={c.status.lastError} />
