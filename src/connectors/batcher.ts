@@ -19,6 +19,7 @@
 
 import type { Principal } from '../auth/index.js';
 import { SentioError, asSentioError } from '../errors.js';
+import { encodeLabels } from '../native/index.js';
 import type { IngestResult, Readings } from '../native/types.js';
 import type { IngestPort } from '../pipeline/port.js';
 import { Backoff } from './backoff.js';
@@ -47,7 +48,8 @@ export interface BatcherOptions {
 type Settle = { resolve: () => void; reject: (e: Error) => void };
 
 class Batch {
-  readonly series: Array<Readonly<Record<string, string>>> = [];
+  /** Each series' labels as text (encodeLabels): passed to the core as one string. */
+  readonly series: string[] = [];
   readonly index = new Map<string, number>();
   sampleSeries: number[] = [];
   timestamps: number[] = [];
@@ -59,7 +61,7 @@ class Batch {
   }
 
   readings(): Readings {
-    return { series: this.series, sampleSeries: Uint32Array.from(this.sampleSeries), timestamps: Float64Array.from(this.timestamps), values: Float64Array.from(this.values) };
+    return { series: [], seriesText: this.series.join('\u0001'), sampleSeries: Uint32Array.from(this.sampleSeries), timestamps: Float64Array.from(this.timestamps), values: Float64Array.from(this.values) };
   }
 }
 
@@ -147,7 +149,7 @@ export class ReadingsBatcher {
     let idx = b.index.get(key);
     if (idx === undefined) {
       idx = b.series.length;
-      b.series.push(labels);
+      b.series.push(encodeLabels(labels));
       b.index.set(key, idx);
     }
     b.sampleSeries.push(idx);

@@ -136,3 +136,20 @@ test('labels go to the core encoded once per object; the point\'s own tags win; 
   assert.equal(o.seriesDefs!.toString(), '{"__name__":"m_v","device":"boiler-1","site":"own"}');
   assert.equal(native.ingest(Buffer.from('m v=1'), { format: 'lp', nowMs: NOW, outputs: [{ encoding: 'columns' }], labels: '' }).outputs[0]!.seriesDefs!.toString(), '{"__name__":"m_v"}');
 });
+
+test('ingestReadings takes series as objects or as one text (encodeLabels joined by U+0001), with the same result', () => {
+  const series = [
+    { __name__: 'zigbee_temperature', device: 'kitchen/climate', unit: '°C' },
+    { __name__: 'zigbee_humidity', device: 'kitchen/climate', unit: '%' },
+  ];
+  const columns = { sampleSeries: Uint32Array.from([0, 1, 0]), timestamps: Float64Array.from([NOW, NOW, NOW + 1000]), values: Float64Array.from([21.5, 40, 21.75]) };
+  const opts = { nowMs: NOW, outputs: [{ encoding: 'remote_write' as const }] };
+  const asObjects = native.ingestReadings({ series, ...columns }, opts);
+  const asText = native.ingestReadings({ series: [], seriesText: series.map(encodeLabels).join('\u0001'), ...columns }, opts);
+  assert.equal(asText.samples, 3);
+  assert.deepEqual(native.decodeRemoteWrite(asText.outputs[0]!.shards![0]!), native.decodeRemoteWrite(asObjects.outputs[0]!.shards![0]!));
+  // A U+0001 in a value would split the text: encodeLabels leaves such a pair out.
+  assert.equal(encodeLabels({ __name__: 'x', bad: 'a\u0001b', ok: 'y' }), '__name__\0x\0ok\0y');
+  assert.throws(() => native.ingestReadings({ series: [], seriesText: '__name__\0x\0dangling', ...columns }, opts), /series 0 has an odd number of fields/);
+  assert.throws(() => native.ingestReadings({ series, seriesText: 'a\0b', ...columns }, opts), /exclusive/);
+});

@@ -26,16 +26,18 @@ export const native: NativeBinding = load();
 const encoded = new WeakMap<Readonly<Record<string, string>>, string>();
 
 /**
- * A label set as IngestOptions.labels wants it: `name NUL value NUL ...`.
- * Cached per object, so a device's labels (one object per token lookup,
- * reused for every batch) are encoded once. Pairs holding a NUL are left out
- * (the API refuses control characters in labels).
+ * A label set as IngestOptions.labels and Readings.seriesText want it:
+ * `name NUL value NUL ...`. Cached per object, so a device's labels (one
+ * object per token lookup, reused for every batch) and a connector's series
+ * (one object per series, reused) are encoded once. Pairs holding a NUL or
+ * a U+0001 (seriesText's separator) are left out (the API refuses control
+ * characters in labels).
  */
 export function encodeLabels(labels: Readonly<Record<string, string>>): string {
   let text = encoded.get(labels);
   if (text === undefined) {
     text = Object.entries(labels)
-      .filter(([k, v]) => !k.includes('\0') && !v.includes('\0'))
+      .filter(([k, v]) => !/[\0\u0001]/.test(k) && !/[\0\u0001]/.test(v))
       .map(([k, v]) => `${k}\0${v}`)
       .join('\0');
     encoded.set(labels, text);

@@ -203,8 +203,13 @@ export interface QueueScanResult {
  * the result is a sample (errors name the 1-based sample). See native/core/src/lib.rs, `Readings`.
  */
 export interface Readings {
-  /** Each series' labels, `__name__` among them (required, non-empty). */
+  /** Each series' labels, `__name__` among them (required, non-empty); empty when `seriesText` has them. */
   series: ReadonlyArray<Readonly<Record<string, string>>>;
+  /**
+   * The series as one text (labelsText of each, joined by U+0001): passing one string costs a
+   * fraction of passing objects (about 6 µs a series as objects on this machine).
+   */
+  seriesText?: string;
   /** Per sample: the index of its series in `series`. */
   sampleSeries: Uint32Array;
   /** Per sample: Unix ms, whole numbers. */

@@ -87,8 +87,13 @@ function recordingPort(): IngestPort & { rows: Array<[string, string, string | u
       throw new Error('not used');
     },
     async writeReadings(_p: string, r: Readings): Promise<IngestResult> {
+      // The batcher passes the series as text (encodeLabels of each, joined by U+0001).
+      const series = r.seriesText === undefined ? r.series : r.seriesText.split('\u0001').map((t) => {
+        const f = t.split('\0');
+        return Object.fromEntries(Array.from({ length: f.length / 2 }, (_, j) => [f[2 * j]!, f[2 * j + 1]!])) as Record<string, string>;
+      });
       for (let i = 0; i < r.values.length; i++) {
-        const l = r.series[r.sampleSeries[i]!]!;
+        const l = series[r.sampleSeries[i]!]!;
         rows.push([l.__name__!, l.entity_id!, l.area, r.timestamps[i]!, r.values[i]!]);
       }
       return { lines: r.values.length, rejected: 0, samples: r.values.length, skippedStrings: 0, errors: [], outputs: [], unroutedSamples: 0, rejectedLineBytes: 0, rejectedTags: 0 };
@@ -107,7 +112,10 @@ async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promi
 
 describe('Home Assistant connector against a fake peer', () => {
   const fakes: Fake[] = [];
+  const connectors: HomeAssistantConnector[] = [];
+  // Stopped here too, so that a failed test leaves no connector reconnecting (the runner would wait for it).
   after(async () => {
+    await Promise.all(connectors.map((c) => c.stop()));
     await Promise.all(fakes.map((f) => f.close()));
   });
 
@@ -116,6 +124,7 @@ describe('Home Assistant connector against a fake peer', () => {
     const status = new ConnectorStatus('fake', 'homeassistant', new ConnectorMetrics(registry), 'test:1');
     const port = recordingPort();
     const c = new HomeAssistantConnector({ url: fake.url, token, attributes: false }, { name: 'fake', port, status, log: silentLogger });
+    connectors.push(c);
     return { c, status, port, registry };
   }
 
