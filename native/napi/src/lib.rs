@@ -418,7 +418,7 @@ fn series_from_text(text: &str) -> Result<Vec<Vec<(&str, &str)>>> {
         .enumerate()
         .map(|(i, s)| {
             let parts: Vec<&str> = s.split('\0').collect();
-            if parts.len() % 2 != 0 {
+            if !parts.len().is_multiple_of(2) {
                 return Err(Error::new(napi::Status::InvalidArg, format!("readings.seriesText: series {i} has an odd number of fields ({})", parts.len())));
             }
             Ok(parts.chunks_exact(2).map(|p| (p[0], p[1])).collect())
