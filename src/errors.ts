@@ -28,6 +28,7 @@ export const ErrorCodes = {
   SENTIO_ERR_FORBIDDEN: { status: 403, message: 'your role does not allow this' },
   SENTIO_ERR_VALIDATION: { status: 400, message: 'the request does not match the schema' },
   SENTIO_ERR_CONFLICT: { status: 409, message: 'a resource with this name already exists' },
+  SENTIO_ERR_READ_ONLY: { status: 409, message: 'this resource is defined in the configuration file: change it there' },
   SENTIO_ERR_LOGIN_FAILED: { status: 401, message: 'wrong username or password' },
   SENTIO_ERR_TOKEN_EXPIRED: { status: 401, message: 'the access token has expired; refresh it' },
   SENTIO_ERR_BAD_QUERY: { status: 400, message: 'the query could not be parsed' },

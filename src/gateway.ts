@@ -31,6 +31,7 @@ import type { EmbeddedStore } from './embedded/index.js';
 import { Router } from './router/index.js';
 import { createSinks, type CreatedSink } from './sinks/index.js';
 import type { Sink } from './sinks/types.js';
+import { applyFileConnectors } from './connectors/file.js';
 import { ConnectorRuntime } from './connectors/runtime.js';
 import { ConnectorMetrics } from './connectors/status.js';
 
@@ -126,6 +127,8 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   let embedded: EmbeddedStore | undefined;
   let made: CreatedSink[];
   try {
+    // Before anything listens or runs: a file the store refuses stops the start, and the runtime's first pass sees the file's connectors.
+    await applyFileConnectors(control.store, config.connectors, log);
     embedded = await openEmbedded(config, metrics, log);
     made = await createSinks(config.sinks, {
       config,

@@ -46,6 +46,17 @@ function notFound(what: string, id: string): SentioError {
   return new SentioError('SENTIO_ERR_NOT_FOUND', `no ${what} ${id}`);
 }
 
+/** A connector the API may change: one of source api (the file's are changed in the file). */
+function changeable(c: StoredConnector, verb: 'changed' | 'deleted'): StoredConnector {
+  if (c.source === 'file') {
+    throw new SentioError(
+      'SENTIO_ERR_READ_ONLY',
+      `connector ${c.name} is defined in the config file (connectors): it cannot be ${verb} through the API; change the file and restart a gateway`,
+    );
+  }
+  return c;
+}
+
 export function tokenView(t: StoredToken, now = Date.now()) {
   const state = t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && Date.parse(t.expiresAt) <= now ? 'expired' : t.expiresAt !== null ? 'expiring' : 'active';
   return { ...t, state } as const;
@@ -373,11 +384,14 @@ function connectorRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
       },
     }),
     route({
-      method: 'patch', path: '/api/connectors/{id}', operationId: 'updateConnector', tag: base.tag, access: 'operator', summary: 'Change a connector: its name, config or enabled (start/stop); it restarts with the change.',
-      params: S.IdParams, body: S.ConnectorPatch, response: S.Connector, errors: ['SENTIO_ERR_CONFLICT', 'SENTIO_ERR_VALIDATION'],
+      method: 'patch', path: '/api/connectors/{id}', operationId: 'updateConnector', tag: base.tag, access: 'operator',
+      summary: 'Change a connector: its name, config or enabled (start/stop); it restarts with the change. One defined in the config file (source file) is refused, enabled included.',
+      params: S.IdParams, body: S.ConnectorPatch, response: S.Connector, errors: ['SENTIO_ERR_CONFLICT', 'SENTIO_ERR_READ_ONLY', 'SENTIO_ERR_VALIDATION'],
       async handler(ctx) {
-        const old = await st.getConnector(ctx.params.id);
-        if (!old) throw notFound('connector', ctx.params.id);
+        const found = await st.getConnector(ctx.params.id);
+        if (!found) throw notFound('connector', ctx.params.id);
+        // A connector's source never changes, so this check cannot go stale before the update.
+        const old = changeable(found, 'changed');
         const p = ctx.body as { name?: string; config?: Record<string, unknown>; enabled?: boolean };
         const config = p.config === undefined ? undefined : keepSecrets(old.kind, old.config, p.config);
         // Enabling re-checks the stored config too (it may predate its kind's checks).
@@ -404,9 +418,13 @@ function connectorRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
       }),
     ),
     route({
-      method: 'delete', path: '/api/connectors/{id}', operationId: 'deleteConnector', tag: base.tag, access: 'operator', summary: 'Delete a connector (stopped first).', params: S.IdParams, status: 204,
+      method: 'delete', path: '/api/connectors/{id}', operationId: 'deleteConnector', tag: base.tag, access: 'operator',
+      summary: 'Delete a connector (stopped first). One defined in the config file (source file) is refused.', params: S.IdParams, status: 204, errors: ['SENTIO_ERR_READ_ONLY'],
       async handler(ctx) {
-        if (!(await st.deleteConnector(ctx.params.id))) throw notFound('connector', ctx.params.id);
+        const c = await st.getConnector(ctx.params.id);
+        if (!c) throw notFound('connector', ctx.params.id);
+        changeable(c, 'deleted');
+        if (!(await st.deleteConnector(c.id))) throw notFound('connector', ctx.params.id);
         await ctx.audit('connector.delete', `connector:${ctx.params.id}`);
         await s.connectors.changed();
         return undefined;

@@ -195,6 +195,9 @@ export const Connector = z
     config: z.record(z.string(), z.unknown()).describe('Its settings, without secrets.'),
     secrets: z.array(z.string()).describe('The secret settings that are set (e.g. password, tls.key): write-only, never returned.'),
     enabled: z.boolean(),
+    source: z
+      .enum(['api', 'file'])
+      .describe('api: created and changed through this API. file: defined in the YAML config file (connectors), applied at start; PATCH and DELETE are refused with SENTIO_ERR_READ_ONLY.'),
     createdAt: Timestamp,
     updatedAt: Timestamp,
     status: ConnectorStatus,

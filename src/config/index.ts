@@ -4,7 +4,8 @@
 // everywhere: flag `--data-dir`, environment `SENTIO_DATA_DIR`, YAML key
 // `data-dir`. The merged values are validated with one schema; a bad value
 // stops start-up with a message naming the key and what is wrong. No other
-// module reads process.env: the result is passed down explicitly.
+// module reads process.env: the result is passed down explicitly (connector
+// configs' `${NAME}` references are replaced here: connectors.ts).
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -14,6 +15,9 @@ import { z } from 'zod';
 import type { LabelMatcher } from '../native/types.js';
 import { parseSelector } from '../query/selector.js';
 import { SIGNALS, type Signal } from '../signals/index.js';
+import { checkConnectors, connectorLabel, type ConnectorSpec, connectorSpecSchema } from './connectors.js';
+
+export type { ConnectorSpec } from './connectors.js';
 
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'yaml';
 
@@ -52,6 +56,10 @@ export const settings = {
   routes: {
     kind: 'yaml',
     help: 'list of routing rules, each {sinks: [names], signals: [metrics], match: a series selector such as \'{site="plant-7"}\'}; a series goes to every sink of every rule it matches, a sink named in no rule gets nothing; default: every sink takes everything of its signals',
+  },
+  connectors: {
+    kind: 'yaml',
+    help: 'list of connectors, each {name, kind, config, enabled} as the API takes them; ${NAME} in config strings is replaced from the environment; applied to the metadata store at start (created, changed, and removed once no longer listed), and read-only through the API; unset: connectors defined by a file earlier are left as they are',
   },
   token: { kind: 'list', help: 'ingest token accepted as "Authorization: Token|Bearer ..." (repeatable)' },
   'no-auth': { kind: 'bool', help: 'accept writes without credentials' },
@@ -178,6 +186,7 @@ export const configSchema = z
     sink: z.enum(['auto', 'blackhole']).default('auto'),
     sinks: z.array(sinkSpecSchema).default([]),
     routes: z.array(routeSchema).min(1, 'give at least one rule, or leave routes out (every sink then takes everything)').optional(),
+    connectors: z.array(connectorSpecSchema).optional(),
     token: z.array(z.string().min(8, 'tokens must be at least 8 characters')).default([]),
     'no-auth': z.boolean().default(false),
     workers: z.number().int().min(0).max(256).default(availableParallelism()),
@@ -335,6 +344,12 @@ export interface Config {
   sinks: SinkSpec[];
   /** undefined: every sink takes everything of its signals. */
   routes: RouteSpec[] | undefined;
+  /**
+   * The connectors the file (or SENTIO_CONNECTORS) defines, checked and with
+   * their variables substituted; undefined: the setting is absent, and
+   * connectors a file defined earlier are left as they are.
+   */
+  connectors: ConnectorSpec[] | undefined;
   tokens: string[];
   noAuth: boolean;
   workers: number;
@@ -430,7 +445,8 @@ export interface LoadResult {
 
 /**
  * Parses flags (`argv` without the node binary, the script and the command),
- * `env` and the YAML file they name. Throws ConfigError naming the bad key.
+ * `env` and the YAML file they name; `env` also gives the variables that
+ * `${NAME}` in connector configs refer to. Throws ConfigError naming the bad key.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadResult {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
@@ -495,22 +511,32 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): LoadResult {
       const key = String(issue.path[0] ?? '');
       const s = (settings as Record<string, Setting>)[key];
       const at = issue.path.slice(1).map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
-      const where = !s ? key || 'config' : isFlag(s) ? `${key} (--${key}, ${envName(key)})` : `${key}${at} (YAML key ${key}, ${envName(key)})`;
+      let where = !s ? key || 'config' : isFlag(s) ? `${key} (--${key}, ${envName(key)})` : `${key}${at} (YAML key ${key}, ${envName(key)})`;
+      if (key === 'connectors' && typeof issue.path[1] === 'number') {
+        // Named as the connector checks name theirs: connectors[0] (zigbee).kind
+        const i = issue.path[1];
+        const entry = (merged.connectors as unknown[] | undefined)?.[i] as { name?: unknown } | undefined;
+        where = `${connectorLabel(i, entry?.name)}${issue.path.slice(2).map((p) => `.${String(p)}`).join('')} (YAML key connectors, ${envName('connectors')})`;
+      }
       const unknown = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.join(', ')}` : issue.message;
       return `  ${where}: ${unknown}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
-  return { config: toConfig(parsed.data), help: flags.help === true, sources };
+  const problems: string[] = [];
+  const connectors = parsed.data.connectors && checkConnectors(parsed.data.connectors, env, (where, message) => problems.push(`  ${where}: ${message}`));
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
+  return { config: toConfig(parsed.data, connectors), help: flags.help === true, sources };
 }
 
-function toConfig(r: Raw): Config {
+function toConfig(r: Raw, connectors: ConnectorSpec[] | undefined): Config {
   return {
     listen: r.listen,
     dataDir: r['data-dir'],
     ...deriveSinks(r, (path, message) => {
       throw new ConfigError(`${path.join('.')}: ${message}`);
     }),
+    connectors,
     tokens: r.token,
     noAuth: r['no-auth'],
     workers: r.workers,

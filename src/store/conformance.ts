@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { MAX_TOKEN_LOOKUP, type MetaStore, type NewSession, StoreConflictError } from './types.js';
+import { type ConnectorConfig, MAX_TOKEN_LOOKUP, type MetaStore, type NewSession, StoreConflictError } from './types.js';
 
 const isConflict = (e: unknown) => e instanceof StoreConflictError;
 const isoRe = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -501,6 +501,7 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         const m = await s.createConnector({ name: 'mqtt-main', kind: 'mqtt', config: { url: 'mqtt://x', topics: ['a/#'], qos: 1, nested: { tls: false } } });
         assert.equal(m.enabled, true);
         assert.equal(m.kind, 'mqtt');
+        assert.equal(m.source, 'api');
         assert.deepEqual(m.config, { url: 'mqtt://x', topics: ['a/#'], qos: 1, nested: { tls: false } });
         const h = await s.createConnector({ name: 'ha', kind: 'homeassistant', config: {}, enabled: false });
         assert.equal(h.enabled, false);
@@ -522,6 +523,67 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         assert.equal(await s.deleteConnector(m.id), true);
         assert.equal(await s.deleteConnector(m.id), false);
         assert.deepEqual((await s.listConnectors()).map((c) => c.id), [h.id]);
+      });
+
+      const file = (name: string, config: Record<string, unknown>, o: { kind?: 'mqtt' | 'homeassistant'; enabled?: boolean } = {}) => ({ name, kind: o.kind ?? 'mqtt', config, enabled: o.enabled ?? true }) as const;
+
+      it('applyFileConnectors: creates, updates only what differs, deletes what the file no longer lists; API connectors untouched', async (s) => {
+        const api = await s.createConnector({ name: 'manual', kind: 'mqtt', config: { url: 'mqtt://m' } });
+        const r1 = await s.applyFileConnectors([file('zigbee', { url: 'mqtt://z', subscriptions: [{ topic: 'zigbee2mqtt', format: 'zigbee2mqtt' }] }), file('ha', { url: 'http://ha' }, { kind: 'homeassistant', enabled: false })]);
+        assert.deepEqual(r1.created.map((c) => [c.name, c.kind, c.source, c.enabled]), [['zigbee', 'mqtt', 'file', true], ['ha', 'homeassistant', 'file', false]]);
+        assert.deepEqual([r1.updated, r1.deleted, r1.unchanged, r1.clashes], [[], [], 0, []]);
+        const [zigbee, ha] = r1.created as [ConnectorConfig, ConnectorConfig];
+        assert.deepEqual(zigbee.config, { url: 'mqtt://z', subscriptions: [{ topic: 'zigbee2mqtt', format: 'zigbee2mqtt' }] });
+        const before = await s.listConnectors();
+        assert.deepEqual(before.map((c) => [c.name, c.source]), [['ha', 'file'], ['manual', 'api'], ['zigbee', 'file']]);
+
+        // The same list, keys in another order: nothing changes, not even updatedAt (the runtime would restart them).
+        const r2 = await s.applyFileConnectors([file('ha', { url: 'http://ha' }, { kind: 'homeassistant', enabled: false }), file('zigbee', { subscriptions: [{ format: 'zigbee2mqtt', topic: 'zigbee2mqtt' }], url: 'mqtt://z' })]);
+        assert.deepEqual([r2.created, r2.updated, r2.deleted, r2.unchanged], [[], [], [], 2]);
+        assert.deepEqual(await s.listConnectors(), before);
+
+        // A changed config and enabled, and ha no longer listed.
+        const r3 = await s.applyFileConnectors([file('zigbee', { url: 'mqtt://z2', subscriptions: [{ topic: 'z2m', format: 'zigbee2mqtt' }] }, { enabled: false })]);
+        assert.deepEqual(r3.updated.map((c) => [c.id, c.name, c.enabled, c.source, c.createdAt]), [[zigbee.id, 'zigbee', false, 'file', zigbee.createdAt]]);
+        assert.deepEqual(r3.updated[0]!.config, { url: 'mqtt://z2', subscriptions: [{ topic: 'z2m', format: 'zigbee2mqtt' }] });
+        assert.ok(r3.updated[0]!.updatedAt >= zigbee.updatedAt);
+        assert.deepEqual(r3.deleted, [ha]);
+        assert.equal(await s.getConnector(ha.id), undefined);
+        // Its kind too.
+        const r4 = await s.applyFileConnectors([file('zigbee', { url: 'http://ha' }, { kind: 'homeassistant' })]);
+        assert.deepEqual(r4.updated.map((c) => [c.id, c.kind, c.enabled]), [[zigbee.id, 'homeassistant', true]]);
+        assert.deepEqual(await s.getConnector(api.id), api);
+
+        // A listed name an API connector holds refuses the whole list: nothing changes.
+        const held = await s.listConnectors();
+        const r5 = await s.applyFileConnectors([file('new-one', { url: 'mqtt://n' }), file('manual', { url: 'mqtt://other' })]);
+        assert.deepEqual(r5.clashes, [api]);
+        assert.deepEqual([r5.created, r5.updated, r5.deleted], [[], [], []]);
+        assert.deepEqual(await s.listConnectors(), held);
+
+        // An empty list removes every file connector, and only those.
+        const r6 = await s.applyFileConnectors([]);
+        assert.deepEqual(r6.deleted.map((c) => c.name), ['zigbee']);
+        assert.deepEqual(await s.listConnectors(), [api]);
+        // The file's name is free again for the API, and the reverse.
+        const again = await s.createConnector({ name: 'zigbee', kind: 'mqtt', config: {} });
+        assert.equal(again.source, 'api');
+        await assert.rejects(s.applyFileConnectors([file('a', {}), file('a', {})]), TypeError);
+      });
+
+      it('applyFileConnectors: instances applying one list at once create each connector once', async (s) => {
+        const list = [file('a', { url: 'mqtt://a' }), file('b', { url: 'mqtt://b' }), file('c', { url: 'mqtt://c' })];
+        const results = await Promise.all(Array.from({ length: 4 }, () => s.applyFileConnectors(list)));
+        assert.equal(results.reduce((n, r) => n + r.created.length, 0), 3);
+        assert.equal(results.reduce((n, r) => n + r.unchanged, 0), 9);
+        assert.ok(results.every((r) => r.updated.length === 0 && r.deleted.length === 0 && r.clashes.length === 0));
+        assert.deepEqual((await s.listConnectors()).map((c) => [c.name, c.source]), [['a', 'file'], ['b', 'file'], ['c', 'file']]);
+        // And one changed list applied by several at once changes it once.
+        const changed = [file('a', { url: 'mqtt://a2' }), file('b', { url: 'mqtt://b' })];
+        const r = await Promise.all(Array.from({ length: 3 }, () => s.applyFileConnectors(changed)));
+        assert.equal(r.reduce((n, x) => n + x.updated.length, 0), 1);
+        assert.equal(r.reduce((n, x) => n + x.deleted.length, 0), 1);
+        assert.deepEqual((await s.listConnectors()).map((c) => [c.name, c.config.url]), [['a', 'mqtt://a2'], ['b', 'mqtt://b']]);
       });
     });
 

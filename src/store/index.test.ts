@@ -139,6 +139,24 @@ describe('PostgreSQL', () => {
     }
   });
 
+  test('migration 3: connectors stored before it are of source api', async () => {
+    const url = await pg.createDatabase();
+    const { openPostgres } = await import('./postgres.js');
+    const db = openPostgres(url, { max: 1 });
+    try {
+      assert.equal(await migrate(db, migrations.filter((m) => m.version <= 2)), 2);
+      await db.query(`INSERT INTO connectors (id, name, kind, config) VALUES ('c1', 'old', 'mqtt', '{}')`);
+    } finally {
+      await db.close();
+    }
+    const s = await openStore({ postgres: url, dataDir });
+    try {
+      assert.deepEqual((await s.listConnectors()).map((c) => [c.name, c.source]), [['old', 'api']]);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('an unreachable server fails openStore with SENTIO_ERR_STORE_UNAVAILABLE', async () => {
     await assert.rejects(openStore({ postgres: `postgres://postgres@127.0.0.1:1/none`, dataDir }), (err: unknown) => (err as { code?: string }).code === 'SENTIO_ERR_STORE_UNAVAILABLE');
   });

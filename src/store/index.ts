@@ -24,6 +24,11 @@
 //   SELECT (a fresh snapshot) when another instance won.
 // - listAudit: newest first by id; `before` pages backwards; `since` is
 //   inclusive, `until` exclusive; an action ending in '.' is a prefix.
+// - applyFileConnectors (the config file's connectors, source 'file') runs in
+//   one transaction under its own advisory lock, so instances starting
+//   together with one file serialise and the later ones change nothing; a
+//   unique clash with a concurrent API create is retried (it then shows as
+//   a clash). Connectors of source 'api' are never changed by it.
 // - PGlite is a single connection and must not be opened by two processes.
 
 import { join } from 'node:path';

@@ -138,6 +138,15 @@ CREATE TABLE leases (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'connector-source',
+    // Who defines a connector: the API, or the YAML config file (`connectors`,
+    // applied at start, read-only through the API). Existing ones came from the API.
+    sql: `
+ALTER TABLE connectors ADD COLUMN source text NOT NULL DEFAULT 'api' CHECK (source IN ('api', 'file'));
+`,
+  },
 ];
 
 /** Throws unless versions are positive integers, strictly increasing. */

@@ -16,6 +16,8 @@ import {
   type DeviceActivity,
   type DevicePatch,
   type DeviceToken,
+  type FileConnector,
+  type FileConnectorsResult,
   type MetaStore,
   type NewAlertRule,
   type NewAuditEntry,
@@ -126,6 +128,7 @@ function toConnector(r: Row): ConnectorConfig {
     kind: r.kind as ConnectorConfig['kind'],
     config: json(r.config),
     enabled: r.enabled as boolean,
+    source: r.source as ConnectorConfig['source'],
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
   };
@@ -204,6 +207,49 @@ const AUDIT_MAX_LIMIT = 1000;
 /** LIKE pattern matching strings that start with `prefix` literally. */
 function likePrefix(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** pg_advisory_xact_lock key of applyFileConnectors ('SENC'; the migrations' is 'SENT'). */
+export const FILE_CONNECTORS_LOCK_KEY = 0x53454e43;
+/** Tries of applyFileConnectors: an API create of a listed name can win the unique index between its read and its insert; read again. */
+const FILE_CONNECTORS_TRIES = 3;
+
+/** applyFileConnectors' work, inside one transaction (see MetaStore). */
+async function applyFileConnectorsIn(tx: Queryable, list: readonly FileConnector[]): Promise<FileConnectorsResult> {
+  // Instances starting together with one file serialise here; READ COMMITTED gives each
+  // statement after the lock a fresh snapshot, so the later ones see what the first did.
+  await q(tx, 'SELECT pg_advisory_xact_lock($1::bigint)', [FILE_CONNECTORS_LOCK_KEY]);
+  const rows = (await q(tx, 'SELECT * FROM connectors ORDER BY name')).map(toConnector);
+  const byName = new Map(rows.map((c) => [c.name, c]));
+  const clashes = list.flatMap((f) => {
+    const c = byName.get(f.name);
+    return c !== undefined && c.source !== 'file' ? [c] : [];
+  });
+  const result: FileConnectorsResult = { created: [], updated: [], deleted: [], unchanged: 0, clashes };
+  if (clashes.length > 0) return result;
+  for (const f of list) {
+    const params = [f.name, f.kind, JSON.stringify(f.config), f.enabled];
+    if (!byName.has(f.name)) {
+      const [r] = await q(tx, `INSERT INTO connectors (id, name, kind, config, enabled, source) VALUES ($5::text, $1::text, $2::text, $3::text::jsonb, $4::boolean, 'file') RETURNING *`, [...params, randomUUID()]);
+      result.created.push(toConnector(r!));
+      continue;
+    }
+    // jsonb equality ignores key order and formatting: only a real change touches updated_at (and restarts the connector).
+    const [r] = await q(
+      tx,
+      `UPDATE connectors SET kind = $2::text, config = $3::text::jsonb, enabled = $4::boolean, updated_at = now()
+       WHERE name = $1::text AND source = 'file' AND (kind, config, enabled) IS DISTINCT FROM ($2::text, $3::text::jsonb, $4::boolean) RETURNING *`,
+      params,
+    );
+    if (r) result.updated.push(toConnector(r));
+    else result.unchanged++;
+  }
+  const listed = new Set(list.map((f) => f.name));
+  for (const c of rows) {
+    if (c.source !== 'file' || listed.has(c.name)) continue;
+    if ((await q(tx, `DELETE FROM connectors WHERE id = $1::text AND source = 'file' RETURNING id`, [c.id])).length > 0) result.deleted.push(c);
+  }
+  return result;
 }
 
 export class SqlStore implements MetaStore {
@@ -534,6 +580,18 @@ export class SqlStore implements MetaStore {
 
   async deleteConnector(id: string): Promise<boolean> {
     return (await q(this.db, 'DELETE FROM connectors WHERE id = $1::text RETURNING id', [id])).length > 0;
+  }
+
+  async applyFileConnectors(list: readonly FileConnector[]): Promise<FileConnectorsResult> {
+    const names = new Set(list.map((f) => f.name));
+    if (names.size !== list.length) throw new TypeError('applyFileConnectors: two connectors of the list have one name');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction((tx) => applyFileConnectorsIn(tx, list)).catch(mapError); // BEGIN or COMMIT failing, outside q()
+      } catch (e) {
+        if (!(e instanceof StoreConflictError) || attempt >= FILE_CONNECTORS_TRIES) throw e;
+      }
+    }
   }
 
   // ---- audit ----

@@ -149,6 +149,9 @@ export type AlertRulePatch = Partial<Omit<AlertRule, 'id' | 'createdAt' | 'updat
 export type ConnectorKind = 'mqtt' | 'modbus' | 'opcua' | 'homeassistant';
 export const connectorKinds: readonly ConnectorKind[] = ['mqtt', 'modbus', 'opcua', 'homeassistant'];
 
+/** Who defines a connector: the API (changed through it), or the YAML file (read-only in the API, applied at start). */
+export type ConnectorSource = 'api' | 'file';
+
 export interface ConnectorConfig {
   id: string;
   name: string;
@@ -156,12 +159,32 @@ export interface ConnectorConfig {
   /** Kind-specific settings, validated by the API (and later by the connector). */
   config: Record<string, unknown>;
   enabled: boolean;
+  /** Never changes for a connector: a name the file takes over from the API is refused (applyFileConnectors). */
+  source: ConnectorSource;
   createdAt: string;
   updatedAt: string;
 }
 
 export type NewConnectorConfig = Pick<ConnectorConfig, 'name' | 'kind' | 'config'> & { enabled?: boolean };
 export type ConnectorConfigPatch = Partial<Pick<ConnectorConfig, 'name' | 'config' | 'enabled'>>;
+
+/** A connector as the configuration file defines it. */
+export type FileConnector = Pick<ConnectorConfig, 'name' | 'kind' | 'config' | 'enabled'>;
+
+/** What applyFileConnectors did. */
+export interface FileConnectorsResult {
+  created: ConnectorConfig[];
+  /** Their kind, config or enabled differed from the file's. */
+  updated: ConnectorConfig[];
+  /** Defined by the file earlier, no longer listed (as they were before deletion). */
+  deleted: ConnectorConfig[];
+  unchanged: number;
+  /**
+   * Names the file lists that connectors created through the API hold:
+   * when any, nothing was changed (the file is refused whole).
+   */
+  clashes: ConnectorConfig[];
+}
 
 export interface AuditEntry {
   id: string;
@@ -272,6 +295,16 @@ export interface MetaStore {
   listConnectors(): Promise<ConnectorConfig[]>;
   updateConnector(id: string, patch: ConnectorConfigPatch): Promise<ConnectorConfig | undefined>;
   deleteConnector(id: string): Promise<boolean>;
+  /**
+   * Makes the connectors of source 'file' be exactly `list`, by name, in one
+   * transaction: missing ones created, those whose kind, config or enabled
+   * differ updated (a new updatedAt, so the runtime restarts them), those no
+   * longer listed deleted; connectors of source 'api' are never changed, and
+   * a listed name one of them holds refuses the whole list (`clashes`, no
+   * change). Idempotent, and safe when several instances apply at once
+   * (they serialise on an advisory lock; each sees what the previous did).
+   */
+  applyFileConnectors(list: readonly FileConnector[]): Promise<FileConnectorsResult>;
 
   appendAudit(e: NewAuditEntry): Promise<AuditEntry>;
   listAudit(q?: AuditQuery): Promise<AuditEntry[]>;

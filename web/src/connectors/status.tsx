@@ -91,59 +91,70 @@ export function ConnectorActions(props: { c: Connector; busy: boolean; act: (fn:
   };
   const url = () => `/api/connectors/${encodeURIComponent(props.c.id)}`;
   return (
-    <Show
-      when={confirming()}
-      fallback={
-        <span class="actions-line">
-          <button
-            type="button"
-            class="secondary"
-            data-testid={props.c.enabled ? 'connector-stop' : 'connector-start'}
-            disabled={props.busy}
-            aria-label={`${props.c.enabled ? 'Stop' : 'Start'} ${props.c.name}`}
-            onClick={() => void props.act(() => patch(url(), { enabled: !props.c.enabled }))}
-          >
-            {props.c.enabled ? 'Stop' : 'Start'}
-          </button>
+    <Show when={props.c.source !== 'file'} fallback={<FileDefined />}>
+      <Show
+        when={confirming()}
+        fallback={
+          <span class="actions-line">
+            <button
+              type="button"
+              class="secondary"
+              data-testid={props.c.enabled ? 'connector-stop' : 'connector-start'}
+              disabled={props.busy}
+              aria-label={`${props.c.enabled ? 'Stop' : 'Start'} ${props.c.name}`}
+              onClick={() => void props.act(() => patch(url(), { enabled: !props.c.enabled }))}
+            >
+              {props.c.enabled ? 'Stop' : 'Start'}
+            </button>
+            <button
+              type="button"
+              class="danger"
+              data-testid="connector-delete"
+              aria-label={`Delete ${props.c.name}…`}
+              ref={deleteButton}
+              onClick={() => ask(true)}
+            >
+              Delete…
+            </button>
+          </span>
+        }
+      >
+        <span class="actions-line confirm" role="group" aria-label={`Delete ${props.c.name}?`}>
+          <span>Delete “{props.c.name}”? It stops; its data stays in the store.</span>
           <button
             type="button"
             class="danger"
-            data-testid="connector-delete"
-            aria-label={`Delete ${props.c.name}…`}
-            ref={deleteButton}
-            onClick={() => ask(true)}
+            data-testid="connector-delete-confirm"
+            disabled={props.busy}
+            onClick={async () => {
+              if (await props.act(() => del(url()))) props.onDeleted?.();
+              else ask(false);
+            }}
           >
-            Delete…
+            Delete
+          </button>
+          <button
+            type="button"
+            class="secondary"
+            ref={cancel}
+            onClick={() => ask(false)}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') ask(false);
+            }}
+          >
+            Cancel
           </button>
         </span>
-      }
-    >
-      <span class="actions-line confirm" role="group" aria-label={`Delete ${props.c.name}?`}>
-        <span>Delete “{props.c.name}”? It stops; its data stays in the store.</span>
-        <button
-          type="button"
-          class="danger"
-          data-testid="connector-delete-confirm"
-          disabled={props.busy}
-          onClick={async () => {
-            if (await props.act(() => del(url()))) props.onDeleted?.();
-            else ask(false);
-          }}
-        >
-          Delete
-        </button>
-        <button
-          type="button"
-          class="secondary"
-          ref={cancel}
-          onClick={() => ask(false)}
-          onKeyDown={(e) => {
-            if (e.key === 'Escape') ask(false);
-          }}
-        >
-          Cancel
-        </button>
-      </span>
+      </Show>
     </Show>
+  );
+}
+
+/** A connector of the config file: read-only here (the API refuses changes with SENTIO_ERR_READ_ONLY). */
+export function FileDefined(): JSX.Element {
+  return (
+    <span class="pill" data-testid="connector-file" title="Defined in the gateway's config file: change it there (docs/connectors.md#defined-in-the-config-file)">
+      config file
+    </span>
   );
 }

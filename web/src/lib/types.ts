@@ -139,6 +139,8 @@ export interface Connector {
   /** Config paths of the secrets that are set (write-only: their values never come back). */
   secrets: string[];
   enabled: boolean;
+  /** file: defined in the config file, read-only through the API. */
+  source: 'api' | 'file';
   createdAt: string;
   updatedAt: string;
   status: ConnectorStatus;

@@ -126,9 +126,15 @@ function ConnectorDetails(): JSX.Element {
                     <pre class="config" data-testid="connector-config" aria-label="Settings, without secrets">
                       {JSON.stringify(c().config, null, 2)}
                     </pre>
+                    <Show when={c().source === 'file'}>
+                      <p class="small muted" data-testid="connector-file-note">
+                        Defined in the gateway's config file: change it there, and restart a gateway.
+                      </p>
+                    </Show>
                     <button
                       type="button"
                       class="secondary"
+                      hidden={c().source === 'file'}
                       ref={editButton}
                       data-testid="connector-edit"
                       onClick={() => {
