@@ -139,6 +139,21 @@ export class ReadingsBatcher {
     return this.pending >= this.maxPendingSamples;
   }
 
+  /** Resolves once half of the bound or less is pending (at once when it is), or the batcher closes: a connector that stopped reading because it was full reads again then. */
+  drained(): Promise<void> {
+    if (this.pending < this.maxPendingSamples / 2 || this.closing) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private drainWaiters: Array<() => void> = [];
+
+  private wakeDrained(): void {
+    if (this.drainWaiters.length === 0 || (this.pending >= this.maxPendingSamples / 2 && !this.closing)) return;
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const resolve of w) resolve();
+  }
+
   /**
    * One sample of series `labels` (`__name__` among them). `key` identifies
    * the series (the same labels give the same key). `watched`: told to the
@@ -218,6 +233,7 @@ export class ReadingsBatcher {
       for (const s of batch.settles) s.reject(err as Error);
     } finally {
       this.pending -= n;
+      this.wakeDrained();
     }
   }
 
@@ -234,6 +250,7 @@ export class ReadingsBatcher {
   async close(graceMs: number): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.wakeDrained();
     this.graceUntil = Date.now() + graceMs;
     this.flush();
     const timer = setTimeout(() => this.stopped.abort(), graceMs);

@@ -29,6 +29,12 @@
 //   kept as the status' last error, and acknowledged: delivered again it
 //   would fail again. QoS 0 messages that arrive while too much is pending
 //   are dropped, counted.
+// - Backpressure: once the samples pending reach the batcher's bound, the
+//   next message is held in mqtt.js' handleMessage (its hook for this) until
+//   half of it is stored; the library reads nothing meanwhile, so TCP pushes
+//   back and the broker holds what comes (QoS 1: within its in-flight
+//   window; QoS 0: within its own queue limits) instead of Sentio dropping
+//   it.
 // - Reconnects use exponential backoff with full jitter (not mqtt.js'
 //   fixed period); a broker refusing the credentials puts the connector in
 //   `failed` and it tries again at the longest backoff.
@@ -156,6 +162,11 @@ export class MqttConnector implements Connector {
     const client = mqtt.connect(this.cfg.url, this.options());
     this.client = client;
     this.holdPubacks(client);
+    // One message at a time passes here before the library handles it: held while too much is pending (the file's comment).
+    client.handleMessage = (_packet, callback) => {
+      if (!this.batcher.full) return callback();
+      void this.batcher.drained().then(() => callback());
+    };
     client.on('connect', (connack) => {
       status.set('up');
       status.success();
