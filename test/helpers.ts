@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config/index.js';
 import { type Gateway, startGateway } from '../src/gateway.js';
 import { silentLogger } from '../src/log/index.js';
 import { QueuedSink } from '../src/queue/sink.js';
-import { type Service, spawnService } from './services/index.js';
+import { type ExportedSeries, type Service, spawnService, type VictoriaMetrics, waitFor } from './services/index.js';
 
 export const TOKEN = 'test-token-0123456789';
 /** The password of the user `admin` on test gateways. */
@@ -127,4 +127,25 @@ export function apiClient(url: string, accessToken: string, refreshToken = ''): 
       return { status: res.status, body: parsed, headers: res.headers };
     },
   };
+}
+
+/** Polls VictoriaMetrics until `done` holds for what `match` exports; fails with the last export. */
+export async function exported(vm: VictoriaMetrics, match: string, done: (s: ExportedSeries[]) => boolean, timeoutMs = 20_000): Promise<ExportedSeries[]> {
+  let last: ExportedSeries[] = [];
+  try {
+    await waitFor(`VictoriaMetrics holding ${match}`, async () => done((last = await vm.export(match))), timeoutMs);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last export: ${JSON.stringify(last).slice(0, 3000)}`);
+  }
+  return last;
+}
+
+/** Polls GET /api/connectors/{id} until its status' state is `want` (or `want` holds for it); fails with the last answer. */
+export async function connectorState(api: ApiClient, id: string, want: string | ((state: string) => boolean), timeoutMs = 20_000, what = typeof want === 'string' ? want : 'in the state wanted'): Promise<any> {
+  const ok = typeof want === 'string' ? (s: string) => s === want : want;
+  let last: any;
+  await waitFor(`connector ${id} ${what}`, async () => ok((last = (await api.call('GET', `/api/connectors/${id}`)).body).status?.state), timeoutMs).catch((err: Error) => {
+    throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
+  });
+  return last;
 }

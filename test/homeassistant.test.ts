@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { type ApiClient, login, metricValue, startTestGateway, type TestGateway } from './helpers.js';
+import { type ApiClient, connectorState, exported, login, metricValue, startTestGateway, type TestGateway } from './helpers.js';
 import { type HomeAssistant, HA_VERSION, prepareHomeAssistant, startHomeAssistant } from './services/homeassistant.js';
 import { type ExportedSeries, startVictoriaMetrics, type VictoriaMetrics, waitFor } from './services/index.js';
 
@@ -51,26 +51,8 @@ template:
 `;
 }
 
-async function exported(vm: VictoriaMetrics, match: string, done: (s: ExportedSeries[]) => boolean, timeoutMs = 20_000): Promise<ExportedSeries[]> {
-  let last: ExportedSeries[] = [];
-  try {
-    await waitFor(`VictoriaMetrics holding ${match}`, async () => done((last = await vm.export(match))), timeoutMs);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last export: ${JSON.stringify(last).slice(0, 3000)}`);
-  }
-  return last;
-}
-
 async function connector(api: ApiClient, id: string): Promise<any> {
   return (await api.call('GET', `/api/connectors/${id}`)).body;
-}
-
-async function connectorState(api: ApiClient, id: string, want: (state: string) => boolean, what: string, timeoutMs = 20_000): Promise<any> {
-  let last: any;
-  await waitFor(`connector ${id} ${what}`, async () => want((last = await connector(api, id)).status?.state), timeoutMs).catch((err: Error) => {
-    throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
-  });
-  return last;
 }
 
 function byEntity(series: ExportedSeries[]): Map<string, ExportedSeries> {
@@ -109,7 +91,7 @@ describe(`Home Assistant connector (real Home Assistant ${HA_VERSION}, real Vict
     assert.deepEqual(created.body.secrets, ['token']);
     assert.equal(JSON.stringify(created.body).includes(ha.token), false, 'no token in the answer');
     const id = created.body.id as string;
-    await connectorState(api, id, (s) => s === 'up', 'up');
+    await connectorState(api, id, (s) => s === 'up', 20_000, 'up');
 
     // The initial states: names, labels (the unit a label), area, each stamped with its last_updated.
     const initial = await ha.states();
@@ -178,11 +160,11 @@ describe(`Home Assistant connector (real Home Assistant ${HA_VERSION}, real Vict
     // Home Assistant restarts. While it is down the connector backs off; the setpoint's initial value changes meanwhile.
     const upSince = (await connector(api, id)).status.since as string;
     await ha.stop();
-    const away = await connectorState(api, id, (s) => s === 'backoff', 'backing off while Home Assistant is down');
+    const away = await connectorState(api, id, (s) => s === 'backoff', 20_000, 'backing off while Home Assistant is down');
     assert.ok(away.status.lastError !== null, JSON.stringify(away.status));
     await ha.configure(entities(42));
     ha = await ha.start();
-    const back = await connectorState(api, id, (s) => s === 'up', 'up again after the restart', 30_000);
+    const back = await connectorState(api, id, (s) => s === 'up', 30_000, 'up again after the restart');
     assert.ok(Date.parse(back.status.since) > Date.parse(upSince), 'a new up');
     // The change made while it was away arrives once it has re-subscribed and read the states again.
     await exported(vm, 'homeassistant_input_number{entity_id="input_number.setpoint"}', (s) => s.length === 1 && s[0]!.values.includes(42));
@@ -201,7 +183,7 @@ describe(`Home Assistant connector (real Home Assistant ${HA_VERSION}, real Vict
     const wrong = 'wrong-token-0123456789abcdef';
     const c = await api.call('POST', '/api/connectors', { name: 'refused', kind: 'homeassistant', config: { url: ha.url, token: wrong, include: ['input_boolean.*'] } });
     assert.equal(c.status, 201, JSON.stringify(c.body));
-    const failed = await connectorState(api, c.body.id, (s) => s === 'failed', 'failed');
+    const failed = await connectorState(api, c.body.id, (s) => s === 'failed', 20_000, 'failed');
     assert.match(failed.status.lastError.reason, /refused the access token/);
     for (const body of [failed, (await api.call('GET', '/api/connectors')).body, (await api.call('GET', '/api/audit?action=connector.')).body]) {
       const text = JSON.stringify(body);
@@ -213,7 +195,7 @@ describe(`Home Assistant connector (real Home Assistant ${HA_VERSION}, real Vict
     const fixed = await api.call('PATCH', `/api/connectors/${c.body.id}`, { config: { ...failed.config, token: ha.token } });
     assert.equal(fixed.status, 200);
     assert.equal(JSON.stringify(fixed.body).includes(ha.token), false);
-    await connectorState(api, c.body.id, (s) => s === 'up', 'up with the right token');
+    await connectorState(api, c.body.id, (s) => s === 'up', 20_000, 'up with the right token');
     await exported(vm, 'homeassistant_input_boolean{connector="refused"}', (s) => s.length >= 1);
     assert.equal((await api.call('DELETE', `/api/connectors/${c.body.id}`)).status, 204);
   });
@@ -221,17 +203,17 @@ describe(`Home Assistant connector (real Home Assistant ${HA_VERSION}, real Vict
   test('a connection that stops answering is found by its pings and made again', async () => {
     const c = await api.call('POST', '/api/connectors', { name: 'pings', kind: 'homeassistant', config: { url: ha.url, token: ha.token, include: ['input_number.setpoint'], attributes: false, pingIntervalSeconds: 1 } });
     assert.equal(c.status, 201, JSON.stringify(c.body));
-    await connectorState(api, c.body.id, (s) => s === 'up', 'up');
+    await connectorState(api, c.body.id, (s) => s === 'up', 20_000, 'up');
     // Frozen, Home Assistant keeps the TCP connection open but answers nothing.
     ha.process.kill('SIGSTOP');
     let lost: any;
     try {
-      lost = await connectorState(api, c.body.id, (s) => s !== 'up', 'no longer up once its pings go unanswered', 10_000);
+      lost = await connectorState(api, c.body.id, (s) => s !== 'up', 10_000, 'no longer up once its pings go unanswered');
     } finally {
       ha.process.kill('SIGCONT');
     }
     assert.match(lost.status.lastError?.reason ?? '', /no pong within 1000 ms: the connection is dead/);
-    await connectorState(api, c.body.id, (s) => s === 'up', 'up again', 30_000);
+    await connectorState(api, c.body.id, (s) => s === 'up', 30_000, 'up again');
     await ha.callService('input_number', 'set_value', { entity_id: 'input_number.setpoint', value: 61 });
     await exported(vm, 'homeassistant_input_number{connector="pings"}', (s) => s.length === 1 && s[0]!.values.includes(61));
     // The state read again after the reconnect had not changed: not written twice (VictoriaMetrics would hide a duplicate; the count does not).

@@ -11,32 +11,13 @@ import { after, before, describe, test } from 'node:test';
 import { pack } from 'msgpackr';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { bridgeDevices } from './fixtures/zigbee2mqtt.js';
-import { type ApiClient, login, startSentioProcess, startTestGateway, type TestGateway } from './helpers.js';
+import { type ApiClient, connectorState, exported, login, startSentioProcess, startTestGateway, type TestGateway } from './helpers.js';
 import { type Mosquitto, startMosquitto } from './services/mosquitto.js';
 import { type Postgres, startPostgres } from './services/postgres.js';
 import { type ExportedSeries, type Service, startVictoriaMetrics, type VictoriaMetrics, waitFor } from './services/index.js';
 
 async function publisher(url: string, o: IClientOptions = {}): Promise<MqttClient> {
   return mqtt.connectAsync(url, { clientId: `pub-${Math.random().toString(36).slice(2)}`, reconnectPeriod: 200, ...o });
-}
-
-/** Polls VictoriaMetrics until `done` holds for what `match` exports; fails with the last export. */
-async function exported(vm: VictoriaMetrics, match: string, done: (s: ExportedSeries[]) => boolean, timeoutMs = 20_000): Promise<ExportedSeries[]> {
-  let last: ExportedSeries[] = [];
-  try {
-    await waitFor(`VictoriaMetrics holding ${match}`, async () => done((last = await vm.export(match))), timeoutMs);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last export: ${JSON.stringify(last).slice(0, 2000)}`);
-  }
-  return last;
-}
-
-async function connectorState(api: ApiClient, id: string, want: string, timeoutMs = 20_000): Promise<any> {
-  let last: any;
-  await waitFor(`connector ${id} ${want}`, async () => (last = (await api.call('GET', `/api/connectors/${id}`)).body).status?.state === want, timeoutMs).catch((err: Error) => {
-    throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
-  });
-  return last;
 }
 
 describe('MQTT connector (real Mosquitto, real VictoriaMetrics)', () => {
