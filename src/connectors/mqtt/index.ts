@@ -27,14 +27,15 @@
 //   max_inflight_messages, MQTT 5's receive maximum) bounds what is held.
 // - A message that cannot be decoded is counted (unparseable), its error
 //   kept as the status' last error, and acknowledged: delivered again it
-//   would fail again. QoS 0 messages that arrive while too much is pending
-//   are dropped, counted.
-// - Backpressure: once the samples pending reach the batcher's bound, the
-//   next message is held in mqtt.js' handleMessage (its hook for this) until
-//   half of it is stored; the library reads nothing meanwhile, so TCP pushes
-//   back and the broker holds what comes (QoS 1: within its in-flight
-//   window; QoS 0: within its own queue limits) instead of Sentio dropping
-//   it.
+//   would fail again.
+// - Backpressure: once the samples pending reach the batcher's bound (or
+//   MAX_INFLIGHT_WRITES line-protocol messages are being written), the next
+//   message is held in mqtt.js' handleMessage (its hook for this) until half
+//   of the bound is stored (or a write ends); the library reads nothing
+//   meanwhile, so TCP pushes back and the broker holds what comes (QoS 1:
+//   within its in-flight window; QoS 0: within its own queue limits) instead
+//   of Sentio dropping it. A QoS 0 message that still finds the bound
+//   reached is dropped, counted.
 // - Reconnects use exponential backoff with full jitter (not mqtt.js'
 //   fixed period); a broker refusing the credentials puts the connector in
 //   `failed` and it tries again at the longest backoff.
@@ -56,7 +57,7 @@ export const PROTOCOL = 'mqtt';
 const STOP_GRACE_MS = 5000;
 /** MQTT 5: the most unacknowledged QoS 1 messages the broker may send us. */
 const RECEIVE_MAXIMUM = 1000;
-/** Line-protocol messages being written at once, beyond which QoS 0 ones are dropped. */
+/** Line-protocol messages being written at once, beyond which the next message waits (backpressure). */
 const MAX_INFLIGHT_WRITES = 10_000;
 const DEFAULT_SESSION_EXPIRY_S = 86_400;
 
@@ -164,8 +165,9 @@ export class MqttConnector implements Connector {
     this.holdPubacks(client);
     // One message at a time passes here before the library handles it: held while too much is pending (the file's comment).
     client.handleMessage = (_packet, callback) => {
-      if (!this.batcher.full) return callback();
-      void this.batcher.drained().then(() => callback());
+      if (this.batcher.full) return void this.batcher.drained().then(() => callback());
+      if (this.writes.size >= MAX_INFLIGHT_WRITES) return void Promise.race(this.writes).then(() => callback(), () => callback());
+      callback();
     };
     client.on('connect', (connack) => {
       status.set('up');
