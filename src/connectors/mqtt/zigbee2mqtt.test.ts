@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DecodeError } from './codec.js';
 import { bridgeDevices } from '../../../test/fixtures/zigbee2mqtt.js';
-import { type ZigbeeDeviceEvent, Zigbee2MqttDecoder } from './zigbee2mqtt.js';
+import { MAX_UNKNOWN_DEVICES, type ZigbeeDeviceEvent, Zigbee2MqttDecoder } from './zigbee2mqtt.js';
 
 interface Got {
   name: string;
@@ -26,7 +26,7 @@ function harness(base = 'zigbee2mqtt') {
     });
     return out;
   };
-  return { send, events, bridge };
+  return { send, events, bridge, decoder: d };
 }
 
 const byName = (got: Got[]) => Object.fromEntries(got.map((g) => [g.name, g]));
@@ -118,6 +118,19 @@ describe('Zigbee2MQTT decoder', () => {
     assert.deepEqual(h.send('zigbee2mqtt/bridge/info', { version: '1.35.3', commit: 'abc', coordinator: {} }), []);
     assert.deepEqual(h.send('zigbee2mqtt/new/sensor', { temperature: 20 })[0]!.labels, { device: 'new/sensor' });
     assert.deepEqual(h.send('zigbee2mqtt/new/sensor/availability', 'online')[0]!.labels, { device: 'new/sensor' });
+  });
+
+  it('remembers at most MAX_UNKNOWN_DEVICES devices outside the bridge list; beyond, their samples are still labelled', () => {
+    const h = harness();
+    for (let i = 0; i < MAX_UNKNOWN_DEVICES + 5; i++) h.send(`zigbee2mqtt/junk_${i}`, { v: 1 });
+    assert.equal(h.decoder.devices, MAX_UNKNOWN_DEVICES);
+    const beyond = h.send('zigbee2mqtt/junk_last', { v: 2 })[0]!;
+    assert.deepEqual(beyond.labels, { device: 'junk_last' });
+    assert.equal(h.decoder.devices, MAX_UNKNOWN_DEVICES);
+    // The bridge's list replaces what was remembered: known devices are labelled in full again.
+    h.send('zigbee2mqtt/bridge/devices', bridgeDevices);
+    assert.equal(h.send('zigbee2mqtt/front_door', { contact: true })[0]!.labels.model, 'MCCGQ11LM');
+    assert.equal(h.decoder.devices, 4);
   });
 
   it('reports the bridge going offline, and bad payloads as DecodeErrors', () => {

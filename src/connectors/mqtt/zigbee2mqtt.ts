@@ -85,11 +85,17 @@ class Bridge {
     readonly captures: Readonly<Record<string, string>>,
   ) {}
 
+  /** Devices not in the bridge's list, remembered (their label sets cached) up to MAX_UNKNOWN_DEVICES: anyone publishing under the base topic could name new ones without end. */
+  private unknown = 0;
+
   device(name: string): Device {
     let d = this.byName.get(name);
     if (d === undefined) {
       d = this.make(name, undefined, undefined, undefined, new Map());
-      this.byName.set(name, d);
+      if (this.unknown < MAX_UNKNOWN_DEVICES) {
+        this.unknown++;
+        this.byName.set(name, d);
+      }
     }
     return d;
   }
@@ -106,6 +112,7 @@ class Bridge {
   setDevices(list: unknown[]): void {
     this.byName.clear();
     this.byIeee.clear();
+    this.unknown = 0;
     for (const e of list) {
       if (e === null || typeof e !== 'object') continue;
       const r = e as Record<string, unknown>;
@@ -175,6 +182,8 @@ function flattenExposes(list: unknown[], prefix: string, out: Map<string, Expose
   }
 }
 
+export const MAX_UNKNOWN_DEVICES = 10_000;
+
 /** Properties that are not readings. */
 const NOT_SAMPLES = new Set(['last_seen']);
 
@@ -188,6 +197,13 @@ export class Zigbee2MqttDecoder implements Decoder {
     private readonly hooks: ZigbeeHooks = {},
   ) {
     this.baseLevels = base.split('/').length;
+  }
+
+  /** Devices remembered, over all bridges. */
+  get devices(): number {
+    let n = 0;
+    for (const b of this.bridges.values()) n += b.byName.size;
+    return n;
   }
 
   decode(topic: string, payload: Buffer, captures: Readonly<Record<string, string>>, receivedMs: number, emit: Emit): void {
