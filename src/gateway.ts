@@ -200,6 +200,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     metrics: new ConnectorMetrics(metrics.registry),
     log,
     instance: status.status.instance,
+    dataDir: config.dataDir,
   });
   const api = createApi(
     { store: control.store, sessions: control.sessions, deviceTokens: control.deviceTokens, activity: control.activity, status: () => status.status, connectors },

@@ -159,6 +159,11 @@ export const ConnectorStatus = z
     unparseableTotal: z.number(),
     droppedTotal: z.number(),
     unavailableTotal: z.number().optional().describe('Home Assistant: states read as unavailable or unknown (counted, never written as numbers).'),
+    badStatus: z.record(z.string(), z.number()).optional().describe('OPC-UA: values read with a status other than Good, by status name (counted, never written as numbers).'),
+    quarantined: z
+      .array(z.object({ name: z.string(), device: z.string().optional(), address: z.number(), error: z.string(), since: Timestamp }))
+      .optional()
+      .describe('Modbus: registers the device refused (an exception), polled alone and rarely while the others keep flowing.'),
     instance: z.string().nullable().describe('The gateway instance running it (host:pid); null: none.'),
     staleness: z
       .object({

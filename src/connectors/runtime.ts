@@ -40,6 +40,8 @@ export interface RuntimeOptions {
   log: Logger;
   /** This instance (host:pid): the lease holder's name. */
   instance: string;
+  /** The gateway's data directory (ConnectorContext.dataDir). */
+  dataDir: string;
   leaseTtlMs?: number;
   renewMs?: number;
 }
@@ -190,7 +192,7 @@ export class ConnectorRuntime {
     let connector: Connector;
     try {
       validateConnectorConfig(c.kind, c.config);
-      connector = def!.create(c.config, { name: c.name, port: this.o.port, status, log: this.o.log });
+      connector = def!.create(c.config, { name: c.name, port: this.o.port, status, log: this.o.log, dataDir: this.o.dataDir });
     } catch (err) {
       status.set('failed');
       status.failure(`cannot start: ${(err as Error).message}`);

@@ -11,6 +11,8 @@
 //   sentio_connector_dropped_total{connector,kind,reason}   samples not stored, by reason
 //   sentio_connector_errors_total{connector,kind}           connection and write errors
 //   sentio_connector_unavailable_total{connector,kind}      states read as unavailable/unknown (Home Assistant)
+//   sentio_connector_bad_status_total{connector,kind,status} values read with a status other than Good (OPC-UA)
+//   sentio_connector_quarantined{connector,kind}            registers quarantined (Modbus)
 //   sentio_connector_last_success_timestamp_seconds{connector,kind}
 //   sentio_connector_series{connector,kind,freshness}       series tracked, learning|fresh|stale
 //   sentio_connector_devices{connector,kind,state}          devices tracked, learning|fresh|stale|offline
@@ -30,6 +32,17 @@ export interface ConnectorError {
   reason: string;
 }
 
+/** A register (or item) a device refuses to serve: polled alone, rarely, while everything else keeps flowing. */
+export interface QuarantinedView {
+  name: string;
+  /** Its device, when the connector has several. */
+  device?: string;
+  address: number;
+  /** The device's answer, such as `exception 2 (illegal data address)`. */
+  error: string;
+  since: string;
+}
+
 /** A status as the API shows it. */
 export interface ConnectorStatusView {
   state: ConnectorState;
@@ -46,6 +59,10 @@ export interface ConnectorStatusView {
   droppedTotal: number;
   /** States read as `unavailable` or `unknown` (Home Assistant): counted, not stored. Absent for kinds that have none. */
   unavailableTotal?: number;
+  /** Values read with a status other than Good (OPC-UA), by status name: counted, not stored. Absent for kinds that have none. */
+  badStatus?: Record<string, number>;
+  /** Registers quarantined (Modbus). Absent for kinds that have none. */
+  quarantined?: QuarantinedView[];
   /** The instance running it (host:pid); null when none does. */
   instance: string | null;
   /** Series and devices it tracks, and how many of them are stale or offline (./staleness.ts). */
@@ -65,6 +82,8 @@ export class ConnectorMetrics {
   readonly errors: client.Counter;
   readonly lastSuccess: client.Gauge;
   readonly unavailable: client.Counter;
+  readonly badStatus: client.Counter;
+  readonly quarantined: client.Gauge;
   readonly series: client.Gauge;
   readonly devices: client.Gauge;
   readonly deviceStale: client.Gauge;
@@ -78,6 +97,8 @@ export class ConnectorMetrics {
     this.dropped = new client.Counter({ name: 'sentio_connector_dropped_total', help: 'Samples a connector could not store, by reason.', labelNames: ['connector', 'kind', 'reason'], registers: r });
     this.errors = new client.Counter({ name: 'sentio_connector_errors_total', help: 'Connection and write errors of a connector.', labelNames: ['connector', 'kind'], registers: r });
     this.unavailable = new client.Counter({ name: 'sentio_connector_unavailable_total', help: 'States a connector read as unavailable or unknown (Home Assistant): counted, not stored.', labelNames: ['connector', 'kind'], registers: r });
+    this.badStatus = new client.Counter({ name: 'sentio_connector_bad_status_total', help: 'Values a connector read with a status other than Good (OPC-UA), by status: counted, not stored.', labelNames: ['connector', 'kind', 'status'], registers: r });
+    this.quarantined = new client.Gauge({ name: 'sentio_connector_quarantined', help: 'Registers a connector quarantined because the device refused them (Modbus exceptions): polled alone, rarely.', labelNames: ['connector', 'kind'], registers: r });
     this.lastSuccess = new client.Gauge({ name: 'sentio_connector_last_success_timestamp_seconds', help: 'When a connector last connected or received data (Unix seconds).', labelNames: ['connector', 'kind'], registers: r });
     this.series = new client.Gauge({ name: 'sentio_connector_series', help: "Series a connector tracks, by freshness (learning its interval, fresh, or stale: silent for several of its own intervals).", labelNames: ['connector', 'kind', 'freshness'], registers: r });
     this.devices = new client.Gauge({ name: 'sentio_connector_devices', help: 'Devices a connector tracks, by state (learning, fresh, stale, offline by their own availability reports).', labelNames: ['connector', 'kind', 'state'], registers: r });
@@ -86,7 +107,9 @@ export class ConnectorMetrics {
 
   /** Removes a connector's series (it was deleted or renamed). */
   forget(connector: string, kind: string): void {
-    for (const m of [this.readings, this.messages, this.unparseable, this.errors, this.lastSuccess, this.unavailable]) m.remove({ connector, kind });
+    for (const m of [this.readings, this.messages, this.unparseable, this.errors, this.lastSuccess, this.unavailable, this.quarantined]) m.remove({ connector, kind });
+    for (const status of this.badStatuses.get(`${connector}\u0000${kind}`) ?? []) this.badStatus.remove({ connector, kind, status });
+    this.badStatuses.delete(`${connector}\u0000${kind}`);
     for (const state of connectorStates) this.state.remove({ connector, kind, state });
     this.dropped.remove({ connector, kind });
     for (const reason of DROP_REASONS) this.dropped.remove({ connector, kind, reason });
@@ -94,6 +117,9 @@ export class ConnectorMetrics {
     for (const state of DEVICE_STATES) this.devices.remove({ connector, kind, state });
     this.setStaleDevices(connector, kind, new Set());
   }
+
+  /** Status names counted by badStatus for each connector (`connector\u0000kind`): removed with it. */
+  readonly badStatuses = new Map<string, Set<string>>();
 
   /** Stale devices of each connector, as exported: `connector\u0000kind` → device names. */
   private readonly staleDevices = new Map<string, Set<string>>();
@@ -126,6 +152,8 @@ export class ConnectorStatus {
   private unparseableTotal = 0;
   private droppedTotal = 0;
   private unavailableTotal: number | undefined;
+  private badStatusTotals: Record<string, number> | undefined;
+  private quarantinedList: QuarantinedView[] | undefined;
   /** Samples per bucket of RATE_WINDOW_MS / RATE_BUCKETS, ring. */
   private readonly buckets = new Float64Array(RATE_BUCKETS);
   private bucketAt = 0;
@@ -215,6 +243,25 @@ export class ConnectorStatus {
     this.children.unavailable.inc(n);
   }
 
+  /** Values read with status `status` (a name such as BadNodeIdUnknown): counted, not stored. */
+  badStatus(status: string, n = 1): void {
+    const totals = (this.badStatusTotals ??= {});
+    if (totals[status] === undefined) {
+      const k = `${this.labels.connector}\u0000${this.labels.kind}`;
+      const names = this.metrics.badStatuses.get(k) ?? new Set<string>();
+      names.add(status);
+      this.metrics.badStatuses.set(k, names);
+    }
+    totals[status] = (totals[status] ?? 0) + n;
+    this.metrics.badStatus.inc({ ...this.labels, status }, n);
+  }
+
+  /** The registers quarantined now (the whole list). */
+  setQuarantined(list: QuarantinedView[]): void {
+    this.quarantinedList = list;
+    this.metrics.quarantined.set(this.labels, list.length);
+  }
+
   dropped(n: number, reason: DropReason): void {
     if (n === 0) return;
     this.droppedTotal += n;
@@ -236,6 +283,8 @@ export class ConnectorStatus {
       unparseableTotal: this.unparseableTotal,
       droppedTotal: this.droppedTotal,
       ...(this.unavailableTotal !== undefined ? { unavailableTotal: this.unavailableTotal } : {}),
+      ...(this.badStatusTotals !== undefined ? { badStatus: { ...this.badStatusTotals } } : {}),
+      ...(this.quarantinedList !== undefined ? { quarantined: this.quarantinedList } : {}),
       instance: this.instance,
       staleness: this.staleness(),
     };

@@ -18,6 +18,8 @@ export interface ConnectorContext {
   port: IngestPort;
   status: ConnectorStatus;
   log: Logger;
+  /** The gateway's data directory: where a connector keeps what must survive a restart (OPC-UA certificates). */
+  dataDir: string;
 }
 
 export interface Connector {

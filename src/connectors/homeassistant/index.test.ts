@@ -123,7 +123,7 @@ describe('Home Assistant connector against a fake peer', () => {
     const registry = new client.Registry();
     const status = new ConnectorStatus('fake', 'homeassistant', new ConnectorMetrics(registry), 'test:1');
     const port = recordingPort();
-    const c = new HomeAssistantConnector({ url: fake.url, token, attributes: false }, { name: 'fake', port, status, log: silentLogger });
+    const c = new HomeAssistantConnector({ url: fake.url, token, attributes: false }, { name: 'fake', port, status, log: silentLogger, dataDir: '/nonexistent' });
     connectors.push(c);
     return { c, status, port, registry };
   }

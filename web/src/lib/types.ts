@@ -109,6 +109,10 @@ export interface ConnectorStatus {
   droppedTotal: number;
   /** Home Assistant: states read as unavailable or unknown. */
   unavailableTotal?: number;
+  /** OPC-UA: values read with a status other than Good, by status name. */
+  badStatus?: Record<string, number>;
+  /** Modbus: registers the device refused, polled alone and rarely. */
+  quarantined?: Array<{ name: string; device?: string; address: number; error: string; since: string }>;
   instance: string | null;
   staleness: ConnectorStaleness;
 }
