@@ -62,6 +62,13 @@ if (run(process.execPath, ['--import', 'tsx', 'test/services/homeassistant.ts', 
   process.exit(1);
 }
 
+// The Modbus connector's tests also run against pymodbus from PyPI, in a venv cached the same way.
+console.log('test: pymodbus venv for the Modbus connector tests (node --import tsx test/services/modbus.ts --install)');
+if (run(process.execPath, ['--import', 'tsx', 'test/services/modbus.ts', '--install']) !== 0) {
+  console.error('test: building the pymodbus venv failed');
+  process.exit(1);
+}
+
 if (!existsSync(join(root, 'native/napi/index.cjs'))) {
   console.log('test: building the native addon');
   if (run('npm', ['run', 'build:native']) !== 0) process.exit(1);

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/index.js';
 import { type Gateway, startGateway } from '../src/gateway.js';
 import { silentLogger } from '../src/log/index.js';
+import type { IngestResult, Readings } from '../src/native/types.js';
+import type { IngestPort } from '../src/pipeline/port.js';
 import { QueuedSink } from '../src/queue/sink.js';
 import { type ExportedSeries, type Service, spawnService, type VictoriaMetrics, waitFor } from './services/index.js';
 
@@ -148,4 +150,35 @@ export async function connectorState(api: ApiClient, id: string, want: string | 
     throw new Error(`${err.message}; last: ${JSON.stringify(last)}`);
   });
   return last;
+}
+
+/** One sample a recordingPort was given. */
+export interface RecordedSample {
+  labels: Record<string, string>;
+  ts: number;
+  value: number;
+}
+
+/** An IngestPort that keeps the typed readings it is given (a connector tested without a pipeline). */
+export function recordingPort(): IngestPort & { samples: RecordedSample[] } {
+  const samples: RecordedSample[] = [];
+  return {
+    samples,
+    async writeBytes(): Promise<IngestResult> {
+      throw new Error('recordingPort: writeBytes is not used by typed-readings connectors');
+    },
+    async writeReadings(_protocol: string, r: Readings): Promise<IngestResult> {
+      // The batcher passes the series as text (encodeLabels of each, joined by U+0001).
+      const series =
+        r.seriesText === undefined
+          ? r.series
+          : r.seriesText.split('\u0001').map((t) => {
+              const f = t.split('\0');
+              return Object.fromEntries(Array.from({ length: f.length / 2 }, (_, j) => [f[2 * j]!, f[2 * j + 1]!])) as Record<string, string>;
+            });
+      for (let i = 0; i < r.values.length; i++) samples.push({ labels: series[r.sampleSeries[i]!]!, ts: r.timestamps[i]!, value: r.values[i]! });
+      return { lines: r.values.length, rejected: 0, samples: r.values.length, skippedStrings: 0, errors: [], outputs: [], unroutedSamples: 0, rejectedLineBytes: 0, rejectedTags: 0 };
+    },
+    overloaded: () => false,
+  };
 }

@@ -161,9 +161,10 @@ export const ConnectorStatus = z
     unavailableTotal: z.number().optional().describe('Home Assistant: states read as unavailable or unknown (counted, never written as numbers).'),
     badStatus: z.record(z.string(), z.number()).optional().describe('OPC-UA: values read with a status other than Good, by status name (counted, never written as numbers).'),
     quarantined: z
-      .array(z.object({ name: z.string(), device: z.string().optional(), address: z.number(), error: z.string(), since: Timestamp }))
+      .array(z.object({ name: z.string(), device: z.string().optional(), table: z.string().optional(), address: z.number(), error: z.string(), since: Timestamp }))
       .optional()
       .describe('Modbus: registers the device refused (an exception), polled alone and rarely while the others keep flowing.'),
+    latePollsTotal: z.number().optional().describe('Modbus: poll slots skipped because the poll before overran them (never bunched up).'),
     instance: z.string().nullable().describe('The gateway instance running it (host:pid); null: none.'),
     staleness: z
       .object({

@@ -35,7 +35,7 @@ describe('connector configs', () => {
   });
 
   test('a kind this gateway does not run yet is refused, saying which ones it runs', () => {
-    assert.deepEqual(issues(() => validateConnectorConfig('opcua', {})), ['kind: not available in this version (available: mqtt, homeassistant)']);
+    assert.deepEqual(issues(() => validateConnectorConfig('opcua', {})), ['kind: not available in this version (available: mqtt, homeassistant, modbus)']);
   });
 
   test('secrets: removed from what is shown, listed when set; kept when a changed config leaves them out; null removes', () => {

@@ -2,13 +2,15 @@
 // (checked when a connector is created or changed, through the API or
 // YAML), the config paths that hold secrets (write-only in the API, never
 // logged), and how it is made. A kind of the store's list without an entry
-// here (modbus, opcua: later) cannot be created or enabled.
+// here (opcua: later) cannot be created or enabled.
 
 import type { z } from 'zod';
 import { SentioError, validationError } from '../errors.js';
 import type { ConnectorKind } from '../store/types.js';
 import { HomeAssistantConnector } from './homeassistant/index.js';
 import { HomeAssistantConfig, homeAssistantSecrets } from './homeassistant/config.js';
+import { ModbusConnector } from './modbus/index.js';
+import { ModbusConfig, modbusSecrets } from './modbus/config.js';
 import { MqttConnector } from './mqtt/index.js';
 import { MqttConfig, mqttSecrets } from './mqtt/config.js';
 import type { Connector, ConnectorContext } from './types.js';
@@ -24,6 +26,7 @@ export interface ConnectorKindDef {
 const defs: Partial<Record<ConnectorKind, ConnectorKindDef>> = {
   mqtt: { kind: 'mqtt', schema: MqttConfig, secrets: mqttSecrets, create: (c, ctx) => new MqttConnector(c as MqttConfig, ctx) },
   homeassistant: { kind: 'homeassistant', schema: HomeAssistantConfig, secrets: homeAssistantSecrets, create: (c, ctx) => new HomeAssistantConnector(c as HomeAssistantConfig, ctx) },
+  modbus: { kind: 'modbus', schema: ModbusConfig, secrets: modbusSecrets, create: (c, ctx) => new ModbusConnector(c as ModbusConfig, ctx) },
 };
 
 /** The kinds that run here. */

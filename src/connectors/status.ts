@@ -13,6 +13,7 @@
 //   sentio_connector_unavailable_total{connector,kind}      states read as unavailable/unknown (Home Assistant)
 //   sentio_connector_bad_status_total{connector,kind,status} values read with a status other than Good (OPC-UA)
 //   sentio_connector_quarantined{connector,kind}            registers quarantined (Modbus)
+//   sentio_connector_late_polls_total{connector,kind}       poll slots skipped because the one before overran (Modbus)
 //   sentio_connector_last_success_timestamp_seconds{connector,kind}
 //   sentio_connector_series{connector,kind,freshness}       series tracked, learning|fresh|stale
 //   sentio_connector_devices{connector,kind,state}          devices tracked, learning|fresh|stale|offline
@@ -35,8 +36,10 @@ export interface ConnectorError {
 /** A register (or item) a device refuses to serve: polled alone, rarely, while everything else keeps flowing. */
 export interface QuarantinedView {
   name: string;
-  /** Its device, when the connector has several. */
+  /** Its device. */
   device?: string;
+  /** holding, input, coil or discrete. */
+  table?: string;
   address: number;
   /** The device's answer, such as `exception 2 (illegal data address)`. */
   error: string;
@@ -63,6 +66,8 @@ export interface ConnectorStatusView {
   badStatus?: Record<string, number>;
   /** Registers quarantined (Modbus). Absent for kinds that have none. */
   quarantined?: QuarantinedView[];
+  /** Poll slots skipped because the poll before overran them (Modbus): never bunched up, counted. Absent for kinds that do not poll. */
+  latePollsTotal?: number;
   /** The instance running it (host:pid); null when none does. */
   instance: string | null;
   /** Series and devices it tracks, and how many of them are stale or offline (./staleness.ts). */
@@ -84,6 +89,7 @@ export class ConnectorMetrics {
   readonly unavailable: client.Counter;
   readonly badStatus: client.Counter;
   readonly quarantined: client.Gauge;
+  readonly latePolls: client.Counter;
   readonly series: client.Gauge;
   readonly devices: client.Gauge;
   readonly deviceStale: client.Gauge;
@@ -99,6 +105,7 @@ export class ConnectorMetrics {
     this.unavailable = new client.Counter({ name: 'sentio_connector_unavailable_total', help: 'States a connector read as unavailable or unknown (Home Assistant): counted, not stored.', labelNames: ['connector', 'kind'], registers: r });
     this.badStatus = new client.Counter({ name: 'sentio_connector_bad_status_total', help: 'Values a connector read with a status other than Good (OPC-UA), by status: counted, not stored.', labelNames: ['connector', 'kind', 'status'], registers: r });
     this.quarantined = new client.Gauge({ name: 'sentio_connector_quarantined', help: 'Registers a connector quarantined because the device refused them (Modbus exceptions): polled alone, rarely.', labelNames: ['connector', 'kind'], registers: r });
+    this.latePolls = new client.Counter({ name: 'sentio_connector_late_polls_total', help: 'Poll slots a connector skipped because the poll before overran them (polls stay on their grid, never bunched up).', labelNames: ['connector', 'kind'], registers: r });
     this.lastSuccess = new client.Gauge({ name: 'sentio_connector_last_success_timestamp_seconds', help: 'When a connector last connected or received data (Unix seconds).', labelNames: ['connector', 'kind'], registers: r });
     this.series = new client.Gauge({ name: 'sentio_connector_series', help: "Series a connector tracks, by freshness (learning its interval, fresh, or stale: silent for several of its own intervals).", labelNames: ['connector', 'kind', 'freshness'], registers: r });
     this.devices = new client.Gauge({ name: 'sentio_connector_devices', help: 'Devices a connector tracks, by state (learning, fresh, stale, offline by their own availability reports).', labelNames: ['connector', 'kind', 'state'], registers: r });
@@ -107,7 +114,7 @@ export class ConnectorMetrics {
 
   /** Removes a connector's series (it was deleted or renamed). */
   forget(connector: string, kind: string): void {
-    for (const m of [this.readings, this.messages, this.unparseable, this.errors, this.lastSuccess, this.unavailable, this.quarantined]) m.remove({ connector, kind });
+    for (const m of [this.readings, this.messages, this.unparseable, this.errors, this.lastSuccess, this.unavailable, this.quarantined, this.latePolls]) m.remove({ connector, kind });
     for (const status of this.badStatuses.get(`${connector}\u0000${kind}`) ?? []) this.badStatus.remove({ connector, kind, status });
     this.badStatuses.delete(`${connector}\u0000${kind}`);
     for (const state of connectorStates) this.state.remove({ connector, kind, state });
@@ -154,6 +161,7 @@ export class ConnectorStatus {
   private unavailableTotal: number | undefined;
   private badStatusTotals: Record<string, number> | undefined;
   private quarantinedList: QuarantinedView[] | undefined;
+  private latePollsTotal: number | undefined;
   /** Samples per bucket of RATE_WINDOW_MS / RATE_BUCKETS, ring. */
   private readonly buckets = new Float64Array(RATE_BUCKETS);
   private bucketAt = 0;
@@ -262,6 +270,12 @@ export class ConnectorStatus {
     this.metrics.quarantined.set(this.labels, list.length);
   }
 
+  /** Poll slots skipped (a poll overran them). */
+  latePolls(n: number): void {
+    this.latePollsTotal = (this.latePollsTotal ?? 0) + n;
+    this.metrics.latePolls.inc(this.labels, n);
+  }
+
   dropped(n: number, reason: DropReason): void {
     if (n === 0) return;
     this.droppedTotal += n;
@@ -285,6 +299,7 @@ export class ConnectorStatus {
       ...(this.unavailableTotal !== undefined ? { unavailableTotal: this.unavailableTotal } : {}),
       ...(this.badStatusTotals !== undefined ? { badStatus: { ...this.badStatusTotals } } : {}),
       ...(this.quarantinedList !== undefined ? { quarantined: this.quarantinedList } : {}),
+      ...(this.latePollsTotal !== undefined ? { latePollsTotal: this.latePollsTotal } : {}),
       instance: this.instance,
       staleness: this.staleness(),
     };

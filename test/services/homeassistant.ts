@@ -2,29 +2,25 @@
 // built once and cached, `hass` on a free loopback port with a config written
 // here, onboarded through its REST API to get a token.
 //
-// - The venv is at ${XDG_CACHE_HOME:-~/.cache}/sentio/homeassistant-2024.3.3,
-//   built in a temp dir beside it and renamed when complete (a killed build
-//   leaves no half venv). A venv is not relocatable (its scripts name their
-//   interpreter by path), so hass runs as `python -m homeassistant`.
+// - The venv is at ${XDG_CACHE_HOME:-~/.cache}/sentio/homeassistant-2024.3.3
+//   (./venv.ts: built once, skipped without PyPI); hass runs as
+//   `python -m homeassistant`.
 // - Besides homeassistant itself (and josepy<2: with josepy 2 every HTTP
 //   request is a 500), the venv holds the requirements of the integrations
 //   HA always loads (frontend, backup, hardware, image_upload...: even without
 //   `default_config`), which HA would otherwise install from PyPI at its
 //   first start. hass then runs with --skip-pip: tests never reach PyPI.
-// - When PyPI cannot be reached and there is no venv, prepareHomeAssistant()
-//   says why, and the tests skip saying so.
 // - `node --import tsx test/services/homeassistant.ts --install` builds the
-//   venv (scripts/test.mjs runs it before the tests). SENTIO_TEST_PYTHON names
-//   the Python (>= 3.11) to build it with; default python3.
+//   venv (scripts/test.mjs runs it before the tests).
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { type Service, spawnService } from './index.js';
+import { type Prepared, prepareVenv } from './venv.js';
 
 export const HA_VERSION = '2024.3.3';
 
@@ -44,93 +40,20 @@ const REQUIREMENTS = [
   'PyQRCode==1.2.1',
 ];
 
-export function venvDir(env: NodeJS.ProcessEnv = process.env): string {
-  const cache = env.XDG_CACHE_HOME !== undefined && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-  return join(cache, 'sentio', `homeassistant-${HA_VERSION}`);
-}
-
-function exec(cmd: string, args: string[], opts: { timeoutMs?: number; echo?: boolean } = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    let out = '';
-    const child: ChildProcess = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' } });
-    const take = (d: Buffer) => {
-      out = (out + d.toString()).slice(-20_000);
-      if (opts.echo) process.stderr.write(d);
-    };
-    child.stdout!.on('data', take);
-    child.stderr!.on('data', take);
-    const timer = opts.timeoutMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      resolve({ code: -1, out: `${out}${e.message}` });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, out });
-    });
-  });
-}
-
-async function venvWorks(dir: string): Promise<boolean> {
-  if (!existsSync(join(dir, 'bin', 'python'))) return false;
-  const r = await exec(join(dir, 'bin', 'python'), ['-c', 'import homeassistant.const as c, hass_frontend, PIL, securetar, josepy; assert c.__version__ == "' + HA_VERSION + '"'], { timeoutMs: 60_000 });
-  return r.code === 0;
-}
-
-export type Prepared = { python: string } | { unavailable: string };
+const VENV = {
+  name: `homeassistant-${HA_VERSION}`,
+  what: `Home Assistant ${HA_VERSION}`,
+  packages: REQUIREMENTS,
+  check: `import homeassistant.const as c, hass_frontend, PIL, securetar, josepy; assert c.__version__ == "${HA_VERSION}"`,
+};
 
 /**
  * The venv's python, building the venv first when it is missing (minutes;
  * `log` hears what is done). { unavailable } when it cannot be built because
  * PyPI cannot be reached; throws when the build fails for another reason.
  */
-export async function prepareHomeAssistant(log: (line: string) => void = () => undefined): Promise<Prepared> {
-  const dir = venvDir();
-  const python = join(dir, 'bin', 'python');
-  if (await venvWorks(dir)) return { python };
-  const base = process.env.SENTIO_TEST_PYTHON ?? 'python3';
-  const version = await exec(base, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2]); assert sys.version_info >= (3, 11)']);
-  // Not a reason to skip: a machine of this project has it (ENVIRONMENT.md); SENTIO_TEST_PYTHON names another one.
-  if (version.code !== 0) throw new Error(`Home Assistant ${HA_VERSION} needs Python >= 3.11 with venv; ${base} is ${version.out.trim() || 'missing'}`);
-  await mkdir(join(dir, '..'), { recursive: true });
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
-  const started = Date.now();
-  log(`building a Python ${version.out.trim()} venv with Home Assistant ${HA_VERSION} at ${dir} (pip install ${REQUIREMENTS.join(' ')}; a few minutes, once)`);
-  try {
-    const venv = await exec(base, ['-m', 'venv', tmp]);
-    if (venv.code !== 0) throw new Error(`${base} -m venv failed:\n${venv.out}`);
-    const pip = await exec(join(tmp, 'bin', 'python'), ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-q', ...REQUIREMENTS], { timeoutMs: 30 * 60_000 });
-    if (pip.code !== 0) {
-      // PyPI unreachable: the tests skip (saying so); reachable: the build is broken, and that is a failure.
-      const probe = await exec(join(tmp, 'bin', 'python'), ['-m', 'pip', 'download', '--no-deps', '--no-cache-dir', '-d', join(tmp, 'probe'), 'pyqrcode==1.2.1'], { timeoutMs: 120_000 });
-      if (probe.code !== 0) return { unavailable: `PyPI cannot be reached, so Home Assistant ${HA_VERSION} cannot be installed: ${pipReason(probe.out)}` };
-      throw new Error(`pip install of Home Assistant ${HA_VERSION} failed:\n${pip.out}`);
-    }
-    if (!(await venvWorks(tmp))) throw new Error(`the venv built at ${tmp} does not import homeassistant`);
-    await rm(dir, { recursive: true, force: true });
-    try {
-      await rename(tmp, dir);
-    } catch (err) {
-      // Another process finished its build first: use that one.
-      if (!(await venvWorks(dir))) throw err;
-    }
-    log(`Home Assistant ${HA_VERSION} venv built in ${Math.round((Date.now() - started) / 1000)} s`);
-    return { python };
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
-}
-
-/** The line of pip's output that says why: a connection error if there is one, else its first error, else its last line. */
-function pipReason(s: string): string {
-  const lines = s
-    .trim()
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
-  const why = lines.find((l) => /connect|resolve|unreachable|timed out|network|proxy|ssl/i.test(l)) ?? lines.find((l) => l.startsWith('ERROR')) ?? lines.pop() ?? 'no output';
-  return why.slice(0, 300);
+export function prepareHomeAssistant(log: (line: string) => void = () => undefined): Promise<Prepared> {
+  return prepareVenv(VENV, log);
 }
 
 export interface HomeAssistant extends Service {

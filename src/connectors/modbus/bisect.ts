@@ -78,6 +78,8 @@ export interface Reading<R> {
   register: R;
   /** A number; the text of a string register. */
   value: number | string;
+  /** When the reply that held it arrived (Unix ms): the sample's time. */
+  at: number;
 }
 
 export interface BlockRead<R extends Readable> {
@@ -92,6 +94,8 @@ export interface BisectOptions {
   /** Default modbusException (modbus-serial's modbusCode). */
   classify?: (err: unknown) => ModbusException | undefined;
   policy?: ExceptionPolicy;
+  /** Default Date.now: stamps each reply. */
+  now?: () => number;
 }
 
 export class ShortResponseError extends Error {}
@@ -111,6 +115,7 @@ export function decodeIn<R extends Readable>(r: R, blockAddress: number, data: A
 export async function readBlock<R extends Readable>(block: Block<R>, read: ReadFn, o: BisectOptions = {}): Promise<BlockRead<R>> {
   const classify = o.classify ?? modbusException;
   const policy = o.policy ?? defaultPolicy;
+  const now = o.now ?? Date.now;
   const out: BlockRead<R> = { values: [], quarantined: [], read: [], requests: 0 };
 
   const quarantine = (regs: readonly R[], e: ModbusException): void => {
@@ -125,8 +130,9 @@ export async function readBlock<R extends Readable>(block: Block<R>, read: ReadF
       try {
         out.requests++;
         const data = await read(b.table, b.address, b.count);
+        const at = now();
         if (data.length < b.count) throw new ShortResponseError(`${b.table} ${b.address}+${b.count}: ${data.length} values in the response`);
-        for (const r of b.registers) out.values.push({ register: r, value: decodeIn(r, b.address, data) });
+        for (const r of b.registers) out.values.push({ register: r, value: decodeIn(r, b.address, data), at });
         out.read.push(b);
         return;
       } catch (err) {

@@ -31,6 +31,8 @@ export interface ScheduleOptions {
   /** The grid's origin; default the time of start() (the first poll at once). */
   t0?: number;
   onError?: (err: unknown) => void;
+  /** Told of slots skipped (late), as they are counted. */
+  onLate?: (slots: number) => void;
 }
 
 export class PollScheduler {
@@ -85,10 +87,16 @@ export class PollScheduler {
     if (!this.running) return;
     const inSlot = Math.floor((this.timers.now() - this.t0) / this.o.intervalMs);
     if (inSlot > this.slot) {
-      this.late += inSlot - this.slot;
+      this.skipped(inSlot - this.slot);
       this.slot = inSlot;
     }
     this.current = this.run(this.slotMs(this.slot));
+  }
+
+  private skipped(slots: number): void {
+    if (slots <= 0) return;
+    this.late += slots;
+    this.o.onLate?.(slots);
   }
 
   private async run(slotMs: number): Promise<void> {
@@ -101,7 +109,7 @@ export class PollScheduler {
     if (!this.running) return;
     const ahead = Math.ceil((this.timers.now() - this.t0) / this.o.intervalMs);
     const next = Math.max(this.slot + 1, ahead);
-    this.late += next - (this.slot + 1);
+    this.skipped(next - (this.slot + 1));
     this.slot = next;
     this.arm();
   }

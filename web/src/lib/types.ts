@@ -112,7 +112,9 @@ export interface ConnectorStatus {
   /** OPC-UA: values read with a status other than Good, by status name. */
   badStatus?: Record<string, number>;
   /** Modbus: registers the device refused, polled alone and rarely. */
-  quarantined?: Array<{ name: string; device?: string; address: number; error: string; since: string }>;
+  quarantined?: Array<{ name: string; device?: string; table?: string; address: number; error: string; since: string }>;
+  /** Modbus: poll slots skipped because the poll before overran them. */
+  latePollsTotal?: number;
   instance: string | null;
   staleness: ConnectorStaleness;
 }
