@@ -63,23 +63,40 @@ class Rhythm {
     const k = Math.min(this.n, GAPS);
     let ms: number | undefined;
     if (k >= MIN_GAPS) {
-      const sorted = Array.from(this.gaps.subarray(0, k)).sort((a, b) => a - b);
-      ms = sorted[Math.min(k - 1, Math.floor(k * 0.75))]!;
+      // Insertion sort into a shared scratch: 16 floats, no allocation (this runs for every series on every count).
+      const a = scratch;
+      for (let i = 0; i < k; i++) {
+        const g = this.gaps[i]!;
+        let j = i;
+        while (j > 0 && a[j - 1]! > g) {
+          a[j] = a[j - 1]!;
+          j--;
+        }
+        a[j] = g;
+      }
+      ms = a[Math.min(k - 1, Math.floor(k * 0.75))]!;
     }
     this.learned = { n: this.n, ms };
     return ms;
   }
 
-  freshness(now: number, interval = this.interval()): Freshness {
-    if (interval === undefined) return 'learning';
-    return now - this.lastSeenMs > Math.max(FACTOR * interval, MIN_SILENCE_MS) ? 'stale' : 'fresh';
+  /** Needs the interval only when silent for longer than MIN_SILENCE_MS: a recent series is fresh once learned. */
+  freshness(now: number): Freshness {
+    if (this.n < MIN_GAPS) return 'learning';
+    const silence = now - this.lastSeenMs;
+    if (silence <= MIN_SILENCE_MS) return 'fresh';
+    return silence > Math.max(FACTOR * this.interval()!, MIN_SILENCE_MS) ? 'stale' : 'fresh';
   }
 
-  forgettable(now: number, interval = this.interval()): boolean {
-    const threshold = Math.max(FACTOR * (interval ?? 60_000), MIN_SILENCE_MS);
-    return now - this.lastSeenMs > Math.max(FORGET_AFTER * threshold, FORGET_MIN_MS);
+  forgettable(now: number): boolean {
+    const silence = now - this.lastSeenMs;
+    if (silence <= FORGET_MIN_MS) return false;
+    const threshold = Math.max(FACTOR * (this.interval() ?? 60_000), MIN_SILENCE_MS);
+    return silence > Math.max(FORGET_AFTER * threshold, FORGET_MIN_MS);
   }
 }
+
+const scratch = new Float32Array(GAPS);
 
 class Device extends Rhythm {
   /** Set by availability messages (Zigbee2MQTT); null: not reported. */
@@ -175,17 +192,15 @@ export class Watch {
     const devices: Record<DeviceState, number> = { learning: 0, fresh: 0, stale: 0, offline: 0 };
     const staleDeviceNames: string[] = [];
     for (const [k, r] of this.series) {
-      const i = r.interval();
-      if (r.forgettable(now, i)) this.series.delete(k);
-      else series[r.freshness(now, i)]++;
+      if (r.forgettable(now)) this.series.delete(k);
+      else series[r.freshness(now)]++;
     }
     for (const [k, d] of this.devices) {
-      const i = d.interval();
-      if (d.forgettable(now, i)) {
+      if (d.forgettable(now)) {
         this.devices.delete(k);
         continue;
       }
-      const state: DeviceState = d.online === false ? 'offline' : d.freshness(now, i);
+      const state: DeviceState = d.online === false ? 'offline' : d.freshness(now);
       devices[state]++;
       if (state === 'stale' && staleDeviceNames.length < 1000) staleDeviceNames.push(d.labels.device ?? k);
     }
@@ -212,8 +227,7 @@ export class Watch {
     const out: SeriesView[] = [];
     let others = 0;
     for (const r of this.series.values()) {
-      const i = r.interval();
-      if (r.freshness(now, i) !== 'stale') {
+      if (r.freshness(now) !== 'stale') {
         if (filter?.stale === true || others >= limit) continue;
         others++;
       }
@@ -226,7 +240,7 @@ export class Watch {
 
 function view(r: Rhythm, now: number): SeriesView {
   const i = r.interval();
-  return { labels: r.labels, lastSeenAt: new Date(r.lastSeenMs).toISOString(), intervalMs: i === undefined ? null : Math.round(i), freshness: r.freshness(now, i) };
+  return { labels: r.labels, lastSeenAt: new Date(r.lastSeenMs).toISOString(), intervalMs: i === undefined ? null : Math.round(i), freshness: r.freshness(now) };
 }
 
 function name(v: DeviceView): string {

@@ -446,7 +446,8 @@ pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<Ing
         .timestamps
         .iter()
         .enumerate()
-        .map(|(i, &t)| safe_integer(&format!("timestamps[{i}]"), t))
+        // The name is formatted only for an error: this runs for every sample.
+        .map(|(i, &t)| if t.fract() == 0.0 && t.abs() <= 9_007_199_254_740_991.0 { Ok(t as i64) } else { safe_integer(&format!("timestamps[{i}]"), t) })
         .collect::<Result<Vec<i64>>>()?;
     run_batch("ingestReadings", &options, |i, opts| {
         let r = core::Readings { series: &series, sample_series: &readings.sample_series, timestamps: &timestamps, values: &readings.values };

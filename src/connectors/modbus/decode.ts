@@ -31,9 +31,16 @@ export interface Layout {
   offset: number;
 }
 
-/** The words of a value as big-endian bytes: the most significant word first, each high byte first. */
+/** Numbers are at most 4 registers: their bytes go through this one view (a DataView per value costs more than the decoding). */
+const scratch = new DataView(new ArrayBuffer(8));
+
+/**
+ * The words of a value as big-endian bytes: the most significant word
+ * first, each high byte first. Up to 4 words: in `scratch`, valid until
+ * the next call.
+ */
 function bytesOf(words: ArrayLike<number>, start: number, width: number, wordOrder: Order, byteOrder: Order): DataView {
-  const view = new DataView(new ArrayBuffer(width * 2));
+  const view = width <= 4 ? scratch : new DataView(new ArrayBuffer(width * 2));
   for (let i = 0; i < width; i++) {
     const w = (words[start + (wordOrder === 'big' ? i : width - 1 - i)] ?? 0) & 0xffff;
     view.setUint16(i * 2, byteOrder === 'big' ? w : ((w & 0xff) << 8) | (w >>> 8), false);
@@ -80,7 +87,7 @@ export function decodeNumber(l: Layout, words: ArrayLike<number>, start = 0): nu
 export function decodeString(l: Pick<Layout, 'width' | 'byteOrder'>, words: ArrayLike<number>, start = 0): string {
   if (words.length < start + l.width) throw new RangeError(`string: needs ${l.width} words at ${start}, have ${words.length - start}`);
   const v = bytesOf(words, start, l.width, 'big', l.byteOrder);
-  let end = v.byteLength;
+  let end = l.width * 2;
   while (end > 0 && (v.getUint8(end - 1) === 0 || v.getUint8(end - 1) === 0x20)) end--;
   let s = '';
   for (let i = 0; i < end; i++) {

@@ -18,7 +18,7 @@ import { type BlockRead, type Quarantined, readBlock } from './bisect.js';
 import type { ResolvedDevice, ResolvedRegister } from './config.js';
 import type { ModbusLink } from './link.js';
 import type { PlanOptions } from './plan.js';
-import { type QuarantineEntry, QuarantineTracker, planPoll } from './quarantine.js';
+import { type PlanMemo, type QuarantineEntry, QuarantineTracker, planPoll } from './quarantine.js';
 
 export interface Sample {
   key: string;
@@ -44,6 +44,7 @@ export class ModbusDevice {
   private strings = new Map<string, string>();
   /** Labels of each numeric register for the current strings; rebuilt when a string changes. */
   private labels = new Map<string, { key: string; labels: Record<string, string> }>();
+  private readonly memo: PlanMemo<ResolvedRegister> = { version: -1, blocks: undefined };
 
   constructor(
     readonly device: ResolvedDevice,
@@ -69,7 +70,7 @@ export class ModbusDevice {
     const out: PollResult = { samples: [], refused: [], nonFinite: 0, requests: 0, error: undefined };
     const read = (table: ResolvedRegister['table'], address: number, count: number) => this.link.read(d.unitId, table, address, count, d.timeoutMs);
     const reads: Array<BlockRead<ResolvedRegister>> = [];
-    for (const block of planPoll(d.registers, this.quarantine, this.plan)) {
+    for (const block of planPoll(d.registers, this.quarantine, this.plan, this.memo)) {
       try {
         const r = await readBlock(block, read);
         reads.push(r);

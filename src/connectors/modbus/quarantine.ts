@@ -43,6 +43,8 @@ export interface QuarantineEntry extends Quarantined {
 export class QuarantineTracker {
   private readonly held = new Map<string, Held>();
   private polls = 0;
+  /** Changes whenever a register is held or released: a plan made at one version holds until the next. */
+  version = 0;
   private readonly retryPolls: number;
   private readonly retryMs: number;
   private readonly now: () => number;
@@ -85,13 +87,16 @@ export class QuarantineTracker {
   hold(q: Quarantined): void {
     const now = this.now();
     const h = this.held.get(q.name);
+    if (h === undefined) this.version++;
     if (h === undefined) this.held.set(q.name, { entry: q, sincePoll: this.polls, sinceMs: now, firstMs: now, retries: 0 });
     else this.held.set(q.name, { entry: q, sincePoll: this.polls, sinceMs: now, firstMs: h.firstMs, retries: h.retries + 1 });
   }
 
   /** Releases a register that read; true if it was held. */
   release(name: string): boolean {
-    return this.held.delete(name);
+    if (!this.held.delete(name)) return false;
+    this.version++;
+    return true;
   }
 
   /** Takes in what a poll read: registers that read are released, those refused held. */
@@ -109,15 +114,31 @@ export class QuarantineTracker {
 /**
  * The requests of one poll of a device: its registers not held, planned
  * without bridging a gap over a held one; then each held register due for
- * a retry, on its own. Counts the poll.
+ * a retry, on its own. Counts the poll. With `memo`, the plan of the
+ * registers not held is reused while the quarantine is unchanged.
  */
-export function planPoll<R extends Span & { name: string }>(registers: readonly R[], q: QuarantineTracker, o: PlanOptions = {}): Array<Block<R>> {
-  const due = new Set(q.beginPoll());
-  const held = registers.filter((r) => q.has(r.name));
-  const blocks = plan(
-    registers.filter((r) => !q.has(r.name)),
-    { ...o, avoid: [...(o.avoid ?? []), ...held] },
-  );
-  for (const r of registers) if (due.has(r.name)) blocks.push(blockOf([r]));
-  return blocks;
+export function planPoll<R extends Span & { name: string }>(registers: readonly R[], q: QuarantineTracker, o: PlanOptions = {}, memo?: PlanMemo<R>): Array<Block<R>> {
+  const due = q.beginPoll();
+  let blocks: Array<Block<R>>;
+  if (memo !== undefined && memo.version === q.version && memo.blocks !== undefined) blocks = memo.blocks;
+  else {
+    const held = registers.filter((r) => q.has(r.name));
+    blocks = plan(
+      registers.filter((r) => !q.has(r.name)),
+      { ...o, avoid: [...(o.avoid ?? []), ...held] },
+    );
+    if (memo !== undefined) {
+      memo.version = q.version;
+      memo.blocks = blocks;
+    }
+  }
+  if (due.length === 0) return blocks;
+  const retry = new Set(due);
+  return [...blocks, ...registers.filter((r) => retry.has(r.name)).map((r) => blockOf([r]))];
+}
+
+/** A device's plan kept across polls: made again only when its quarantine changed (`version`). */
+export interface PlanMemo<R extends Span> {
+  version: number;
+  blocks: Array<Block<R>> | undefined;
 }
