@@ -508,6 +508,7 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         assert.deepEqual(await s.getConnector(m.id), m);
         assert.equal(await s.getConnector(randomUUID()), undefined);
         assert.deepEqual(await s.listConnectors(), [h, m]);
+        assert.deepEqual(await s.listConnectorVersions(), [h, m].map((c) => ({ id: c.id, enabled: c.enabled, updatedAt: c.updatedAt })));
         await assert.rejects(s.createConnector({ name: 'ha', kind: 'modbus', config: {} }), isConflict);
         await assert.rejects(s.updateConnector(m.id, { name: 'ha' }), isConflict);
         const p = await s.updateConnector(m.id, { enabled: false });

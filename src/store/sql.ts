@@ -12,6 +12,7 @@ import {
   type AuditQuery,
   type ConnectorConfig,
   type ConnectorConfigPatch,
+  type ConnectorVersion,
   type Device,
   type DeviceActivity,
   type DevicePatch,
@@ -566,6 +567,10 @@ export class SqlStore implements MetaStore {
 
   async listConnectors(): Promise<ConnectorConfig[]> {
     return (await q(this.db, 'SELECT * FROM connectors ORDER BY name')).map(toConnector);
+  }
+
+  async listConnectorVersions(): Promise<ConnectorVersion[]> {
+    return (await q(this.db, 'SELECT id, enabled, updated_at FROM connectors ORDER BY name')).map((r) => ({ id: r.id as string, enabled: r.enabled as boolean, updatedAt: iso(r.updated_at) }));
   }
 
   async updateConnector(id: string, p: ConnectorConfigPatch): Promise<ConnectorConfig | undefined> {

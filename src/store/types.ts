@@ -165,6 +165,8 @@ export interface ConnectorConfig {
   updatedAt: string;
 }
 
+export type ConnectorVersion = Pick<ConnectorConfig, 'id' | 'enabled' | 'updatedAt'>;
+
 export type NewConnectorConfig = Pick<ConnectorConfig, 'name' | 'kind' | 'config'> & { enabled?: boolean };
 export type ConnectorConfigPatch = Partial<Pick<ConnectorConfig, 'name' | 'config' | 'enabled'>>;
 
@@ -293,6 +295,8 @@ export interface MetaStore {
   createConnector(c: NewConnectorConfig): Promise<ConnectorConfig>;
   getConnector(id: string): Promise<ConnectorConfig | undefined>;
   listConnectors(): Promise<ConnectorConfig[]>;
+  /** Each connector's id, whether it is enabled and when it last changed, without its config: what the connector runtime checks every few seconds (a config can be large: hundreds of Modbus registers). */
+  listConnectorVersions(): Promise<ConnectorVersion[]>;
   updateConnector(id: string, patch: ConnectorConfigPatch): Promise<ConnectorConfig | undefined>;
   deleteConnector(id: string): Promise<boolean>;
   /**
