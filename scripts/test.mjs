@@ -69,6 +69,13 @@ if (run(process.execPath, ['--import', 'tsx', 'test/services/modbus.ts', '--inst
   process.exit(1);
 }
 
+// The OPC-UA connector's tests also run against Python's asyncua from PyPI, in a venv cached the same way.
+console.log('test: asyncua venv for the OPC-UA connector tests (node --import tsx test/services/asyncua.ts --install)');
+if (run(process.execPath, ['--import', 'tsx', 'test/services/asyncua.ts', '--install']) !== 0) {
+  console.error('test: building the asyncua venv failed');
+  process.exit(1);
+}
+
 if (!existsSync(join(root, 'native/napi/index.cjs'))) {
   console.log('test: building the native addon');
   if (run('npm', ['run', 'build:native']) !== 0) process.exit(1);
