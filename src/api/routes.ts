@@ -13,6 +13,8 @@ import type { Sessions } from '../auth/sessions.js';
 import { SentioError } from '../errors.js';
 import { keepSecrets, redactSecrets, validateConnectorConfig } from '../connectors/index.js';
 import type { DeviceView, SeriesView, WatchedQuery } from '../connectors/staleness.js';
+import type { Browsed } from '../connectors/opcua/browse.js';
+import type { CertificateView } from '../connectors/opcua/trust.js';
 import type { ConnectorStatusView } from '../connectors/status.js';
 import type { ConnectorConfig as StoredConnector, ConnectorKind, Device as StoredDevice, DeviceToken as StoredToken, MetaStore } from '../store/types.js';
 import type { DeviceActivityTracker } from './device-activity.js';
@@ -38,6 +40,11 @@ export interface ConnectorControl {
   watched(c: StoredConnector, what: 'series', o: WatchedQuery): Promise<SeriesView[]>;
   /** A connector was created, changed or deleted: resolves once the runtime has acted on it here. */
   changed(): Promise<void>;
+  /** OPC-UA: the nodes below `node` (default the Objects folder) on the connector's server. */
+  browse(c: StoredConnector, node: string | undefined): Promise<Browsed>;
+  /** OPC-UA: the server certificates this gateway has seen. */
+  certificates(): Promise<CertificateView[]>;
+  trustCertificate(thumbprint: string, trusted: boolean): Promise<CertificateView>;
 }
 
 const ONLINE_MS = 60_000;
@@ -414,6 +421,34 @@ function connectorRoutes(s: ApiServices): RouteDef<any, any, any, any>[] {
           const q = ctx.query as { stale?: 'true' | 'false'; limit?: number };
           const o = { stale: q.stale === 'true', limit: q.limit ?? (what === 'devices' ? 10_000 : 1000) };
           return { items: what === 'devices' ? await s.connectors.watched(c, 'devices', o) : await s.connectors.watched(c, 'series', o) };
+        },
+      }),
+    ),
+    route({
+      method: 'get', path: '/api/connectors/{id}/browse', operationId: 'browseConnector', tag: base.tag, access: 'operator',
+      summary: "OPC-UA: the nodes below `node` (a NodeId; default the Objects folder) on the connector's server, browsed with its config (endpoint, security, user): to pick items.",
+      params: S.IdParams, query: S.BrowseQuery, response: S.Browsed, errors: ['SENTIO_ERR_VALIDATION', 'SENTIO_ERR_PEER_UNAVAILABLE'],
+      async handler(ctx) {
+        const c = await st.getConnector(ctx.params.id);
+        if (!c) throw notFound('connector', ctx.params.id);
+        return s.connectors.browse(c, (ctx.query as { node?: string }).node);
+      },
+    }),
+    route({
+      method: 'get', path: '/api/opcua/certificates', operationId: 'listOpcuaCertificates', tag: base.tag, access: 'operator',
+      summary: "OPC-UA server certificates this gateway has seen (in its data directory): rejected ones wait to be trusted.", response: S.list(S.OpcuaCertificate),
+      handler: async () => ({ items: await s.connectors.certificates() }),
+    }),
+    ...(['trust', 'untrust'] as const).map((verb) =>
+      route({
+        method: 'post', path: `/api/opcua/certificates/{thumbprint}/${verb}`, operationId: verb === 'trust' ? 'trustOpcuaCertificate' : 'untrustOpcuaCertificate', tag: base.tag, access: 'operator',
+        summary: verb === 'trust' ? "Trusts an OPC-UA server's certificate (by its SHA-1 thumbprint): connectors to that server connect at their next attempt." : 'Takes the trust of an OPC-UA server certificate back (it is rejected again).',
+        params: S.ThumbprintParams, response: S.OpcuaCertificate, errors: ['SENTIO_ERR_VALIDATION'],
+        async handler(ctx) {
+          const tp = (ctx.params as { thumbprint: string }).thumbprint;
+          const cert = await s.connectors.trustCertificate(tp, verb === 'trust');
+          await ctx.audit(`opcua.certificate.${verb}`, `certificate:${cert.thumbprint}`, { subject: cert.subject });
+          return cert;
         },
       }),
     ),

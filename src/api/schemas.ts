@@ -189,6 +189,34 @@ export const WatchedDevice = WatchedSeries.extend({
   key: z.string().describe('Its identity, stable across renames (a Zigbee IEEE address, the topic captures).'),
   availability: z.enum(['online', 'offline']).nullable().describe('From its own availability reports (Zigbee2MQTT); null: it sends none.'),
 }).meta({ id: 'WatchedDevice' });
+export const BrowseQuery = z.object({ node: z.string().min(1).max(4096).optional().describe('A NodeId such as ns=2;s=Plant or i=85 (the Objects folder, the default).') });
+export const Browsed = z
+  .object({
+    node: z.string(),
+    references: z.array(
+      z.object({
+        nodeId: z.string(),
+        browseName: z.string().describe('With its namespace index, as a browsePath step: 2:Temperature.'),
+        displayName: z.string(),
+        nodeClass: z.string(),
+        dataType: z.string().optional(),
+        hasChildren: z.boolean(),
+      }),
+    ),
+    truncated: z.boolean().describe('More than 1000 references: the rest are not listed.'),
+  })
+  .meta({ id: 'Browsed' });
+export const ThumbprintParams = z.object({ thumbprint: z.string().describe('The SHA-1 of the certificate, 40 hex digits.') });
+export const OpcuaCertificate = z
+  .object({
+    thumbprint: z.string(),
+    subject: z.string(),
+    applicationUri: z.string().optional(),
+    notBefore: z.string(),
+    notAfter: z.string(),
+    state: z.enum(['trusted', 'rejected']),
+  })
+  .meta({ id: 'OpcuaCertificate' });
 export const WatchQuery = z.object({
   stale: z.enum(['true', 'false']).optional().describe('true: only stale (and, for devices, offline) ones.'),
   limit: z.coerce.number().int().min(1).max(10_000).optional(),

@@ -99,8 +99,8 @@ test('connectors: each config is checked against its kind at start, every proble
   assert.match(message, /connectors\[0\] \(zigbee\)\.config\.subscriptions\.0\.format: /);
   // A substituted value is checked as substituted.
   assert.match(refusal(zigbee.replace('mqtt://broker:1883', '${BROKER_URL}'), { BROKER_URL: 'ftp://b' }), /connectors\[0\] \(zigbee\)\.config\.url: /);
-  // A kind this version does not run, as the API says it.
-  assert.match(refusal('connectors: [{name: plc, kind: modbus, config: {}}]\n'), /connectors\[0\] \(plc\)\.kind: not available in this version \(available: mqtt, homeassistant\)/);
+  // Each kind's config by its own schema, named the same way.
+  assert.match(refusal('connectors: [{name: plc, kind: modbus, config: {}}]\n'), /connectors\[0\] \(plc\)\.config\.registers: registers \(one device\) or devices \(several\) are needed/);
   // Unknown kinds, missing and unknown keys: the schema's messages, named the same way.
   assert.match(refusal('connectors: [{name: x, kind: zwave, config: {}}]\n'), /connectors\[0\] \(x\)\.kind \(YAML key connectors, SENTIO_CONNECTORS\): /);
   assert.match(refusal('connectors: [{kind: mqtt, config: {}}]\n'), /connectors\[0\]\.name \(YAML key connectors, SENTIO_CONNECTORS\): /);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { SentioError } from '../errors.js';
 import { Backoff } from './backoff.js';
-import { keepSecrets, redactSecrets, validateConnectorConfig } from './index.js';
+import { availableKinds, keepSecrets, redactSecrets, validateConnectorConfig } from './index.js';
 
 const mqtt = { url: 'mqtt://broker:1883', subscriptions: [{ topic: 'a/{b}/#', format: 'json' }] };
 
@@ -34,8 +34,10 @@ describe('connector configs', () => {
     assert.deepEqual(issues(() => validateConnectorConfig('mqtt', { ...mqtt, subscriptions: [] })), ['config.subscriptions: Too small: expected array to have >=1 items']);
   });
 
-  test('a kind this gateway does not run yet is refused, saying which ones it runs', () => {
-    assert.deepEqual(issues(() => validateConnectorConfig('opcua', {})), ['kind: not available in this version (available: mqtt, homeassistant, modbus)']);
+  test('every kind of the store runs here, each config checked against its own schema', () => {
+    assert.deepEqual([...availableKinds].sort(), ['homeassistant', 'modbus', 'mqtt', 'opcua']);
+    assert.deepEqual(issues(() => validateConnectorConfig('opcua', {})), ['config.endpoint: Invalid input: expected string, received undefined', 'config.items: Invalid input: expected array, received undefined']);
+    assert.deepEqual(issues(() => validateConnectorConfig('modbus', {})), ['config.registers: registers (one device) or devices (several) are needed']);
   });
 
   test('secrets: removed from what is shown, listed when set; kept when a changed config leaves them out; null removes', () => {

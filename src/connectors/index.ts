@@ -2,7 +2,7 @@
 // (checked when a connector is created or changed, through the API or
 // YAML), the config paths that hold secrets (write-only in the API, never
 // logged), and how it is made. A kind of the store's list without an entry
-// here (opcua: later) cannot be created or enabled.
+// here cannot be created or enabled.
 
 import type { z } from 'zod';
 import { SentioError, validationError } from '../errors.js';
@@ -12,6 +12,8 @@ import { HomeAssistantConfig, homeAssistantSecrets } from './homeassistant/confi
 import { ModbusConnector } from './modbus/index.js';
 import { ModbusConfig, modbusSecrets } from './modbus/config.js';
 import { MqttConnector } from './mqtt/index.js';
+import { OpcuaConnector } from './opcua/index.js';
+import { OpcuaConfig, opcuaSecrets } from './opcua/config.js';
 import { MqttConfig, mqttSecrets } from './mqtt/config.js';
 import type { Connector, ConnectorContext } from './types.js';
 
@@ -26,6 +28,7 @@ export interface ConnectorKindDef {
 const defs: Partial<Record<ConnectorKind, ConnectorKindDef>> = {
   mqtt: { kind: 'mqtt', schema: MqttConfig, secrets: mqttSecrets, create: (c, ctx) => new MqttConnector(c as MqttConfig, ctx) },
   homeassistant: { kind: 'homeassistant', schema: HomeAssistantConfig, secrets: homeAssistantSecrets, create: (c, ctx) => new HomeAssistantConnector(c as HomeAssistantConfig, ctx) },
+  opcua: { kind: 'opcua', schema: OpcuaConfig, secrets: opcuaSecrets, create: (c, ctx) => new OpcuaConnector(c as OpcuaConfig, ctx) },
   modbus: { kind: 'modbus', schema: ModbusConfig, secrets: modbusSecrets, create: (c, ctx) => new ModbusConnector(c as ModbusConfig, ctx) },
 };
 

@@ -22,8 +22,12 @@
 import type { Cache } from '../cache/types.js';
 import type { Logger } from '../log/index.js';
 import type { IngestPort } from '../pipeline/port.js';
-import type { ConnectorConfig, MetaStore } from '../store/types.js';
+import type { ConnectorConfig, ConnectorVersion, MetaStore } from '../store/types.js';
+import { SentioError } from '../errors.js';
 import { kindDef, validateConnectorConfig } from './index.js';
+import { type Browsed, browse } from './opcua/browse.js';
+import type { OpcuaConfig } from './opcua/config.js';
+import { type CertificateView, listCertificates, trustCertificate, untrustCertificate } from './opcua/trust.js';
 import type { DeviceView, SeriesView, WatchedQuery } from './staleness.js';
 import { type ConnectorMetrics, ConnectorStatus, type ConnectorStatusView } from './status.js';
 import type { Connector } from './types.js';
@@ -133,6 +137,27 @@ export class ConnectorRuntime {
     return (o.stale ? list.filter(stale) : list).slice(0, o.limit) as DeviceView[] | SeriesView[];
   }
 
+  /** The nodes below `node` on the OPC-UA server of connector `c` (a short session of its own, with its config). */
+  async browse(c: ConnectorConfig, node: string | undefined): Promise<Browsed> {
+    if (c.kind !== 'opcua') throw new SentioError('SENTIO_ERR_VALIDATION', `connector ${c.name} is of kind ${c.kind}: only OPC-UA connectors can be browsed`);
+    validateConnectorConfig(c.kind, c.config);
+    try {
+      return await browse(c.config as OpcuaConfig, node, { dataDir: this.o.dataDir, log: this.o.log });
+    } catch (err) {
+      if (err instanceof SentioError) throw err;
+      throw new SentioError('SENTIO_ERR_PEER_UNAVAILABLE', `connector ${c.name}: browsing its server failed: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    }
+  }
+
+  /** The OPC-UA server certificates this gateway has seen, trusted or rejected (its data directory's PKI). */
+  certificates(): Promise<CertificateView[]> {
+    return listCertificates(this.o.dataDir);
+  }
+
+  trustCertificate(thumbprint: string, trusted: boolean): Promise<CertificateView> {
+    return trusted ? trustCertificate(this.o.dataDir, thumbprint) : untrustCertificate(this.o.dataDir, thumbprint);
+  }
+
   /** Ids of the connectors running on this instance. */
   get runningIds(): string[] {
     return [...this.running.keys()];
@@ -140,9 +165,10 @@ export class ConnectorRuntime {
 
   private async reconcile(): Promise<void> {
     const { store, log } = this.o;
-    let list: ConnectorConfig[];
+    // The versions only (no configs): a pass every few seconds stays cheap however large the configs are.
+    let list: ConnectorVersion[];
     try {
-      list = await store.listConnectors();
+      list = await store.listConnectorVersions();
     } catch (err) {
       // Without the store no lease is renewed: stop what could be taken over before it can be.
       for (const [id, r] of this.running) {
@@ -165,23 +191,33 @@ export class ConnectorRuntime {
         this.o.metrics.forget(b.config.name, b.config.kind);
       }
     }
-    for (const c of wanted.values()) {
-      if (this.broken.has(c.id)) continue;
+    for (const v of wanted.values()) {
+      if (this.broken.has(v.id)) continue;
+      const r = this.running.get(v.id);
       let held: boolean;
       try {
-        held = await store.acquireLease(leaseName(c.id), this.o.instance, this.ttlMs);
+        held = await store.acquireLease(leaseName(v.id), this.o.instance, this.ttlMs);
       } catch (err) {
-        log.warn(`connector ${c.name}: lease: ${(err as Error).message}`);
+        log.warn(`connector ${r?.config.name ?? v.id}: lease: ${(err as Error).message}`);
         continue;
       }
-      const r = this.running.get(c.id);
       if (r !== undefined) {
         if (held) r.renewedMs = Date.now();
         else {
-          log.warn(`connector ${c.name}: another instance holds its lease now; stopping it here`);
-          await this.stopOne(c.id, false);
+          log.warn(`connector ${r.config.name}: another instance holds its lease now; stopping it here`);
+          await this.stopOne(v.id, false);
         }
-      } else if (held) await this.startOne(c);
+      } else if (held) {
+        let c: ConnectorConfig | undefined;
+        try {
+          c = await store.getConnector(v.id);
+        } catch (err) {
+          log.warn(`connector ${v.id}: ${(err as Error).message}`);
+        }
+        // Changed or removed since the list: the next pass sees it as it is now.
+        if (c?.enabled === true) await this.startOne(c);
+        else await store.releaseLease(leaseName(v.id), this.o.instance).catch(() => undefined);
+      }
     }
     await this.share();
   }
