@@ -1,4 +1,4 @@
-// Connector benchmarks (bench/run.ts sections `mqtt` and `homeassistant`).
+// Connector benchmarks (bench/run.ts sections `mqtt`, `homeassistant` and `modbus`).
 //
 //   mqtt           Zigbee2MQTT-style JSON messages (QoS 0, 1,000 devices) through
 //                  a real Mosquitto: the broker's own ceiling with a null
@@ -10,13 +10,19 @@
 //                  (frames as Home Assistant 2024.3 sends them); Sentio's
 //                  CPU for it. A real Home Assistant cannot change 1,000
 //                  states a second on this machine's 2 cores beside Sentio.
+//   modbus         50 Modbus TCP devices (modbus-serial's ServerTCP in this
+//                  process, one port each) × 200 registers (holding: 120
+//                  uint16 and 40 float32; input: 40 uint16), every value
+//                  changing, polled every second; Sentio's CPU above idle.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import ModbusRTU from 'modbus-serial';
 import { WebSocketServer } from 'ws';
 import { cpuSeconds, repoRoot, type Server, startSentio } from '../load-tests/servers.js';
+import { freePort } from '../test/services/index.js';
 import { startMosquitto } from '../test/services/mosquitto.js';
 
 export interface BenchRow {
@@ -246,5 +252,75 @@ export async function benchHomeAssistant(b: BenchContext): Promise<void> {
   } finally {
     await b.stop(s);
     await peer.close();
+  }
+}
+
+/** `devices` Modbus TCP servers on their own ports, whose registers change every second. */
+async function modbusPeers(devices: number): Promise<{ ports: number[]; requests: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  const word = (addr: number) => (addr * 7 + Math.floor(Date.now() / 1000)) & 0xffff;
+  const values = (addr: number, length: number) => {
+    requests++;
+    return Array.from({ length }, (_, i) => word(addr + i));
+  };
+  const servers: Array<InstanceType<typeof ModbusRTU.ServerTCP>> = [];
+  const ports: number[] = [];
+  for (let i = 0; i < devices; i++) {
+    const port = await freePort();
+    const server = new ModbusRTU.ServerTCP({ getMultipleHoldingRegisters: values, getMultipleInputRegisters: values, getHoldingRegister: word, getInputRegister: word }, { host: '127.0.0.1', port, unitID: 255 });
+    server.on('socketError', () => undefined);
+    await new Promise<void>((resolve) => server.on('initialized', () => resolve()));
+    servers.push(server);
+    ports.push(port);
+  }
+  return { ports, requests: () => requests, close: () => Promise.all(servers.map((sv) => new Promise<void>((r) => sv.close(() => r())))).then(() => undefined) };
+}
+
+/** 200 registers: holding 0..119 uint16, 120..199 float32 (40), input 0..39 uint16. */
+function modbusRegisters(): unknown[] {
+  const out: unknown[] = [];
+  for (let a = 0; a < 120; a++) out.push({ name: `h${a}`, table: 'holding', address: a, type: 'uint16', unit: 'V' });
+  for (let a = 120; a < 200; a += 2) out.push({ name: `f${a}`, table: 'holding', address: a, type: 'float32', wordOrder: 'little' });
+  for (let a = 0; a < 40; a++) out.push({ name: `i${a}`, table: 'input', address: a, type: 'uint16', scale: 0.1 });
+  return out;
+}
+
+export async function benchModbus(b: BenchContext): Promise<void> {
+  const devices = 50;
+  const peers = await modbusPeers(devices);
+  const sink = b.vm ? { victoriametrics: `${b.vm.base}/api/v1/write` } : ('blackhole' as const);
+  const s = await b.track(startSentio({ token: TOKEN, sink, args: ['--admin-password', ADMIN_PASSWORD, '--self-metrics-interval-s', '0'] }));
+  try {
+    const token = await adminToken(s.base);
+    const idle0 = cpuSeconds(s.pid);
+    await sleep(3000);
+    const idle = (cpuSeconds(s.pid) - idle0) / 3;
+    const registers = modbusRegisters();
+    const config = { intervalMs: 1000, devices: peers.ports.map((port, i) => ({ name: `meter${i}`, host: '127.0.0.1', port, unitId: 1, registers })) };
+    const c = (await api(s.base, token, 'POST', '/api/connectors', { name: 'bench-modbus', kind: 'modbus', config })) as { id: string };
+    const status = async () => (await api(s.base, token, 'GET', `/api/connectors/${c.id}`)).status as { state: string; messagesTotal: number; readingsTotal: number; latePollsTotal?: number; lastError: unknown };
+    await waitUntil('the connector up', async () => (await status()).state === 'up');
+    await sleep(3000);
+    const m0 = await status();
+    const r0 = peers.requests();
+    const cpu0 = cpuSeconds(s.pid);
+    const t0 = Date.now();
+    await sleep(b.durationS * 1000);
+    const m1 = await status();
+    const seconds = (Date.now() - t0) / 1000;
+    const cpu = (cpuSeconds(s.pid) - cpu0) / seconds;
+    const polls = (m1.messagesTotal - m0.messagesTotal) / seconds;
+    const above = cpu - idle;
+    b.row({
+      section: 'modbus',
+      case: `${devices} devices × ${registers.length} registers polled every second (Modbus TCP, one connection each) → ${b.vm ? 'VictoriaMetrics' : 'blackhole'}`,
+      ours: `${polls.toFixed(1)} polls/s, ${((m1.readingsTotal - m0.readingsTotal) / seconds).toFixed(0)} samples/s, ${((peers.requests() - r0) / seconds).toFixed(0)} requests/s, ${(m1.latePollsTotal ?? 0) - (m0.latePollsTotal ?? 0)} late polls`,
+      peer: `idle gateway ${(idle * 100).toFixed(1)} % of a core`,
+      cpu: `sentio ${(cpu * 100).toFixed(1)} % of a core (${(above * 100).toFixed(1)} % above idle), ${((above / (polls || 1)) * 1e6).toFixed(0)} µs CPU per poll`,
+      target: `< 5 % of one core: ${above < 0.05 ? 'met' : 'NOT met'}`,
+    });
+  } finally {
+    await b.stop(s);
+    await peers.close();
   }
 }

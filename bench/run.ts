@@ -13,9 +13,10 @@
 //   http      /write samples/s: Sentio (blackhole), Sentio → VictoriaMetrics,
 //             vmagent → the same VictoriaMetrics, VictoriaMetrics directly
 //   ws        WebSocket frames with acks: Sentio blackhole and → VictoriaMetrics
-//   mqtt, homeassistant  connectors (bench/connectors.ts): Zigbee2MQTT JSON through
-//             Mosquitto beside the broker's own ceiling; 1,000 Home Assistant
-//             entities changing once a second, Sentio's CPU
+//   mqtt, homeassistant, modbus  connectors (bench/connectors.ts): Zigbee2MQTT JSON
+//             through Mosquitto beside the broker's own ceiling; 1,000 Home
+//             Assistant entities changing once a second, Sentio's CPU; 50 Modbus
+//             devices × 200 registers polled every second, Sentio's CPU
 //   fleet     load-tests/fleet.ts: 10,000 devices over WebSocket into the queue →
 //             VictoriaMetrics, a restart, the CPU of small frames against large
 //
@@ -54,7 +55,7 @@ import { native } from '../src/native/index.js';
 import type { IngestOptions } from '../src/native/types.js';
 import { NODE_HEAP_FLAG } from '../src/heap.js';
 import { Pipeline } from '../src/pipeline/index.js';
-import { benchHomeAssistant, benchMqtt } from './connectors.js';
+import { benchHomeAssistant, benchModbus, benchMqtt } from './connectors.js';
 import { LpBatch, tsParseLineProtocol } from './ts-parser.js';
 
 interface Row {
@@ -732,7 +733,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string', default: '10' },
-      only: { type: 'string', default: 'parse,pipeline,http,ws,auth,mqtt,homeassistant,fleet' },
+      only: { type: 'string', default: 'parse,pipeline,http,ws,auth,mqtt,homeassistant,modbus,fleet' },
       'fleet-devices': { type: 'string', default: '10000' },
       quick: { type: 'boolean', default: false },
       connections: { type: 'string', default: '8' },
@@ -742,11 +743,11 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--duration S] [--only parse,pipeline,http,ws,auth,mqtt,homeassistant,fleet] [--quick] [--connections N] [--ws-connections N] [--ws-window W] [--fleet-devices N]\n');
+    process.stdout.write('usage: npm run bench -- [--duration S] [--only parse,pipeline,http,ws,auth,mqtt,homeassistant,modbus,fleet] [--quick] [--connections N] [--ws-connections N] [--ws-window W] [--fleet-devices N]\n');
     return 0;
   }
   const only = new Set(values.only.split(',').map((s) => s.trim()).filter(Boolean));
-  for (const s of only) if (!['parse', 'pipeline', 'http', 'ws', 'auth', 'mqtt', 'homeassistant', 'fleet'].includes(s)) throw new Error(`--only: unknown section "${s}"`);
+  for (const s of only) if (!['parse', 'pipeline', 'http', 'ws', 'auth', 'mqtt', 'homeassistant', 'modbus', 'fleet'].includes(s)) throw new Error(`--only: unknown section "${s}"`);
   const quick = values.quick;
   const duration = quick ? 2 : Number(values.duration);
   const corpus = makeCorpus();
@@ -781,7 +782,7 @@ async function main(): Promise<number> {
   });
   let vm: Server | undefined;
   try {
-    const needVm = only.has('pipeline') || only.has('http') || only.has('ws') || only.has('mqtt') || only.has('homeassistant');
+    const needVm = only.has('pipeline') || only.has('http') || only.has('ws') || only.has('mqtt') || only.has('homeassistant') || only.has('modbus');
     if (needVm && onPath('victoria-metrics')) vm = await track(startVictoriaMetrics());
     else if (needVm) notes.push('victoria-metrics is not installed (apt-get install victoria-metrics): no VictoriaMetrics rows');
     await section('pipeline', async () => {
@@ -800,6 +801,7 @@ async function main(): Promise<number> {
     const connectorBench = { durationS: duration, row, log, track, stop, vm };
     await section('mqtt', () => benchMqtt(connectorBench));
     await section('homeassistant', () => benchHomeAssistant(connectorBench));
+    await section('modbus', () => benchModbus(connectorBench));
   } finally {
     await stop(vm);
   }
