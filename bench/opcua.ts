@@ -2,7 +2,7 @@
 // a node-opcua OPCUAServer in another process (test/fixtures/opcua-server.mjs,
 // `bulk`), read by Sentio's OpcuaConnector in this process into a port that
 // counts what it is given (the connector, its decoding and the batcher; not
-// the pipeline behind them: the kind is not registered in the gateway yet).
+// the pipeline behind them, the native mapping and the queue).
 // Prints this process's CPU seconds per second and samples per second over
 // the measured window, after the subscription is up and a warm-up.
 //
