@@ -1,7 +1,9 @@
 // The dashboard's Connectors page end to end: headless Chromium (Debian's,
 // driven by playwright-core) against a real gateway serving the built
 // web/dist, with MQTT connectors on a real Mosquitto that wants a password
-// (Debian's package) and on a closed port. Screenshots go to
+// (Debian's package) and on a closed port, Modbus TCP connectors on
+// modbus-serial's ServerTCP and OPC-UA connectors on node-opcua's server
+// (each in its own process). Screenshots go to
 // $SENTIO_SHOTS (default .tmp/screenshots). Needs `npm run build:web`.
 
 import assert from 'node:assert/strict';
@@ -12,9 +14,12 @@ import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { bridgeDevices } from './fixtures/zigbee2mqtt.js';
-import { ADMIN_PASSWORD, type ApiClient, login, startTestGateway, type TestGateway } from './helpers.js';
-import { freePort } from './services/index.js';
+import { thumbprint } from '../src/connectors/opcua/pki.js';
+import { ADMIN_PASSWORD, type ApiClient, connectorState, login, startTestGateway, type TestGateway } from './helpers.js';
+import { freePort, type Service } from './services/index.js';
+import { startModbusPeer } from './services/modbus.js';
 import { type Mosquitto, startMosquitto } from './services/mosquitto.js';
+import { startOpcuaServer } from './services/opcua.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const shots = process.env.SENTIO_SHOTS ?? join(root, '.tmp', 'screenshots');
@@ -29,6 +34,8 @@ let browser: Browser;
 let admin: ApiClient;
 /** A loopback port nothing listens on. */
 let closedPort: number;
+/** Peers a test started, stopped at the end. */
+const peers: Service[] = [];
 
 before(async () => {
   await mkdir(shots, { recursive: true });
@@ -41,6 +48,7 @@ after(async () => {
   await browser?.close();
   await gw?.close();
   await broker?.destroy();
+  await Promise.all(peers.map((p) => p.destroy()));
 });
 
 async function signIn(context: BrowserContext): Promise<Page> {
@@ -53,8 +61,8 @@ async function signIn(context: BrowserContext): Promise<Page> {
   return page;
 }
 
-async function createConnector(name: string, config: Record<string, unknown>): Promise<string> {
-  const res = await admin.call('POST', '/api/connectors', { name, kind: 'mqtt', config });
+async function createConnector(name: string, config: Record<string, unknown>, kind = 'mqtt', enabled = true): Promise<string> {
+  const res = await admin.call('POST', '/api/connectors', { name, kind, config, enabled });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body.id as string;
 }
@@ -69,6 +77,21 @@ async function assertSecretAbsent(page: Page, secret: string, typed = false): Pr
   if (typed) return;
   const values = await page.locator('input, textarea').evaluateAll((els) => els.map((e) => (e as unknown as { value: string }).value));
   assert.ok(!values.some((v) => v.includes(secret)), 'the secret is in an input');
+}
+
+/** The inputs of the page without a label (their markup). */
+function unlabelled(page: Page): Promise<string[]> {
+  return page.locator('input, select, textarea').evaluateAll((els) =>
+    els
+      .map((e) => e as unknown as { type?: string; labels: { length: number } | null; getAttribute(n: string): string | null; outerHTML: string })
+      .filter((f) => f.type !== 'hidden' && (f.labels?.length ?? 0) === 0 && !f.getAttribute('aria-label') && !f.getAttribute('aria-labelledby'))
+      .map((f) => f.outerHTML.slice(0, 120)),
+  );
+}
+
+/** The stored connector of that name, through the API. */
+async function storedByName(name: string): Promise<any> {
+  return (await admin.call('GET', '/api/connectors')).body.items.find((c: { name: string }) => c.name === name);
 }
 
 /** A full-page screenshot taken scrolled down draws the sticky header in the middle. */
@@ -300,13 +323,7 @@ describe('dashboard: connectors', () => {
       for (const kind of ['mqtt', 'homeassistant']) {
         await page.getByTestId('connector-kind').selectOption(kind);
         await page.getByRole('checkbox', { name: /TLS settings/ }).check();
-        const unlabelled = await page.locator('input, select, textarea').evaluateAll((els) =>
-          els
-            .map((e) => e as unknown as { type?: string; labels: { length: number } | null; getAttribute(n: string): string | null; outerHTML: string })
-            .filter((f) => f.type !== 'hidden' && (f.labels?.length ?? 0) === 0 && !f.getAttribute('aria-label') && !f.getAttribute('aria-labelledby'))
-            .map((f) => f.outerHTML.slice(0, 120)),
-        );
-        assert.deepEqual(unlabelled, [], `unlabelled fields of the ${kind} form`);
+        assert.deepEqual(await unlabelled(page), [], `unlabelled fields of the ${kind} form`);
       }
       // Home Assistant's form: url, token (a secret, not set), entity globs.
       const form = page.getByTestId('connector-form');
@@ -318,6 +335,191 @@ describe('dashboard: connectors', () => {
       assert.equal(await page.locator('html').getAttribute('data-theme'), 'light');
       await scrollToTop(page);
       await page.screenshot({ path: join(shots, 'connector-form-homeassistant-light.png'), fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('create a modbus connector in the form: fields show where they apply; problems are shown at the register fields they name; fixed, it is created and polls a real ServerTCP; re-saved unchanged, nothing is sent', async () => {
+    // Unit 1: a float32 in CDAB order (123.456) and a string "SN-0042"; unit 2, behind the same server: a coil.
+    const peer = await startModbusPeer('node', { units: { '1': { holding: { 0: 0xe979, 1: 0x42f6, 10: 0x534e, 11: 0x2d30, 12: 0x3034, 13: 0x3200 } }, '2': { coil: { 0: 1 } } } });
+    peers.push(peer);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1100 } });
+    try {
+      const page = await signIn(context);
+      await page.goto(`${gw.url}/connectors`);
+      await page.getByTestId('connector-new').click();
+      await page.getByTestId('connector-kind').selectOption('modbus');
+      const form = page.getByTestId('connector-form');
+      await form.getByLabel('Name', { exact: true }).first().fill('meter-e2e');
+      await field(page, 'config.host').getByLabel('Host').fill('127.0.0.1');
+      await field(page, 'config.port').getByLabel('Port').fill(String(peer.port));
+      await field(page, 'config.intervalMs').getByLabel('Poll every (ms)').fill('1000');
+
+      // Register 1: a float32, little word order, with a unit; its address is out of range.
+      const r0 = field(page, 'config.registers.0');
+      await r0.getByLabel('Name', { exact: true }).fill('voltage');
+      assert.equal(await r0.getByLabel('Word order').count(), 0, 'no word order for a 16-bit type');
+      await r0.getByLabel('Type').selectOption('float32');
+      await r0.getByLabel('Word order').selectOption('little');
+      await r0.getByLabel('Address').fill('70000');
+      await r0.getByLabel('Unit', { exact: true }).fill('V');
+      // Register 2: a string, without its length.
+      await field(page, 'config.registers').getByTestId('modbus-register-add').click();
+      const r1 = field(page, 'config.registers.1');
+      await r1.getByLabel('Name', { exact: true }).fill('serial');
+      await r1.getByLabel('Address').fill('10');
+      await r1.getByLabel('Type').selectOption('string');
+      await r1.getByLabel('Length', { exact: true }).waitFor();
+      assert.equal(await r1.getByLabel('Scale').count(), 0, 'no scale for a string');
+      assert.equal(await r1.getByLabel('Word order').count(), 0, 'no word order for a string');
+      // A second device behind the same server: a coil is a bool, without byte order.
+      await page.getByTestId('modbus-device-add').click();
+      const dev = field(page, 'config.devices.0');
+      await dev.getByLabel('Name', { exact: true }).first().fill('hvac');
+      await dev.getByLabel('Unit id').fill('2');
+      const coil = field(page, 'config.devices.0.registers.0');
+      await coil.getByLabel('Name', { exact: true }).fill('fan_running');
+      await coil.getByLabel('Address').fill('0');
+      await coil.getByLabel('Table').selectOption('coil');
+      assert.equal(await coil.getByLabel('Type').inputValue(), 'bool');
+      assert.deepEqual(await coil.getByLabel('Type').locator('option').allTextContents(), ['bool']);
+      assert.equal(await coil.getByLabel('Byte order').count(), 0, 'no byte order on a coil');
+      assert.equal(await coil.getByLabel('Bit (optional)').count(), 0, 'no bit on a coil');
+      assert.deepEqual(await unlabelled(page), [], 'unlabelled fields of the modbus form');
+      await page.getByTestId('connector-save').click();
+
+      // Each problem beside its own input; nothing created.
+      await page.getByTestId('connector-form-error').waitFor();
+      const address = field(page, 'config.registers.0.address');
+      assert.match((await address.getByTestId('field-error').textContent()) ?? '', /65535/);
+      assert.equal(await address.locator('input').getAttribute('aria-invalid'), 'true');
+      const length = field(page, 'config.registers.1.length');
+      assert.match((await length.getByTestId('field-error').textContent()) ?? '', /length/);
+      assert.equal(await page.getByTestId('field-error').count(), 2, 'no other field is blamed');
+      assert.equal(await page.getByTestId('connector-form-general').count(), 0, 'every problem is at a field');
+      assert.equal(await storedByName('meter-e2e'), undefined, 'nothing was created');
+      await scrollToTop(page);
+      await page.screenshot({ path: join(shots, 'connector-form-modbus.png'), fullPage: true });
+
+      // Fixed: created as typed (only the settings that apply), and it polls the server.
+      await address.locator('input').fill('0');
+      await length.locator('input').fill('4');
+      await page.getByTestId('connector-save').click();
+      await page.getByTestId('connector-message').filter({ hasText: 'meter-e2e' }).waitFor();
+      const stored = await storedByName('meter-e2e');
+      assert.deepEqual(stored.config, {
+        host: '127.0.0.1',
+        port: peer.port,
+        intervalMs: 1000,
+        registers: [
+          { name: 'voltage', table: 'holding', address: 0, type: 'float32', wordOrder: 'little', unit: 'V' },
+          { name: 'serial', table: 'holding', address: 10, type: 'string', length: 4 },
+        ],
+        devices: [{ name: 'hvac', unitId: 2, registers: [{ name: 'fan_running', table: 'coil', address: 0, type: 'bool' }] }],
+      });
+      const up = await connectorState(admin, stored.id, 'up');
+      assert.equal(up.status.lastError, null, JSON.stringify(up.status.lastError));
+
+      // Its edit form holds what is stored; saved untouched, nothing is sent (the connector is not changed or restarted).
+      await row(page, 'meter-e2e').getByRole('link', { name: 'meter-e2e' }).click();
+      await page.getByTestId('connector-edit').click();
+      assert.equal(await field(page, 'config.registers.0.wordOrder').locator('select').inputValue(), 'little');
+      assert.equal(await field(page, 'config.registers.1.length').locator('input').inputValue(), '4');
+      assert.equal(await field(page, 'config.devices.0.registers.0.table').locator('select').inputValue(), 'coil');
+      assert.equal(await page.getByTestId('connector-other').inputValue(), '', 'every key is in the form');
+      await page.getByTestId('connector-save').click();
+      await page.getByTestId('connector-saved').waitFor();
+      assert.equal((await admin.call('GET', `/api/connectors/${stored.id}`)).body.updatedAt, stored.updatedAt, 'not changed');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('an opcua connector: created in the form (browsing waits for the save), then its server browsed in the edit form: Plant expanded from the keyboard, Temperature added by NodeId and Level by browse path, saved; a server that cannot be reached is said so', async () => {
+    const server = await startOpcuaServer();
+    peers.push(server);
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1100 } });
+    try {
+      const page = await signIn(context);
+      await page.goto(`${gw.url}/connectors`);
+      await page.getByTestId('connector-new').click();
+      await page.getByTestId('connector-kind').selectOption('opcua');
+      const form = page.getByTestId('connector-form');
+      await form.getByLabel('Name', { exact: true }).first().fill('plant-ua');
+      await form.getByLabel('Endpoint URL').fill(server.endpoint);
+      await form.getByTestId('browse-unsaved').waitFor();
+      assert.equal(await form.getByTestId('browse-start').count(), 0, 'a new connector cannot be browsed');
+      const item = field(page, 'config.items.0');
+      await item.getByLabel('Name', { exact: true }).fill('running');
+      await item.getByLabel('NodeId').fill('ns=1;s=Running.g1');
+      assert.deepEqual(await unlabelled(page), [], 'unlabelled fields of the opcua form');
+      await page.getByTestId('connector-save').click();
+      await page.getByTestId('connector-message').filter({ hasText: 'plant-ua' }).waitFor();
+      const stored = await storedByName('plant-ua');
+      assert.deepEqual(stored.config, { endpoint: server.endpoint, items: [{ name: 'running', nodeId: 'ns=1;s=Running.g1' }] });
+      await connectorState(admin, stored.id, 'up');
+
+      await row(page, 'plant-ua').getByRole('link', { name: 'plant-ua' }).click();
+      await page.getByTestId('connector-edit').click();
+      await page.getByTestId('browse-start').click();
+      const expand = page.getByRole('button', { name: 'Expand Plant' });
+      await expand.focus();
+      await page.keyboard.press('Enter');
+      assert.equal(await page.getByRole('button', { name: 'Collapse Plant' }).getAttribute('aria-expanded'), 'true');
+      await page.getByRole('button', { name: 'Add Temperature as an item' }).click();
+      assert.equal(await field(page, 'config.items.1.name').locator('input').inputValue(), 'temperature');
+      assert.equal(await field(page, 'config.items.1.nodeId').locator('input').inputValue(), 'ns=1;s=Temperature.g1');
+      assert.ok(await page.getByRole('button', { name: 'Temperature is an item' }).isDisabled(), 'added once');
+      await page.getByTestId('browse-by').selectOption('browsePath');
+      await page.getByRole('button', { name: 'Add Level as an item' }).click();
+      assert.equal(await field(page, 'config.items.2.browsePath').locator('input').inputValue(), '/Objects/1:Plant/1:Level');
+      await scrollToTop(page);
+      await page.screenshot({ path: join(shots, 'connector-form-opcua-browse.png'), fullPage: true });
+      await page.getByTestId('connector-save').click();
+      await page.getByTestId('connector-saved').waitFor();
+      const changed = (await admin.call('GET', `/api/connectors/${stored.id}`)).body;
+      assert.deepEqual(changed.config.items, [
+        { name: 'running', nodeId: 'ns=1;s=Running.g1' },
+        { name: 'temperature', nodeId: 'ns=1;s=Temperature.g1' },
+        { name: 'level', browsePath: '/Objects/1:Plant/1:Level' },
+      ]);
+      await connectorState(admin, stored.id, 'up');
+
+      // A stored connector whose server is not there: browsing says why.
+      const nowhere = await createConnector('ua-nowhere', { endpoint: `opc.tcp://127.0.0.1:${closedPort}`, items: [{ name: 'x', nodeId: 'i=2258' }] }, 'opcua', false);
+      await page.goto(`${gw.url}/connectors/${nowhere}`);
+      await page.getByTestId('connector-edit').click();
+      await page.getByTestId('browse-start').click();
+      await page.getByTestId('browse-error').waitFor();
+      assert.match((await page.getByTestId('browse-error').textContent()) ?? '', /browsing its server failed/);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test("an opcua connector with SignAndEncrypt: its server's rejected certificate is listed in the form, trusted and untrusted from there", async () => {
+    const server = await startOpcuaServer({ secure: true });
+    peers.push(server);
+    const tp = thumbprint(await server.certificate());
+    const id = await createConnector('ua-secure', { endpoint: server.endpoint, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', items: [{ name: 'temperature', browsePath: '/Objects/1:Plant/1:Temperature' }] }, 'opcua');
+    await connectorState(admin, id, 'failed');
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1100 } });
+    try {
+      const page = await signIn(context);
+      await page.goto(`${gw.url}/connectors/${id}`);
+      await page.getByTestId('connector-edit').click();
+      assert.equal(await field(page, 'config.securityPolicy').locator('select').inputValue(), 'Basic256Sha256');
+      const cert = page.locator(`[data-testid="opcua-certificate"][data-thumbprint="${tp}"]`);
+      await cert.and(page.locator('[data-state="rejected"]')).waitFor();
+      await cert.getByTestId('opcua-certificate-trust').click();
+      await cert.and(page.locator('[data-state="trusted"]')).waitFor();
+      const state = async () => (await admin.call('GET', '/api/opcua/certificates')).body.items.find((c: { thumbprint: string }) => c.thumbprint === tp)?.state;
+      assert.equal(await state(), 'trusted');
+      await page.getByTestId('opcua-certificates').screenshot({ path: join(shots, 'connector-opcua-certificates.png') });
+      await cert.getByRole('button', { name: /^Untrust the certificate of / }).click();
+      await cert.and(page.locator('[data-state="rejected"]')).waitFor();
+      assert.equal(await state(), 'rejected');
     } finally {
       await context.close();
     }

@@ -129,7 +129,7 @@ export function ConnectorForm(props: { connector?: Connector; onSaved: (c: Conne
           </Show>
         </div>
         <Show when={fields()} keyed fallback={<p class="small muted">No form for {kindLabel(kind())} connectors here: edit its settings as JSON below.</p>}>
-          {(f) => <Dynamic component={f.Fields} config={stored?.config} secrets={stored?.secrets ?? []} bind={bind} />}
+          {(f) => <Dynamic component={f.Fields} config={stored?.config} secrets={stored?.secrets ?? []} connectorId={stored?.id} bind={bind} />}
         </Show>
         <details class="other-settings" open={other() !== '' || fields() === undefined}>
           <summary>{fields() ? 'Other settings (JSON)' : 'Settings (JSON)'}</summary>

@@ -15,6 +15,8 @@ export interface KindFieldsProps {
   config: Obj | undefined;
   /** Config paths of the secrets that are set. */
   secrets: readonly string[];
+  /** The stored connector's id; undefined for a new connector (what works only on a stored one, such as browsing its server, says so). */
+  connectorId?: string;
   /** Called once: the function that builds the config to send (secrets left out are kept by the API, null removes one). */
   bind: (collect: () => Obj) => void;
 }

@@ -6,9 +6,11 @@
 import type { ConnectorKind } from '../lib/types';
 import { homeAssistantForm } from './homeassistant';
 import type { KindForm } from './kind';
+import { modbusForm } from './modbus';
 import { mqttForm } from './mqtt';
+import { opcuaForm } from './opcua';
 
-export const kindForms: readonly KindForm[] = [mqttForm, homeAssistantForm];
+export const kindForms: readonly KindForm[] = [mqttForm, homeAssistantForm, modbusForm, opcuaForm];
 
 export function kindForm(kind: string): KindForm | undefined {
   return kindForms.find((k) => k.kind === kind);

@@ -151,3 +151,28 @@ export interface Connector {
   updatedAt: string;
   status: ConnectorStatus;
 }
+/** One node below a browsed node (GET /api/connectors/{id}/browse). */
+export interface BrowsedNode {
+  nodeId: string;
+  /** With its namespace index, as a browse path step: 2:Temperature. */
+  browseName: string;
+  displayName: string;
+  nodeClass: string;
+  dataType?: string;
+  hasChildren: boolean;
+}
+export interface Browsed {
+  node: string;
+  references: BrowsedNode[];
+  /** More than the gateway lists (1,000): the rest are left out. */
+  truncated: boolean;
+}
+/** An OPC-UA server certificate the gateway has seen (GET /api/opcua/certificates). */
+export interface OpcuaCertificate {
+  thumbprint: string;
+  subject: string;
+  applicationUri?: string;
+  notBefore: string;
+  notAfter: string;
+  state: 'trusted' | 'rejected';
+}

@@ -23,6 +23,12 @@ export async function fetchConnectors(): Promise<Connector[]> {
   return items;
 }
 
+/** Where a connector connects to, by its kind's setting: a URL, an OPC-UA endpoint, a Modbus host. */
+function address(c: Connector): string | undefined {
+  const v = c.config.url ?? c.config.endpoint ?? c.config.host;
+  return typeof v === 'string' ? v : undefined;
+}
+
 export default function Connectors(): JSX.Element {
   return (
     <Show when={roleAtLeast('operator')} fallback={<NotAllowed role="operator" />}>
@@ -57,7 +63,7 @@ function ConnectorList(): JSX.Element {
           {creating() ? 'Close the form' : 'New connector'}
         </button>
       </div>
-      <p class="small muted">Connectors subscribe to brokers and hubs (MQTT, Home Assistant) and write what they read through the same pipeline as every device.</p>
+      <p class="small muted">Connectors subscribe to brokers and hubs (MQTT, Home Assistant) or read devices and servers (Modbus TCP, OPC UA) and write what they read through the same pipeline as every device.</p>
       <Show when={creating()}>
         <div class="card" id="connector-create">
           <h2>New connector</h2>
@@ -107,8 +113,8 @@ function ConnectorList(): JSX.Element {
                     <tr data-testid="connector-row" data-name={c.name} data-id={c.id} data-state={c.status.state}>
                       <td data-label="Name">
                         <A href={`/connectors/${encodeURIComponent(c.id)}`}>{c.name}</A>
-                        <Show when={typeof c.config.url === 'string'}>
-                          <div class="small muted mono">{String(c.config.url)}</div>
+                        <Show when={address(c)}>
+                          <div class="small muted mono">{address(c)}</div>
                         </Show>
                       </td>
                       <td data-label="Kind">{kindLabel(c.kind)}</td>
