@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import client from 'prom-client';
 import type { IngestResult, Readings } from '../native/types.js';
 import type { IngestPort } from '../pipeline/port.js';
-import { ReadingsBatcher } from './batcher.js';
+import { ReadingsBatcher, Series } from './batcher.js';
+import { Watch } from './staleness.js';
 import { ConnectorMetrics, ConnectorStatus } from './status.js';
 
 /** A port whose writes wait until the test releases them. */
@@ -57,4 +58,37 @@ test('backpressure: full at the bound; drained() resolves once half of it is sto
     p.release();
     await new Promise((r) => setImmediate(r));
   }
+});
+
+test('a Series is in each batch once, beside samples by key, with its labels as the core reads them; the watch sees it', async () => {
+  const written: Readings[] = [];
+  const port: IngestPort = {
+    writeBytes: () => Promise.reject(new Error('not used')),
+    writeReadings: async (_p: string, r: Readings) => {
+      written.push({ ...r, sampleSeries: r.sampleSeries.slice(), timestamps: r.timestamps.slice(), values: r.values.slice() });
+      return { lines: r.values.length, rejected: 0, samples: r.values.length, skippedStrings: 0, errors: [], outputs: [], unroutedSamples: 0, rejectedLineBytes: 0, rejectedTags: 0 };
+    },
+    overloaded: () => false,
+  };
+  const watch = new Watch();
+  const status = new ConnectorStatus('b', 'modbus', new ConnectorMetrics(new client.Registry()), 'test:1');
+  const b = new ReadingsBatcher({ port, protocol: 'modbus', principal: { key: 'connector:b', labels: { connector: 'b' } }, status, maxDelayMs: 1, watch });
+  const volts = new Series('volts', { __name__: 'modbus_volts', unit: 'V' });
+  for (let batch = 0; batch < 2; batch++) {
+    // More samples than a batch's first columns hold: they grow.
+    for (let i = 0; i < 300; i++) b.sampleSeries(volts, batch * 1000 + i, i, 5);
+    b.sample('amps', { __name__: 'modbus_amps' }, batch * 1000, 1.5);
+    b.sampleSeries(volts, batch * 1000 + 300, 300, 5);
+    await b.end();
+  }
+  assert.equal(written.length, 2);
+  for (const [n, r] of written.entries()) {
+    assert.deepEqual(r.seriesText!.split('\u0001'), ['__name__\u0000modbus_volts\u0000unit\u0000V', '__name__\u0000modbus_amps'], `batch ${n}: each series once`);
+    assert.equal(r.values.length, 302);
+    assert.deepEqual([...r.sampleSeries.slice(298)], [0, 0, 1, 0]);
+    assert.deepEqual([...r.timestamps.slice(299, 302)], [n * 1000 + 299, n * 1000, n * 1000 + 300]);
+    assert.deepEqual([...r.values.slice(299, 302)], [299, 1.5, 300]);
+  }
+  assert.deepEqual(watch.seriesViews().map((v) => v.labels.__name__).sort(), ['modbus_amps', 'modbus_volts']);
+  await b.close(10);
 });

@@ -23,7 +23,7 @@ import { encodeLabels } from '../native/index.js';
 import type { IngestResult, Readings } from '../native/types.js';
 import type { IngestPort } from '../pipeline/port.js';
 import { Backoff } from './backoff.js';
-import type { Watch } from './staleness.js';
+import type { Rhythm, TrackedSeries, Watch } from './staleness.js';
 import type { ConnectorStatus } from './status.js';
 
 export interface BatcherOptions {
@@ -47,21 +47,71 @@ export interface BatcherOptions {
 /** A message's completion: resolved once its samples are stored (or dropped for good), rejected when the connector stopped first. */
 type Settle = { resolve: () => void; reject: (e: Error) => void };
 
+/** A column of a batch: a typed array grown by doubling, handed to the core without a copy. */
+class Column<A extends Float64Array | Uint32Array> {
+  length = 0;
+  constructor(
+    private a: A,
+    private readonly make: (n: number) => A,
+  ) {}
+
+  push(v: number): void {
+    if (this.length === this.a.length) {
+      const b = this.make(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.length++] = v;
+  }
+
+  view(): A {
+    return this.a.subarray(0, this.length) as A;
+  }
+}
+
 class Batch {
   /** Each series' labels as text (encodeLabels): passed to the core as one string. */
   readonly series: string[] = [];
   readonly index = new Map<string, number>();
-  sampleSeries: number[] = [];
-  timestamps: number[] = [];
-  values: number[] = [];
+  readonly sampleSeries = new Column(new Uint32Array(256), (n) => new Uint32Array(n));
+  readonly timestamps = new Column(new Float64Array(256), (n) => new Float64Array(n));
+  readonly values = new Column(new Float64Array(256), (n) => new Float64Array(n));
   readonly settles: Settle[] = [];
 
   get samples(): number {
     return this.values.length;
   }
 
+  add(seriesIndex: number, timestampMs: number, value: number): void {
+    this.sampleSeries.push(seriesIndex);
+    this.timestamps.push(timestampMs);
+    this.values.push(value);
+  }
+
   readings(): Readings {
-    return { series: [], seriesText: this.series.join('\u0001'), sampleSeries: Uint32Array.from(this.sampleSeries), timestamps: Float64Array.from(this.timestamps), values: Float64Array.from(this.values) };
+    return { series: [], seriesText: this.series.join('\u0001'), sampleSeries: this.sampleSeries.view(), timestamps: this.timestamps.view(), values: this.values.view() };
+  }
+}
+
+/**
+ * A series a connector writes again and again (a register, a monitored
+ * item): its labels are encoded once, and its place in the open batch and
+ * its rhythm in the watch are kept on it, so a sample of it costs no lookup.
+ * `key` identifies the series as for sample(); a series whose labels change
+ * is a new Series.
+ */
+export class Series implements TrackedSeries {
+  readonly text: string;
+  /** The batch it was last added to, and its index there. */
+  batch: Batch | undefined = undefined;
+  index = 0;
+  rhythm: Rhythm | undefined = undefined;
+
+  constructor(
+    readonly key: string,
+    readonly labels: Readonly<Record<string, string>>,
+  ) {
+    this.text = encodeLabels(labels);
   }
 }
 
@@ -167,11 +217,22 @@ export class ReadingsBatcher {
       b.series.push(encodeLabels(labels));
       b.index.set(key, idx);
     }
-    b.sampleSeries.push(idx);
-    b.timestamps.push(timestampMs);
-    b.values.push(value);
+    b.add(idx, timestampMs, value);
     this.pending++;
     if (watched) this.o.watch?.seen(key, labels, timestampMs);
+  }
+
+  /** sample() of a Series (always watched): `nowMs` is when it arrived, for the watch. */
+  sampleSeries(s: Series, timestampMs: number, value: number, nowMs: number): void {
+    const b = this.open;
+    if (s.batch !== b) {
+      s.batch = b;
+      s.index = b.series.length;
+      b.series.push(s.text);
+    }
+    b.add(s.index, timestampMs, value);
+    this.pending++;
+    this.o.watch?.seenSeries(s, timestampMs, nowMs);
   }
 
   /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FACTOR, MIN_GAPS, Watch } from './staleness.js';
+import { FACTOR, MIN_GAPS, type TrackedSeries, Watch } from './staleness.js';
 
 /** A watch on a clock the test moves. */
 function clocked() {
@@ -102,5 +102,19 @@ describe('learned staleness', () => {
     const counts = w.counts();
     assert.equal(counts.series.learning + counts.series.stale + counts.series.fresh, 0);
     assert.equal(counts.devices.learning, 0);
+  });
+
+  it('a series holding its rhythm is the same series as by key, and is tracked again once forgotten', () => {
+    let t = 0;
+    const w = new Watch({ now: () => t });
+    const s: TrackedSeries = { key: 'k', labels: { __name__: 'm' }, rhythm: undefined };
+    w.seen('k', s.labels, 0, 0);
+    for (let i = 1; i <= MIN_GAPS; i++) w.seenSeries(s, i * 1000, i * 1000);
+    assert.equal(w.seriesViews().length, 1, 'one series, learned by key and by holder alike');
+    assert.equal(w.seriesViews()[0]!.intervalMs, 1000);
+    t = 30 * 24 * 3600 * 1000;
+    assert.equal(w.counts().series.stale + w.counts().series.fresh + w.counts().series.learning, 0, 'forgotten');
+    w.seenSeries(s, t, t);
+    assert.equal(w.counts().series.learning, 1, 'back, learning anew');
   });
 });

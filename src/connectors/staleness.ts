@@ -29,7 +29,7 @@ const FORGET_MIN_MS = 24 * 3600 * 1000;
 export type Freshness = 'learning' | 'fresh' | 'stale';
 
 /** One series' or device's rhythm. */
-class Rhythm {
+export class Rhythm {
   /** Ring of the last GAPS gaps (ms). */
   private readonly gaps = new Float32Array(GAPS);
   private n = 0;
@@ -38,6 +38,8 @@ class Rhythm {
   private learned: { n: number; ms: number | undefined } = { n: -1, ms: undefined };
   /** Arrival of the last sample (this process's clock). */
   lastSeenMs: number;
+  /** False once the watch forgot it: a holder of it (a TrackedSeries) then asks the watch again. */
+  tracked = true;
 
   constructor(
     public labels: Readonly<Record<string, string>>,
@@ -136,6 +138,13 @@ export interface WatchedQuery {
   limit: number;
 }
 
+/** A series that holds its own rhythm (see Watch.seenSeries). */
+export interface TrackedSeries {
+  readonly key: string;
+  readonly labels: Readonly<Record<string, string>>;
+  rhythm: Rhythm | undefined;
+}
+
 export interface WatchOptions {
   maxTracked?: number;
   maxDevices?: number;
@@ -159,12 +168,27 @@ export class Watch {
   /** A sample of series `key` with timestamp `ts` arrived (at `now`). */
   seen(key: string, labels: Readonly<Record<string, string>>, ts: number, now = this.now()): void {
     const r = this.series.get(key);
-    if (r !== undefined) return r.seen(ts, now);
+    if (r !== undefined) r.seen(ts, now);
+    else this.track(key, labels, ts, now);
+  }
+
+  /** seen() for a series that keeps its rhythm on itself (no lookup per sample). */
+  seenSeries(s: TrackedSeries, ts: number, now: number): void {
+    const r = s.rhythm;
+    if (r?.tracked === true) return r.seen(ts, now);
+    const known = this.series.get(s.key);
+    if (known !== undefined) known.seen(ts, now);
+    s.rhythm = known ?? this.track(s.key, s.labels, ts, now);
+  }
+
+  private track(key: string, labels: Readonly<Record<string, string>>, ts: number, now: number): Rhythm | undefined {
     if (this.series.size >= this.maxTracked) {
       this.untracked++;
-      return;
+      return undefined;
     }
-    this.series.set(key, new Rhythm(labels, ts, now));
+    const r = new Rhythm(labels, ts, now);
+    this.series.set(key, r);
+    return r;
   }
 
   /** A message of device `key` arrived; `online`: its availability, when the message reports it. */
@@ -192,8 +216,10 @@ export class Watch {
     const devices: Record<DeviceState, number> = { learning: 0, fresh: 0, stale: 0, offline: 0 };
     const staleDeviceNames: string[] = [];
     for (const [k, r] of this.series) {
-      if (r.forgettable(now)) this.series.delete(k);
-      else series[r.freshness(now)]++;
+      if (r.forgettable(now)) {
+        this.series.delete(k);
+        r.tracked = false;
+      } else series[r.freshness(now)]++;
     }
     for (const [k, d] of this.devices) {
       if (d.forgettable(now)) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SentioError } from '../errors.js';
+import { HashSet64 } from './hashset.js';
 import { IngestLimits } from './index.js';
 
 function hashes(...hs: number[]): Buffer {
@@ -51,4 +52,32 @@ test('no limits configured: nothing is checked or kept', () => {
   assert.equal(l.enabled, false);
   assert.equal(l.needsSeries, false);
   for (let i = 0; i < 10; i++) l.admit(`t${i}`, 1e9, hashes(1, 2, 3));
+});
+
+test('the series set: hashes told apart by either word, the hash 0 among them, kept across growth and cleared on the minute', () => {
+  const set = new HashSet64();
+  // Same low word, different high words (one probe chain), and the reverse; far more than the first table holds.
+  for (let i = 0; i < 5000; i++) set.add(7, i + 1);
+  for (let i = 0; i < 5000; i++) set.add(i + 1, 7);
+  set.add(0, 0);
+  assert.equal(set.size, 9999 + 1, '(7, 7) was added twice');
+  for (let i = 0; i < 5000; i++) assert.ok(set.has(7, i + 1) && set.has(i + 1, 7));
+  assert.ok(set.has(0, 0));
+  assert.equal(set.has(7, 5001), false);
+  assert.equal(set.has(8, 8), false);
+  set.clear();
+  assert.equal(set.size, 0);
+  assert.equal(set.has(7, 1) || set.has(0, 0), false);
+});
+
+test('series hashes at an unaligned offset are read as well as aligned ones', () => {
+  const l = new IngestLimits({ maxSamplesPerSecond: 0, maxSeriesPerMinute: 3 }, () => 0);
+  const backing = Buffer.alloc(8 * 3 + 1);
+  const unaligned = backing.subarray(1);
+  for (let i = 0; i < 3; i++) unaligned.writeBigUInt64LE(BigInt(i + 1) << 40n, i * 8);
+  l.admit('t', 3, unaligned);
+  l.admit('t', 3, Buffer.from(unaligned)); // the same three series again: they pass
+  const fourth = Buffer.alloc(8);
+  fourth.writeBigUInt64LE(4n << 40n);
+  assert.throws(() => l.admit('t', 1, fourth), /distinct series/);
 });

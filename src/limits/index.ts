@@ -18,6 +18,7 @@
 
 import type { TakeResult } from '../cache/types.js';
 import { SentioError } from '../errors.js';
+import { HashSet64 } from './hashset.js';
 
 export interface LimitOptions {
   /** Samples per second per token; 0: unlimited. */
@@ -32,7 +33,7 @@ interface TokenState {
   tokens: number;
   refilledMs: number;
   minute: number;
-  series: Set<bigint>;
+  series: HashSet64;
   seenMs: number;
 }
 
@@ -83,11 +84,10 @@ export class IngestLimits {
         s.minute = minute;
         s.series.clear();
       }
-      const fresh: bigint[] = [];
-      for (let at = 0; at + 8 <= seriesHashes.byteLength; at += 8) {
-        const h = seriesHashes.readBigUInt64LE(at);
-        if (!s.series.has(h)) fresh.push(h);
-      }
+      // The batch's series are distinct (the core says each once), so counting the unknown ones is enough.
+      const words = u32Words(seriesHashes);
+      const fresh: number[] = [];
+      for (let i = 0; i < words.length; i += 2) if (!s.series.has(words[i]!, words[i + 1]!)) fresh.push(i);
       if (s.series.size + fresh.length > limit) {
         const retryAfterMs = (minute + 1) * 60_000 - now;
         throw new SentioError(
@@ -96,7 +96,7 @@ export class IngestLimits {
           { details: { retryAfterMs } },
         );
       }
-      for (const h of fresh) s.series.add(h);
+      for (const i of fresh) s.series.add(words[i]!, words[i + 1]!);
     }
     if (rate > 0 && shared !== undefined) {
       return shared.take(`ingest:${principal}`, Math.min(samples, rate), rate, rate).then(
@@ -116,7 +116,7 @@ export class IngestLimits {
   private state(principal: string, now: number): TokenState {
     let s = this.states.get(principal);
     if (s === undefined) {
-      s = { tokens: this.o.maxSamplesPerSecond, refilledMs: now, minute: Math.floor(now / 60_000), series: new Set(), seenMs: now };
+      s = { tokens: this.o.maxSamplesPerSecond, refilledMs: now, minute: Math.floor(now / 60_000), series: new HashSet64(), seenMs: now };
       this.states.set(principal, s);
     }
     s.seenMs = now;
@@ -128,4 +128,13 @@ export class IngestLimits {
     this.lastSweepMs = now;
     for (const [k, s] of this.states) if (now - s.seenMs > IDLE_MS) this.states.delete(k);
   }
+}
+
+/** The u64 LE hashes as (low, high) u32 pairs: a view when aligned, else a copy (a little-endian host's layout, as the core's). */
+function u32Words(hashes: Buffer): Uint32Array {
+  const n = (hashes.byteLength >>> 3) << 1;
+  if (hashes.byteOffset % 4 === 0) return new Uint32Array(hashes.buffer, hashes.byteOffset, n);
+  const copy = new Uint32Array(n);
+  new Uint8Array(copy.buffer).set(hashes.subarray(0, n * 4));
+  return copy;
 }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::remote_write::encode_series;
 use crate::route::SeriesFilter;
-use crate::series::{canonical_labels, hash_canonical, push_json, push_label, NAME_LABEL, SEP};
+use crate::series::{canonical_labels_into, hash_canonical, push_json, push_label, NAME_LABEL, SEP};
 use crate::shard::Sharding;
 use crate::types::{FieldValue, PointRef};
 use xxhash_rust::xxh3::xxh3_64;
@@ -278,7 +278,7 @@ impl BatchBuilder {
         }
         let own = labels.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).filter(|(k, v)| !k.is_empty() && !v.is_empty());
         // Defaults first: canonical_labels keeps the last of a repeated name, so the series' own label wins.
-        self.canon = canonical_labels(defaults.iter().copied().chain(own));
+        canonical_labels_into(&mut self.canon, defaults.iter().copied().chain(own));
         self.series_index(hash_canonical(&self.canon))
     }
 

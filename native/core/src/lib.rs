@@ -98,7 +98,7 @@ pub struct IngestResult {
 #[derive(Clone, Copy, Debug)]
 pub struct Readings<'a> {
     /// Each series' labels, `__name__` among them (required, non-empty).
-    pub series: &'a [Vec<(&'a str, &'a str)>],
+    pub series: &'a [&'a [(&'a str, &'a str)]],
     /// Per sample: the index of its series in `series`.
     pub sample_series: &'a [u32],
     /// Per sample: Unix ms.

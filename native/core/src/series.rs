@@ -41,20 +41,49 @@ pub fn canonical_labels<'a, I>(labels: I) -> Vec<u8>
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let mut v: Vec<(&[u8], &[u8])> = labels.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let mut out = Vec::new();
+    canonical_labels_into(&mut out, labels);
+    out
+}
+
+/// Label sets up to this size are sorted on the stack (no allocation).
+const STACK_LABELS: usize = 24;
+
+/// [`canonical_labels`] into `out` (cleared first): for the hot paths that
+/// reuse one buffer, as a label set of up to [`STACK_LABELS`] labels
+/// allocates nothing.
+pub fn canonical_labels_into<'a, I>(out: &mut Vec<u8>, labels: I)
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    out.clear();
+    let mut stack: [(&[u8], &[u8]); STACK_LABELS] = [(&[], &[]); STACK_LABELS];
+    let mut heap: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut n = 0;
+    for pair in labels.into_iter().filter(|(_, v)| !v.is_empty()) {
+        if n < STACK_LABELS {
+            stack[n] = pair;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
+            }
+            heap.push(pair);
+        }
+        n += 1;
+    }
+    let v: &mut [(&[u8], &[u8])] = if n <= STACK_LABELS { &mut stack[..n] } else { &mut heap };
+    // Stable, so of a repeated name the last given stays last (and is kept).
     v.sort_by(|a, b| {
         let an = a.0 == NAME_LABEL;
         let bn = b.0 == NAME_LABEL;
         bn.cmp(&an).then_with(|| a.0.cmp(b.0))
     });
-    let mut out = Vec::new();
     for (i, (k, val)) in v.iter().enumerate() {
         if v.get(i + 1).is_some_and(|n| n.0 == *k) {
             continue;
         }
-        push_label(&mut out, k, val);
+        push_label(out, k, val);
     }
-    out
 }
 
 /// The series hash of a label set given as pairs (see [`canonical_labels`]).

@@ -11,10 +11,11 @@ fn opts<'a>(labels: &'a [(&'a str, &'a str)], outputs: Vec<Target>) -> sentio_co
 
 #[test]
 fn readings_get_the_batch_default_labels_where_they_lack_them() {
-    let series = vec![
+    let series = [
         vec![("__name__", "temp_c"), ("room", "kitchen")],
         vec![("__name__", "humidity"), ("room", "kitchen"), ("site", "own"), ("empty", "")],
     ];
+    let series: Vec<&[(&str, &str)]> = series.iter().map(Vec::as_slice).collect();
     let r = Readings { series: &series, sample_series: &[0, 1, 0], timestamps: &[1000, 1000, 2000], values: &[21.5, 40.0, f64::NAN] };
     let labels = [("site", "north"), ("device", "boiler-1")];
     for output in [Output::Columns, Output::RemoteWrite(Sharding::new(2, 1).unwrap())] {
@@ -35,7 +36,8 @@ fn readings_get_the_batch_default_labels_where_they_lack_them() {
 #[test]
 fn readings_and_line_protocol_give_the_same_bytes() {
     // Series named as line protocol would name them (`m_v`), so the outputs must be byte-identical.
-    let series = vec![vec![("__name__", "m_v"), ("host", "a")], vec![("__name__", "m_w"), ("host", "a")], vec![("__name__", "m_v"), ("host", "b")]];
+    let series = [vec![("__name__", "m_v"), ("host", "a")], vec![("__name__", "m_w"), ("host", "a")], vec![("__name__", "m_v"), ("host", "b")]];
+    let series: Vec<&[(&str, &str)]> = series.iter().map(Vec::as_slice).collect();
     let r = Readings { series: &series, sample_series: &[0, 1, 2, 0], timestamps: &[1, 1, 1, 2], values: &[1.0, 2.0, 3.0, 4.0] };
     let lp = "m,host=a v=1,w=2 1\nm,host=b v=3 1\nm,host=a v=4 2\n";
     for output in [Output::Columns, Output::RemoteWrite(Sharding::new(3, 2).unwrap())] {
@@ -49,7 +51,8 @@ fn readings_and_line_protocol_give_the_same_bytes() {
 
 #[test]
 fn bad_readings_are_rejected_by_sample_and_the_rest_kept() {
-    let series = vec![vec![("room", "x")], vec![("__name__", "ok"), ("a", "1"), ("b", "2"), ("c", "3")], vec![("__name__", "fine")]];
+    let series = [vec![("room", "x")], vec![("__name__", "ok"), ("a", "1"), ("b", "2"), ("c", "3")], vec![("__name__", "fine")]];
+    let series: Vec<&[(&str, &str)]> = series.iter().map(Vec::as_slice).collect();
     let r = Readings { series: &series, sample_series: &[0, 1, 2, 7, 2], timestamps: &[1, 2, 3, 4, 5, 6], values: &[1.0, 2.0, 3.0, 4.0, 5.0] };
     let o = sentio_core::IngestOptions { max_tags: Some(2), ..opts(&[], vec![Target::all(Output::Columns)]) };
     let got = Ingestor::new().ingest_readings(&r, &o);

@@ -409,21 +409,48 @@ pub fn ingest_many(parts: Vec<IngestPart>, options: IngestOptions) -> Result<Man
     })
 }
 
-/// The series of `Readings::series_text`: `name NUL value` pairs joined by NUL, series joined by U+0001.
-fn series_from_text(text: &str) -> Result<Vec<Vec<(&str, &str)>>> {
-    if text.is_empty() {
-        return Ok(Vec::new());
+/// Every series' label pairs, flat, and where each series' pairs end: one
+/// allocation for all the series of a batch, not one per series.
+#[derive(Default)]
+struct FlatSeries<'a> {
+    pairs: Vec<(&'a str, &'a str)>,
+    ends: Vec<usize>,
+}
+
+impl<'a> FlatSeries<'a> {
+    fn slices(&self) -> Vec<&[(&'a str, &'a str)]> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let s = &self.pairs[start..end];
+                start = end;
+                s
+            })
+            .collect()
     }
-    text.split('\u{1}')
-        .enumerate()
-        .map(|(i, s)| {
-            let parts: Vec<&str> = s.split('\0').collect();
-            if !parts.len().is_multiple_of(2) {
-                return Err(Error::new(napi::Status::InvalidArg, format!("readings.seriesText: series {i} has an odd number of fields ({})", parts.len())));
-            }
-            Ok(parts.chunks_exact(2).map(|p| (p[0], p[1])).collect())
-        })
-        .collect()
+}
+
+/// The series of `Readings::series_text`: `name NUL value` pairs joined by NUL, series joined by U+0001.
+fn series_from_text(text: &str) -> Result<FlatSeries<'_>> {
+    let mut out = FlatSeries::default();
+    if text.is_empty() {
+        return Ok(out);
+    }
+    for (i, s) in text.split('\u{1}').enumerate() {
+        let mut fields = s.split('\0');
+        let mut n = 0;
+        while let Some(k) = fields.next() {
+            n += 1;
+            let Some(v) = fields.next() else {
+                return Err(Error::new(napi::Status::InvalidArg, format!("readings.seriesText: series {i} has an odd number of fields ({n})")));
+            };
+            n += 1;
+            out.pairs.push((k, v));
+        }
+        out.ends.push(out.pairs.len());
+    }
+    Ok(out)
 }
 
 /// Series hashes as the JS side reads them: u64 LE each.
@@ -433,15 +460,23 @@ fn hash_bytes(h: &[u64]) -> Vec<u8> {
 
 #[napi]
 pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<IngestResult> {
-    let series: Vec<Vec<(&str, &str)>> = match &readings.series_text {
+    let flat = match &readings.series_text {
         Some(text) => {
             if !readings.series.is_empty() {
                 return Err(Error::new(napi::Status::InvalidArg, "readings: series and seriesText are exclusive"));
             }
             series_from_text(text)?
         }
-        None => readings.series.iter().map(|m| m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()).collect(),
+        None => {
+            let mut f = FlatSeries::default();
+            for m in &readings.series {
+                f.pairs.extend(m.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                f.ends.push(f.pairs.len());
+            }
+            f
+        }
     };
+    let series = flat.slices();
     let timestamps = readings
         .timestamps
         .iter()

@@ -14,6 +14,7 @@
 // - A non-finite float (NaN is how many meters say "no value") is not
 //   written; it is counted as dropped (rejected).
 
+import { Series } from '../batcher.js';
 import { type BlockRead, type Quarantined, readBlock } from './bisect.js';
 import type { ResolvedDevice, ResolvedRegister } from './config.js';
 import type { ModbusLink } from './link.js';
@@ -21,8 +22,7 @@ import type { PlanOptions } from './plan.js';
 import { type PlanMemo, type QuarantineEntry, QuarantineTracker, planPoll } from './quarantine.js';
 
 export interface Sample {
-  key: string;
-  labels: Readonly<Record<string, string>>;
+  series: Series;
   ts: number;
   value: number;
 }
@@ -42,8 +42,8 @@ export class ModbusDevice {
   readonly quarantine: QuarantineTracker;
   /** The last text of each string register (kept when a poll does not read it). */
   private strings = new Map<string, string>();
-  /** Labels of each numeric register for the current strings; rebuilt when a string changes. */
-  private labels = new Map<string, { key: string; labels: Record<string, string> }>();
+  /** The series of each numeric register for the current strings; rebuilt when a string changes. */
+  private labels = new Map<string, Series>();
   private readonly memo: PlanMemo<ResolvedRegister> = { version: -1, blocks: undefined };
 
   constructor(
@@ -111,18 +111,17 @@ export class ModbusDevice {
           out.nonFinite++;
           continue;
         }
-        const { key, labels } = this.labelsOf(v.register);
-        out.samples.push({ key, labels, ts: v.at, value });
+        out.samples.push({ series: this.seriesOf(v.register), ts: v.at, value });
       }
     }
   }
 
-  private labelsOf(r: ResolvedRegister): { key: string; labels: Record<string, string> } {
+  private seriesOf(r: ResolvedRegister): Series {
     let l = this.labels.get(r.name);
     if (l === undefined) {
       const labels: Record<string, string> = { __name__: `modbus_${r.name}`, ...Object.fromEntries(this.strings), ...this.identity };
       if (r.unit !== undefined) labels.unit = r.unit;
-      l = { key: `${this.device.name}\u0000${r.name}\u0000${[...this.strings.values()].join('\u0000')}`, labels };
+      l = new Series(`${this.device.name}\u0000${r.name}\u0000${[...this.strings.values()].join('\u0000')}`, labels);
       this.labels.set(r.name, l);
     }
     return l;

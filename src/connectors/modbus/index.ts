@@ -108,8 +108,9 @@ export class ModbusConnector implements Connector {
       return;
     }
     let last = 0;
+    const now = Date.now();
     for (const s of r.samples) {
-      this.batcher.sample(s.key, s.labels, s.ts, s.value);
+      this.batcher.sampleSeries(s.series, s.ts, s.value, now);
       last = Math.max(last, s.ts);
     }
     status.watch.device(d.name, d.identity, last);

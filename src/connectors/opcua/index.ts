@@ -142,7 +142,7 @@ export class OpcuaConnector implements Connector {
     const d = decode(dv, receivedAtMs);
     if (d.ok) {
       if (this.batcher.full) this.ctx.status.dropped(1, 'overflow');
-      else this.batcher.sample(t.key, t.labels, d.timestampMs, d.value);
+      else this.batcher.sampleSeries(t.series, d.timestampMs, d.value, receivedAtMs);
     } else if ('status' in d) this.ctx.status.badStatus(d.status);
     else {
       this.unparseable++;

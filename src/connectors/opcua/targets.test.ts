@@ -5,12 +5,11 @@ import type { Item } from './config.js';
 import { groupByParameters, monitoringParameters, NODES_PER_REQUEST, target } from './targets.js';
 
 test("a target's labels and key", () => {
-  assert.deepEqual(target({ name: 'temperature', nodeId: 'ns=2;s=T' }, 'ns=2;s=T', 'plant'), {
-    item: { name: 'temperature', nodeId: 'ns=2;s=T' },
-    nodeId: 'ns=2;s=T',
-    key: 'temperature\u0000ns=2;s=T',
-    labels: { __name__: 'opcua_temperature', connector: 'plant', node_id: 'ns=2;s=T' },
-  });
+  const t = target({ name: 'temperature', nodeId: 'ns=2;s=T' }, 'ns=2;s=T', 'plant');
+  assert.deepEqual(t.item, { name: 'temperature', nodeId: 'ns=2;s=T' });
+  assert.equal(t.nodeId, 'ns=2;s=T');
+  assert.equal(t.series.key, 'temperature\u0000ns=2;s=T');
+  assert.deepEqual(t.series.labels, { __name__: 'opcua_temperature', connector: 'plant', node_id: 'ns=2;s=T' });
 });
 
 test('monitoring parameters: defaults from the connector, a deadband as a DataChangeFilter', () => {

@@ -7,6 +7,7 @@
 // read); its problem names the item and the server's answer.
 
 import { type ClientSession, DataChangeFilter, DataChangeTrigger, DeadbandType, makeBrowsePath, type MonitoringParametersOptions, resolveNodeId } from 'node-opcua';
+import { Series } from '../batcher.js';
 import type { Item } from './config.js';
 
 /** TranslateBrowsePathsToNodeIds and Read requests carry at most this many nodes (servers' usual operation limits are 1,000 or more). */
@@ -16,13 +17,12 @@ export interface Target {
   item: Item;
   /** The resolved NodeId, as text (ns=2;s=Temperature): the `node_id` label. */
   nodeId: string;
-  /** The series key (name and NodeId). */
-  key: string;
-  labels: Readonly<Record<string, string>>;
+  /** Its samples' series (key: name and NodeId). */
+  series: Series;
 }
 
 export function target(item: Item, nodeId: string, connector: string): Target {
-  return { item, nodeId, key: `${item.name}\u0000${nodeId}`, labels: { __name__: `opcua_${item.name}`, connector, node_id: nodeId } };
+  return { item, nodeId, series: new Series(`${item.name}\u0000${nodeId}`, { __name__: `opcua_${item.name}`, connector, node_id: nodeId }) };
 }
 
 /** The items' targets, browse paths resolved on `session`; problems: the items left out, and why. */
