@@ -285,8 +285,11 @@ describe('MQTT QoS 1 with the gateway SIGKILLed mid-stream (real Mosquitto, real
       })();
       // Kill once some messages are stored, more are received but not yet stored, and more are on their way.
       await exported(vm, 'mqtt_energy', (s) => s.reduce((n, x) => n + x.values.length, 0) > 300, 30_000);
-      await waitFor('1,200 messages published', async () => sent >= 1200, 30_000);
-      const backlog = sent - (await vm.export('mqtt_energy')).reduce((n, x) => n + x.values.length, 0);
+      // A condition, not a moment: how far storage trails depends on this machine's speed.
+      await waitFor('1,200 messages published and more than 100 of them not yet stored', async () => {
+        const stored = (await vm.export('mqtt_energy')).reduce((n, x) => n + x.values.length, 0);
+        return sent >= 1200 && sent - stored > 100;
+      }, 30_000);
       gw.process.kill('SIGKILL');
       await new Promise<void>((r) => gw!.process.once('exit', () => r()));
       const killedAt = sent;
@@ -294,7 +297,6 @@ describe('MQTT QoS 1 with the gateway SIGKILLed mid-stream (real Mosquitto, real
       await publishing;
       await pub.endAsync();
       assert.ok(killedAt < total, `killed at ${killedAt} of ${total}: mid-stream`);
-      assert.ok(backlog > 100, `${backlog} messages published but not stored at the kill`);
       // The dead instance's lease runs out (10 s), the restarted one takes the connector and the broker redelivers.
       api = await login(gw.url);
       const series = await exported(vm, 'mqtt_energy', (s) => s.reduce((n, x) => n + x.values.length, 0) >= total, 90_000);
