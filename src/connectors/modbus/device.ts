@@ -43,7 +43,7 @@ export class ModbusDevice {
   /** The last text of each string register (kept when a poll does not read it). */
   private strings = new Map<string, string>();
   /** The series of each numeric register for the current strings; rebuilt when a string changes. */
-  private labels = new Map<string, Series>();
+  private series = new Map<string, Series>();
   private readonly memo: PlanMemo<ResolvedRegister> = { version: -1, blocks: undefined };
 
   constructor(
@@ -102,7 +102,7 @@ export class ModbusDevice {
         changed = true;
       }
     }
-    if (changed) this.labels.clear();
+    if (changed) this.series.clear();
     for (const r of reads) {
       for (const v of r.values) {
         if (v.register.type === 'string') continue;
@@ -117,12 +117,12 @@ export class ModbusDevice {
   }
 
   private seriesOf(r: ResolvedRegister): Series {
-    let l = this.labels.get(r.name);
+    let l = this.series.get(r.name);
     if (l === undefined) {
       const labels: Record<string, string> = { __name__: `modbus_${r.name}`, ...Object.fromEntries(this.strings), ...this.identity };
       if (r.unit !== undefined) labels.unit = r.unit;
       l = new Series(`${this.device.name}\u0000${r.name}\u0000${[...this.strings.values()].join('\u0000')}`, labels);
-      this.labels.set(r.name, l);
+      this.series.set(r.name, l);
     }
     return l;
   }
