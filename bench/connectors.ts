@@ -285,6 +285,10 @@ function modbusRegisters(): unknown[] {
   return out;
 }
 
+/** Seconds the Modbus bench lets the gateway, then the connector, settle before measuring; and measures the idle gateway. */
+const MODBUS_SETTLE_S = 15;
+const MODBUS_IDLE_S = 5;
+
 export async function benchModbus(b: BenchContext): Promise<void> {
   const devices = 50;
   const peers = await modbusPeers(devices);
@@ -292,15 +296,18 @@ export async function benchModbus(b: BenchContext): Promise<void> {
   const s = await b.track(startSentio({ token: TOKEN, sink, args: ['--admin-password', ADMIN_PASSWORD, '--self-metrics-interval-s', '0'] }));
   try {
     const token = await adminToken(s.base);
+    // Steady state: the idle gateway once its start-up work (compiling, the first reconciles) is done...
+    await sleep(MODBUS_SETTLE_S * 1000);
     const idle0 = cpuSeconds(s.pid);
-    await sleep(3000);
-    const idle = (cpuSeconds(s.pid) - idle0) / 3;
+    await sleep(MODBUS_IDLE_S * 1000);
+    const idle = (cpuSeconds(s.pid) - idle0) / MODBUS_IDLE_S;
     const registers = modbusRegisters();
     const config = { intervalMs: 1000, devices: peers.ports.map((port, i) => ({ name: `meter${i}`, host: '127.0.0.1', port, unitId: 1, registers })) };
     const c = (await api(s.base, token, 'POST', '/api/connectors', { name: 'bench-modbus', kind: 'modbus', config })) as { id: string };
     const status = async () => (await api(s.base, token, 'GET', `/api/connectors/${c.id}`)).status as { state: string; messagesTotal: number; readingsTotal: number; latePollsTotal?: number; lastError: unknown };
     await waitUntil('the connector up', async () => (await status()).state === 'up');
-    await sleep(3000);
+    // ...and the connector once the code of its poll path is compiled (V8 compiles on other threads, counted too).
+    await sleep(MODBUS_SETTLE_S * 1000);
     const m0 = await status();
     const r0 = peers.requests();
     const cpu0 = cpuSeconds(s.pid);
@@ -317,7 +324,7 @@ export async function benchModbus(b: BenchContext): Promise<void> {
       ours: `${polls.toFixed(1)} polls/s, ${((m1.readingsTotal - m0.readingsTotal) / seconds).toFixed(0)} samples/s, ${((peers.requests() - r0) / seconds).toFixed(0)} requests/s, ${(m1.latePollsTotal ?? 0) - (m0.latePollsTotal ?? 0)} late polls`,
       peer: `idle gateway ${(idle * 100).toFixed(1)} % of a core`,
       cpu: `sentio ${(cpu * 100).toFixed(1)} % of a core (${(above * 100).toFixed(1)} % above idle), ${((above / (polls || 1)) * 1e6).toFixed(0)} µs CPU per poll`,
-      target: `< 5 % of one core: ${above < 0.05 ? 'met' : 'NOT met'}`,
+      target: `< 5 % of one core, the whole gateway: ${cpu < 0.05 ? 'met' : 'NOT met'}`,
     });
   } finally {
     await b.stop(s);

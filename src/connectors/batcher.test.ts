@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import client from 'prom-client';
+import { native } from '../native/index.js';
 import type { IngestResult, Readings } from '../native/types.js';
 import type { IngestPort } from '../pipeline/port.js';
 import { ReadingsBatcher, Series } from './batcher.js';
@@ -90,5 +91,37 @@ test('a Series is in each batch once, beside samples by key, with its labels as 
     assert.deepEqual([...r.values.slice(299, 302)], [299, 1.5, 300]);
   }
   assert.deepEqual(watch.seriesViews().map((v) => v.labels.__name__).sort(), ['modbus_amps', 'modbus_volts']);
+  await b.close(10);
+});
+
+test('a batch of Series only passes their native ids, which the core maps to their labels', async () => {
+  const decoded: Array<Array<{ labels: Record<string, string> }>> = [];
+  const seen: Readings[] = [];
+  const port: IngestPort = {
+    writeBytes: () => Promise.reject(new Error('not used')),
+    writeReadings: async (_p: string, r: Readings) => {
+      seen.push(r);
+      const out = native.ingestReadings(r, { nowMs: 2_000_000_000_000, outputs: [{ encoding: 'remote_write' }] });
+      decoded.push(native.decodeRemoteWrite(out.outputs[0]!.shards![0]!));
+      return out;
+    },
+    overloaded: () => false,
+  };
+  const status = new ConnectorStatus('b', 'modbus', new ConnectorMetrics(new client.Registry()), 'test:1');
+  const b = new ReadingsBatcher({ port, protocol: 'modbus', principal: { key: 'connector:b', labels: { connector: 'b' } }, status, maxDelayMs: 1 });
+  const volts = new Series('volts', { __name__: 'modbus_volts', unit: 'V' });
+  const amps = new Series('amps', { __name__: 'modbus_amps', unit: 'A' });
+  b.sampleSeries(amps, 1_700_000_000_000, 2, 0);
+  b.sampleSeries(volts, 1_700_000_000_000, 230, 0);
+  b.sampleSeries(amps, 1_700_000_001_000, 3, 0);
+  await b.end();
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.seriesText, undefined);
+  assert.deepEqual([...seen[0]!.seriesIds!], [amps.id, volts.id]);
+  assert.deepEqual(decoded[0]!.map((s) => s.labels).sort((x, y) => x.__name__!.localeCompare(y.__name__!)), [
+    { __name__: 'modbus_amps', unit: 'A' },
+    { __name__: 'modbus_volts', unit: 'V' },
+  ]);
+  assert.equal(status.view().readingsTotal, 3);
   await b.close(10);
 });

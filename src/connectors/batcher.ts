@@ -19,7 +19,7 @@
 
 import type { Principal } from '../auth/index.js';
 import { SentioError, asSentioError } from '../errors.js';
-import { encodeLabels } from '../native/index.js';
+import { encodeLabels, native } from '../native/index.js';
 import type { IngestResult, Readings } from '../native/types.js';
 import type { IngestPort } from '../pipeline/port.js';
 import { Backoff } from './backoff.js';
@@ -70,8 +70,13 @@ class Column<A extends Float64Array | Uint32Array> {
 }
 
 class Batch {
-  /** Each series' labels as text (encodeLabels): passed to the core as one string. */
-  readonly series: string[] = [];
+  /**
+   * The batch's series, by index: labels as text (encodeLabels) for sample(), the Series itself for
+   * sampleSeries(). Holding the Series keeps their native ids registered while the batch lives.
+   */
+  readonly series: Array<string | Series> = [];
+  /** Whether every series is a Series: then the core gets their ids, not their text. */
+  private onlyIds = true;
   readonly index = new Map<string, number>();
   readonly sampleSeries = new Column(new Uint32Array(256), (n) => new Uint32Array(n));
   readonly timestamps = new Column(new Float64Array(256), (n) => new Float64Array(n));
@@ -88,10 +93,24 @@ class Batch {
     this.values.push(value);
   }
 
+  addSeries(s: string | Series): number {
+    if (typeof s === 'string') this.onlyIds = false;
+    return this.series.push(s) - 1;
+  }
+
   readings(): Readings {
-    return { series: [], seriesText: this.series.join('\u0001'), sampleSeries: this.sampleSeries.view(), timestamps: this.timestamps.view(), values: this.values.view() };
+    const columns = { series: [], sampleSeries: this.sampleSeries.view(), timestamps: this.timestamps.view(), values: this.values.view() };
+    if (this.onlyIds) {
+      const ids = new Uint32Array(this.series.length);
+      for (let i = 0; i < ids.length; i++) ids[i] = (this.series[i] as Series).id;
+      return { ...columns, seriesIds: ids };
+    }
+    return { ...columns, seriesText: this.series.map((s) => (typeof s === 'string' ? s : s.text)).join('\u0001') };
   }
 }
+
+/** Releases the native id of a Series once nothing holds it (a batch in flight holds its Series). */
+const registered = new FinalizationRegistry<number>((id) => native.releaseSeries(id));
 
 /**
  * A series a connector writes again and again (a register, a monitored
@@ -102,6 +121,8 @@ class Batch {
  */
 export class Series implements TrackedSeries {
   readonly text: string;
+  /** Its id in the native series table of this (the main) thread, where connectors' readings are mapped. */
+  readonly id: number;
   /** The batch it was last added to, and its index there. */
   batch: Batch | undefined = undefined;
   index = 0;
@@ -112,6 +133,8 @@ export class Series implements TrackedSeries {
     readonly labels: Readonly<Record<string, string>>,
   ) {
     this.text = encodeLabels(labels);
+    this.id = native.registerSeries(this.text);
+    registered.register(this, this.id);
   }
 }
 
@@ -213,8 +236,7 @@ export class ReadingsBatcher {
     const b = this.open;
     let idx = b.index.get(key);
     if (idx === undefined) {
-      idx = b.series.length;
-      b.series.push(encodeLabels(labels));
+      idx = b.addSeries(encodeLabels(labels));
       b.index.set(key, idx);
     }
     b.add(idx, timestampMs, value);
@@ -227,8 +249,7 @@ export class ReadingsBatcher {
     const b = this.open;
     if (s.batch !== b) {
       s.batch = b;
-      s.index = b.series.length;
-      b.series.push(s.text);
+      s.index = b.addSeries(s);
     }
     b.add(s.index, timestampMs, value);
     this.pending++;

@@ -153,3 +153,33 @@ test('ingestReadings takes series as objects or as one text (encodeLabels joined
   assert.throws(() => native.ingestReadings({ series: [], seriesText: '__name__\0x\0dangling', ...columns }, opts), /series 0 has an odd number of fields/);
   assert.throws(() => native.ingestReadings({ series, seriesText: 'a\0b', ...columns }, opts), /exclusive/);
 });
+
+test('ingestReadings takes registered series by id (registerSeries), with the same result as their text; released ids are refused, then reused', () => {
+  const series = [
+    { __name__: 'modbus_voltage', connector: 'plant', unit_id: '1', unit: 'V' },
+    { __name__: 'modbus_current', connector: 'plant', unit_id: '1', unit: 'A' },
+  ];
+  const columns = { sampleSeries: Uint32Array.from([1, 0, 1]), timestamps: Float64Array.from([NOW, NOW, NOW + 1000]), values: Float64Array.from([2.5, 230, 2.75]) };
+  const opts = { nowMs: NOW, outputs: [{ encoding: 'remote_write' as const }], seriesHashes: true };
+  const before = native.registeredSeries();
+  const ids = series.map((s) => native.registerSeries(encodeLabels(s)));
+  assert.equal(native.registeredSeries(), before + 2);
+  const byId = native.ingestReadings({ series: [], seriesIds: Uint32Array.from(ids), ...columns }, opts);
+  const byText = native.ingestReadings({ series: [], seriesText: series.map(encodeLabels).join('\u0001'), ...columns }, opts);
+  assert.equal(byId.samples, 3);
+  assert.deepEqual(native.decodeRemoteWrite(byId.outputs[0]!.shards![0]!), native.decodeRemoteWrite(byText.outputs[0]!.shards![0]!));
+  assert.deepEqual(byId.seriesHashes, byText.seriesHashes);
+  assert.throws(() => native.ingestReadings({ series: [], seriesText: 'a\0b', seriesIds: Uint32Array.from(ids), ...columns }, opts), /exclusive/);
+
+  assert.equal(native.releaseSeries(ids[0]!), true);
+  assert.equal(native.releaseSeries(ids[0]!), false);
+  assert.equal(native.registeredSeries(), before + 1);
+  assert.throws(() => native.ingestReadings({ series: [], seriesIds: Uint32Array.from(ids), ...columns }, opts), new RegExp(`seriesIds\\[0\\]: no series ${ids[0]} is registered`));
+  const again = native.registerSeries(encodeLabels({ __name__: 'modbus_power', unit: 'W' }));
+  assert.equal(again, ids[0], 'a released id is given out again');
+  const reused = native.ingestReadings({ series: [], seriesIds: Uint32Array.from([again]), sampleSeries: Uint32Array.from([0]), timestamps: Float64Array.from([NOW]), values: Float64Array.from([1]) }, opts);
+  assert.deepEqual(native.decodeRemoteWrite(reused.outputs[0]!.shards![0]!)[0]!.labels, { __name__: 'modbus_power', unit: 'W' });
+  for (const id of [again, ids[1]!]) native.releaseSeries(id);
+  assert.throws(() => native.registerSeries('__name__\0x\u0001__name__\0y'), /one series expected, got 2/);
+  assert.throws(() => native.registerSeries('__name__\0x\0odd'), /odd number of fields/);
+});

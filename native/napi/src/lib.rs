@@ -77,6 +77,9 @@ pub struct Readings {
     /// The series as one text, much cheaper to pass than objects: each series' labels as
     /// `name NUL value` pairs joined by NUL, series joined by U+0001 (the JS side's `labelsText`).
     pub series_text: Option<String>,
+    /// The series as ids of this thread's series table (`registerSeries`): nothing to pass or
+    /// parse per batch. Exclusive with `series` and `series_text`.
+    pub series_ids: Option<Uint32Array>,
     /// Per sample: the index of its series.
     pub sample_series: Uint32Array,
     /// Per sample: Unix ms (whole numbers).
@@ -305,6 +308,74 @@ thread_local! {
     /// Label sets this thread's live tap has returned (core `KnownSeries`).
     static KNOWN: RefCell<core::KnownSeries> = RefCell::new(core::KnownSeries::new());
     static FILTERS: RefCell<HashMap<String, Arc<core::SeriesFilter>>> = RefCell::new(HashMap::new());
+    static SERIES: RefCell<SeriesTable> = RefCell::new(SeriesTable::default());
+}
+
+/// A registered series' labels, owned: name and value pairs in their given order.
+type LabelPairs = Box<[(Box<str>, Box<str>)]>;
+
+/// Label sets registered once and named by id in every batch after
+/// (`Readings::series_ids`): a connector's series, written again and again,
+/// cost no text to pass, split or copy per batch. Per thread, like the
+/// ingestor: an id is valid on the thread that registered it.
+#[derive(Default)]
+struct SeriesTable {
+    /// By id: the pairs, or None once released.
+    entries: Vec<Option<LabelPairs>>,
+    /// Released ids, reused first.
+    free: Vec<u32>,
+}
+
+impl SeriesTable {
+    fn register(&mut self, pairs: LabelPairs) -> Result<u32> {
+        if let Some(id) = self.free.pop() {
+            self.entries[id as usize] = Some(pairs);
+            return Ok(id);
+        }
+        let id = u32::try_from(self.entries.len()).map_err(|_| invalid("too many series registered".into()))?;
+        self.entries.push(Some(pairs));
+        Ok(id)
+    }
+
+    fn release(&mut self, id: u32) -> bool {
+        match self.entries.get_mut(id as usize) {
+            Some(e @ Some(_)) => {
+                *e = None;
+                self.free.push(id);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn live(&self) -> usize {
+        self.entries.len() - self.free.len()
+    }
+}
+
+/// Registers a series' labels (`name NUL value` pairs joined by NUL, the JS
+/// side's `labelsText`) in this thread's table; returns its id for
+/// `Readings.seriesIds`, valid until `releaseSeries`.
+#[napi]
+pub fn register_series(text: String) -> Result<u32> {
+    let flat = series_from_text(&text)?;
+    if flat.ends.len() != 1 {
+        return Err(invalid(format!("registerSeries: one series expected, got {}", flat.ends.len())));
+    }
+    let pairs = flat.pairs.iter().map(|&(k, v)| (Box::from(k), Box::from(v))).collect();
+    SERIES.with(|t| t.borrow_mut().register(pairs))
+}
+
+/// Releases a series id (false when it was not registered); the id may be given to another series after.
+#[napi]
+pub fn release_series(id: u32) -> bool {
+    SERIES.with(|t| t.borrow_mut().release(id))
+}
+
+/// How many series this thread's table holds.
+#[napi]
+pub fn registered_series() -> u32 {
+    SERIES.with(|t| t.borrow().live() as u32)
 }
 
 #[napi]
@@ -460,13 +531,40 @@ fn hash_bytes(h: &[u64]) -> Vec<u8> {
 
 #[napi]
 pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<IngestResult> {
-    let flat = match &readings.series_text {
-        Some(text) => {
-            if !readings.series.is_empty() {
-                return Err(Error::new(napi::Status::InvalidArg, "readings: series and seriesText are exclusive"));
+    let given = usize::from(!readings.series.is_empty()) + usize::from(readings.series_text.is_some()) + usize::from(readings.series_ids.is_some());
+    if given > 1 {
+        return Err(Error::new(napi::Status::InvalidArg, "readings: series, seriesText and seriesIds are exclusive"));
+    }
+    let timestamps = readings
+        .timestamps
+        .iter()
+        .enumerate()
+        // The name is formatted only for an error: this runs for every sample.
+        .map(|(i, &t)| if t.fract() == 0.0 && t.abs() <= 9_007_199_254_740_991.0 { Ok(t as i64) } else { safe_integer(&format!("timestamps[{i}]"), t) })
+        .collect::<Result<Vec<i64>>>()?;
+    let run = |flat: &FlatSeries<'_>| {
+        let series = flat.slices();
+        run_batch("ingestReadings", &options, |i, opts| {
+            let r = core::Readings { series: &series, sample_series: &readings.sample_series, timestamps: &timestamps, values: &readings.values };
+            i.ingest_readings(&r, opts)
+        })
+    };
+    if let Some(ids) = &readings.series_ids {
+        return SERIES.with(|t| {
+            let t = t.borrow();
+            let mut flat = FlatSeries::default();
+            for (n, &id) in ids.iter().enumerate() {
+                let Some(Some(pairs)) = t.entries.get(id as usize) else {
+                    return Err(Error::new(napi::Status::InvalidArg, format!("readings.seriesIds[{n}]: no series {id} is registered on this thread")));
+                };
+                flat.pairs.extend(pairs.iter().map(|(k, v)| (&**k, &**v)));
+                flat.ends.push(flat.pairs.len());
             }
-            series_from_text(text)?
-        }
+            run(&flat)
+        });
+    }
+    let flat = match &readings.series_text {
+        Some(text) => series_from_text(text)?,
         None => {
             let mut f = FlatSeries::default();
             for m in &readings.series {
@@ -476,18 +574,7 @@ pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<Ing
             f
         }
     };
-    let series = flat.slices();
-    let timestamps = readings
-        .timestamps
-        .iter()
-        .enumerate()
-        // The name is formatted only for an error: this runs for every sample.
-        .map(|(i, &t)| if t.fract() == 0.0 && t.abs() <= 9_007_199_254_740_991.0 { Ok(t as i64) } else { safe_integer(&format!("timestamps[{i}]"), t) })
-        .collect::<Result<Vec<i64>>>()?;
-    run_batch("ingestReadings", &options, |i, opts| {
-        let r = core::Readings { series: &series, sample_series: &readings.sample_series, timestamps: &timestamps, values: &readings.values };
-        i.ingest_readings(&r, opts)
-    })
+    run(&flat)
 }
 
 /// Runs one batch on this thread's ingestor (and the live tap on what it mapped), converting the result.

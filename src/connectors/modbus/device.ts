@@ -21,14 +21,15 @@ import type { ModbusLink } from './link.js';
 import type { PlanOptions } from './plan.js';
 import { type PlanMemo, type QuarantineEntry, QuarantineTracker, planPoll } from './quarantine.js';
 
-export interface Sample {
-  series: Series;
-  ts: number;
-  value: number;
+/** A poll's samples as columns (no object per sample): sample i is values[i] of series[i] at ts[i]. */
+export interface PollSamples {
+  series: Series[];
+  ts: number[];
+  values: number[];
 }
 
 export interface PollResult {
-  samples: Sample[];
+  samples: PollSamples;
   /** Registers refused in this poll (new, or refused again on a retry). */
   refused: Quarantined[];
   /** Non-finite values not written. */
@@ -67,7 +68,7 @@ export class ModbusDevice {
   /** One poll: every request of its plan, in order. Never rejects: a failure is in `error`. */
   async poll(): Promise<PollResult> {
     const d = this.device;
-    const out: PollResult = { samples: [], refused: [], nonFinite: 0, requests: 0, error: undefined };
+    const out: PollResult = { samples: { series: [], ts: [], values: [] }, refused: [], nonFinite: 0, requests: 0, error: undefined };
     const read = (table: ResolvedRegister['table'], address: number, count: number) => this.link.read(d.unitId, table, address, count, d.timeoutMs);
     const reads: Array<BlockRead<ResolvedRegister>> = [];
     for (const block of planPoll(d.registers, this.quarantine, this.plan, this.memo)) {
@@ -103,6 +104,7 @@ export class ModbusDevice {
       }
     }
     if (changed) this.series.clear();
+    const { series, ts, values } = out.samples;
     for (const r of reads) {
       for (const v of r.values) {
         if (v.register.type === 'string') continue;
@@ -111,7 +113,9 @@ export class ModbusDevice {
           out.nonFinite++;
           continue;
         }
-        out.samples.push({ series: this.seriesOf(v.register), ts: v.at, value });
+        series.push(this.seriesOf(v.register));
+        ts.push(v.at);
+        values.push(value);
       }
     }
   }

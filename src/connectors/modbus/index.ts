@@ -102,16 +102,17 @@ export class ModbusConnector implements Connector {
   private write(d: ModbusDevice, r: PollResult): void {
     const { status } = this.ctx;
     if (r.nonFinite > 0) status.dropped(r.nonFinite, 'rejected');
-    if (r.samples.length === 0) return;
+    const { series, ts, values } = r.samples;
+    if (series.length === 0) return;
     if (this.batcher.full) {
-      status.dropped(r.samples.length, 'overflow');
+      status.dropped(series.length, 'overflow');
       return;
     }
     let last = 0;
     const now = Date.now();
-    for (const s of r.samples) {
-      this.batcher.sampleSeries(s.series, s.ts, s.value, now);
-      last = Math.max(last, s.ts);
+    for (let i = 0; i < series.length; i++) {
+      this.batcher.sampleSeries(series[i]!, ts[i]!, values[i]!, now);
+      if (ts[i]! > last) last = ts[i]!;
     }
     status.watch.device(d.name, d.identity, last);
     // Nothing to acknowledge: a batch not stored before a stop is counted by the batcher.
