@@ -266,8 +266,10 @@ export class ConnectorRuntime {
     if (release) await this.o.store.releaseLease(leaseName(id), this.o.instance).catch(() => undefined);
   }
 
-  /** Publishes the statuses of the connectors running here for the other instances' APIs. */
+  /** Publishes the statuses of the connectors running here for the other instances' APIs (through Redis). */
   private async share(): Promise<void> {
+    // An in-memory cache is this process's own: no other instance reads what would be shared.
+    if (this.o.cache.kind === 'memory') return;
     const all = [...this.running.entries(), ...[...this.broken.entries()].map(([id, b]) => [id, b] as const)];
     await Promise.all(all.map(([id, r]) => this.o.cache.set(statusKey(id), JSON.stringify(r.status.view()), STATUS_TTL_MS).catch(() => undefined)));
     await Promise.all(
