@@ -1,5 +1,6 @@
 // Starts an in-process gateway for end-to-end tests.
 
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/index.js';
 import { type Gateway, startGateway } from '../src/gateway.js';
 import { silentLogger } from '../src/log/index.js';
+import { native } from '../src/native/index.js';
 import type { IngestResult, Readings } from '../src/native/types.js';
 import type { IngestPort } from '../src/pipeline/port.js';
 import { QueuedSink } from '../src/queue/sink.js';
@@ -168,11 +170,12 @@ export function recordingPort(): IngestPort & { samples: RecordedSample[] } {
       throw new Error('recordingPort: writeBytes is not used by typed-readings connectors');
     },
     async writeReadings(_protocol: string, r: Readings): Promise<IngestResult> {
-      // The batcher passes the series as text (encodeLabels of each, joined by U+0001).
+      // The batcher passes the series as text (encodeLabels of each, joined by U+0001), or as ids of the native series table.
+      const texts = r.seriesIds !== undefined ? [...r.seriesIds].map((id) => native.seriesText(id) ?? assert.fail(`series id ${id} is not registered`)) : r.seriesText?.split('\u0001');
       const series =
-        r.seriesText === undefined
+        texts === undefined
           ? r.series
-          : r.seriesText.split('\u0001').map((t) => {
+          : texts.map((t) => {
               const f = t.split('\0');
               return Object.fromEntries(Array.from({ length: f.length / 2 }, (_, j) => [f[2 * j]!, f[2 * j + 1]!])) as Record<string, string>;
             });

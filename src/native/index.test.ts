@@ -171,8 +171,10 @@ test('ingestReadings takes registered series by id (registerSeries), with the sa
   assert.deepEqual(byId.seriesHashes, byText.seriesHashes);
   assert.throws(() => native.ingestReadings({ series: [], seriesText: 'a\0b', seriesIds: Uint32Array.from(ids), ...columns }, opts), /exclusive/);
 
+  assert.equal(native.seriesText(ids[1]!), encodeLabels(series[1]!));
   assert.equal(native.releaseSeries(ids[0]!), true);
   assert.equal(native.releaseSeries(ids[0]!), false);
+  assert.equal(native.seriesText(ids[0]!), null);
   assert.equal(native.registeredSeries(), before + 1);
   assert.throws(() => native.ingestReadings({ series: [], seriesIds: Uint32Array.from(ids), ...columns }, opts), new RegExp(`seriesIds\\[0\\]: no series ${ids[0]} is registered`));
   const again = native.registerSeries(encodeLabels({ __name__: 'modbus_power', unit: 'W' }));

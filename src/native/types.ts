@@ -272,6 +272,8 @@ export interface NativeBinding {
   registerSeries(text: string): number;
   /** Releases a series id (false when none was registered under it); the id may be reused after. */
   releaseSeries(id: number): boolean;
+  /** The labels registered under `id` on this thread (as given to registerSeries); null when none is. */
+  seriesText(id: number): string | null;
   /** How many series this thread's table holds. */
   registeredSeries(): number;
   /** Parse only (no mapping, hashing or encoding): for benchmarks. */

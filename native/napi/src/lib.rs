@@ -372,6 +372,16 @@ pub fn release_series(id: u32) -> bool {
     SERIES.with(|t| t.borrow_mut().release(id))
 }
 
+/// The labels registered under `id` on this thread, as registered (`labelsText`); null when none is.
+#[napi]
+pub fn series_text(id: u32) -> Option<String> {
+    SERIES.with(|t| {
+        let t = t.borrow();
+        let pairs = t.entries.get(id as usize)?.as_ref()?;
+        Some(pairs.iter().map(|(k, v)| format!("{k}\0{v}")).collect::<Vec<_>>().join("\0"))
+    })
+}
+
 /// How many series this thread's table holds.
 #[napi]
 pub fn registered_series() -> u32 {
