@@ -154,6 +154,36 @@ test('ingestReadings takes series as objects or as one text (encodeLabels joined
   assert.throws(() => native.ingestReadings({ series, seriesText: 'a\0b', ...columns }, opts), /exclusive/);
 });
 
+test('a registered series is mapped under the options of each batch: other default labels, db or maxTags map it anew', () => {
+  const id = native.registerSeries(encodeLabels({ __name__: 'modbus_voltage', unit_id: '1', unit: 'V' }));
+  const nameless = native.registerSeries(encodeLabels({ unit: 'V' }));
+  const write = (o: { labels?: Record<string, string>; db?: string; maxTags?: number }, ids = [id]) =>
+    native.ingestReadings(
+      { series: [], seriesIds: Uint32Array.from(ids), sampleSeries: Uint32Array.from(ids.map((_, i) => i)), timestamps: new Float64Array(ids.length).fill(NOW), values: new Float64Array(ids.length).fill(230) },
+      { nowMs: NOW, outputs: [{ encoding: 'remote_write' as const }], db: o.db, maxTags: o.maxTags, labels: o.labels === undefined ? undefined : encodeLabels(o.labels) },
+    );
+  const labels = (r: ReturnType<typeof write>) => native.decodeRemoteWrite(r.outputs[0]!.shards![0]!).map((s) => s.labels);
+  const own = { __name__: 'modbus_voltage', unit_id: '1', unit: 'V' };
+  try {
+    assert.deepEqual(labels(write({ labels: { connector: 'a' } })), [{ ...own, connector: 'a' }]);
+    assert.deepEqual(labels(write({ labels: { connector: 'b' } })), [{ ...own, connector: 'b' }]);
+    assert.deepEqual(labels(write({ labels: { connector: 'a', unit: 'kV' } })), [{ ...own, connector: 'a' }], 'its own label wins over a default');
+    assert.deepEqual(labels(write({ db: 'plant' })), [{ ...own, db: 'plant' }]);
+    assert.deepEqual(labels(write({})), [own]);
+    const limited = write({ maxTags: 1 });
+    assert.deepEqual([limited.samples, limited.rejected, limited.rejectedTags, limited.errors[0]?.reason], [0, 1, 1, 'point has more than 1 tags']);
+    assert.equal(write({ maxTags: 2 }).samples, 1);
+    // More option sets than are kept: the first ones are mapped again, not confused.
+    for (let i = 0; i < 80; i++) assert.deepEqual(labels(write({ labels: { connector: `c${i}` } })), [{ ...own, connector: `c${i}` }]);
+    assert.deepEqual(labels(write({ labels: { connector: 'a' } })), [{ ...own, connector: 'a' }]);
+    const mixed = write({ labels: { connector: 'a' } }, [nameless, id]);
+    assert.deepEqual([mixed.samples, mixed.rejected, mixed.errors[0]], [1, 1, { line: 1, reason: 'series has no __name__' }]);
+  } finally {
+    native.releaseSeries(id);
+    native.releaseSeries(nameless);
+  }
+});
+
 test('ingestReadings takes registered series by id (registerSeries), with the same result as their text; released ids are refused, then reused', () => {
   const series = [
     { __name__: 'modbus_voltage', connector: 'plant', unit_id: '1', unit: 'V' },

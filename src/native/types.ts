@@ -212,7 +212,9 @@ export interface Readings {
   seriesText?: string;
   /**
    * The series as ids of this thread's series table (registerSeries): a series written again and
-   * again is passed as 4 bytes. Exclusive with `series` and `seriesText`.
+   * again is passed as 4 bytes, and mapped (its labels with the batch's defaults, checked against
+   * maxTags, hashed) once, not per batch, while the batch's `db`, `labels` and `maxTags` stay the
+   * same. Exclusive with `series` and `seriesText`.
    */
   seriesIds?: Uint32Array;
   /** Per sample: the index of its series in `series` (`seriesText`, `seriesIds`). */

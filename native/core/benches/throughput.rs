@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use sentio_core::{parse_line_protocol, Format, IngestOptions, Ingestor, Output, Target, Precision, Sharding};
+use sentio_core::{parse_line_protocol, Format, IngestOptions, Ingestor, Output, Precision, PreparedReadings, PreparedSeries, Readings, SeriesMapper, Sharding, Target};
 
 const BATCHES: usize = 100;
 const LINES_PER_BATCH: usize = 1000;
@@ -140,10 +140,60 @@ fn options(output: Output) -> IngestOptions<'static> {
     }
 }
 
+/// A connector's batch: `series` registers (200 a device), one sample each,
+/// mapped with the connector's default label and encoded for remote write;
+/// mapped in the batch (`ingest_readings`), or before (`ingest_prepared`:
+/// registered series).
+fn readings(ing: &mut Ingestor, series: usize) {
+    let names: Vec<String> = (0..series).map(|i| format!("modbus_r{}", i % 200)).collect();
+    let devices: Vec<String> = (0..series).map(|i| format!("meter{}", i / 200)).collect();
+    let labels: Vec<[(&str, &str); 4]> = names.iter().zip(&devices).map(|(n, d)| [("__name__", n.as_str()), ("device", d.as_str()), ("unit_id", "1"), ("unit", "V")]).collect();
+    let slices: Vec<&[(&str, &str)]> = labels.iter().map(|l| &l[..]).collect();
+    let sample_series: Vec<u32> = (0..series as u32).collect();
+    let timestamps = vec![1_764_200_000_000i64; series];
+    let values: Vec<f64> = (0..series).map(|i| i as f64 * 1.5).collect();
+    let defaults = [("connector", "bench-modbus")];
+    let o = IngestOptions { labels: &defaults, series_hashes: true, ..options(Output::RemoteWrite(Sharding::new(1, 1).unwrap())) };
+    let r = Readings { series: &slices, sample_series: &sample_series, timestamps: &timestamps, values: &values };
+    calls(&format!("readings: {series} series x 1 sample, remote_write"), series, || ing.ingest_readings(black_box(&r), &o).samples);
+    let mapper = SeriesMapper::new(&o);
+    let mapped: Vec<(Vec<u8>, u64)> = slices
+        .iter()
+        .map(|l| {
+            let mut canon = Vec::new();
+            let hash = mapper.map(l, &mut canon).unwrap();
+            (canon, hash)
+        })
+        .collect();
+    let prepared: Vec<Result<PreparedSeries<'_>, &str>> = mapped.iter().map(|(canonical, hash)| Ok(PreparedSeries { canonical, hash: *hash })).collect();
+    let p = PreparedReadings { series: &prepared, sample_series: &sample_series, timestamps: &timestamps, values: &values };
+    calls(&format!("readings: {series} series prepared"), series, || ing.ingest_prepared(black_box(&p), &o).samples);
+}
+
+/// Times `f` (one batch of `samples`) per call, best of 5 rounds.
+fn calls(name: &str, samples: usize, mut f: impl FnMut() -> u64) {
+    if std::env::args().skip(1).find(|a| !a.starts_with('-')).is_some_and(|filter| !name.contains(&filter)) {
+        return;
+    }
+    let mut best = Duration::MAX;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut n = 0u32;
+        while start.elapsed() < Duration::from_millis(300) {
+            black_box(f());
+            n += 1;
+        }
+        best = best.min(start.elapsed() / n);
+    }
+    println!("{name:<44} {:>8.1} µs/call {:>6.3} µs/sample", best.as_secs_f64() * 1e6, best.as_secs_f64() * 1e6 / samples as f64);
+}
+
 fn main() {
+    let mut ing = Ingestor::new();
+    readings(&mut ing, 200);
+    readings(&mut ing, 5000);
     let corpus = corpus();
     run("parse only", &corpus, |b| parse_line_protocol(b, Some(Precision::Ns)).fields);
-    let mut ing = Ingestor::new();
     for (name, output) in [
         ("parse + count samples (no mapping)", Output::None),
         ("parse+encode remote_write 2 shards", Output::RemoteWrite(Sharding::new(2, 1).unwrap())),

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use crate::remote_write::encode_series;
 use crate::route::SeriesFilter;
-use crate::series::{canonical_labels_into, hash_canonical, push_json, push_label, NAME_LABEL, SEP};
+use crate::series::{hash_canonical, push_json, push_label, NAME_LABEL, SEP};
 use crate::shard::Sharding;
 use crate::types::{FieldValue, PointRef};
 use xxhash_rust::xxh3::xxh3_64;
@@ -268,21 +268,17 @@ impl BatchBuilder {
         }
     }
 
-    /// The batch's series for a label set given as pairs (typed readings):
-    /// its labels (`__name__` among them; empty values dropped; a repeated
-    /// name keeps its last value) and the defaults it lacks. Returns its index
-    /// for [`add_sample`](Self::add_sample).
-    pub fn add_series(&mut self, labels: &[(&str, &str)], defaults: &[(&[u8], &[u8])]) -> u32 {
+    /// The batch's series for canonical labels and their hash (typed
+    /// readings, mapped by [`SeriesMapper`](crate::SeriesMapper)). Returns
+    /// its index for [`add_sample`](Self::add_sample).
+    pub fn add_canonical(&mut self, canonical: &[u8], hash: u64) -> u32 {
         if !self.mapping {
             return 0;
         }
-        let own = labels.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).filter(|(k, v)| !k.is_empty() && !v.is_empty());
-        // Defaults first: canonical_labels keeps the last of a repeated name, so the series' own label wins.
-        canonical_labels_into(&mut self.canon, defaults.iter().copied().chain(own));
-        self.series_index(hash_canonical(&self.canon))
+        self.series_index_of(canonical, hash)
     }
 
-    /// One sample of series `idx` (from [`add_series`](Self::add_series)).
+    /// One sample of series `idx` (from [`add_canonical`](Self::add_canonical)).
     pub fn add_sample(&mut self, idx: u32, timestamp_ms: i64, value: f64) {
         self.samples += 1;
         if !self.mapping {
@@ -380,30 +376,34 @@ impl BatchBuilder {
         entry.cached += 1;
     }
 
+    /// The index of the series whose canonical encoding is `self.canon`.
     fn series_index(&mut self, hash: u64) -> u32 {
+        let canon = std::mem::take(&mut self.canon);
+        let idx = self.series_index_of(&canon, hash);
+        self.canon = canon;
+        idx
+    }
+
+    fn series_index_of(&mut self, canon: &[u8], hash: u64) -> u32 {
         if let Some(&idx) = self.map.get(&hash) {
             let e = &self.series[idx as usize];
-            if self.arena[e.start..e.end] == self.canon[..] {
+            if &self.arena[e.start..e.end] == canon {
                 return idx;
             }
             // 64-bit collision: keep the series apart (not grouped further).
-            if let Some(i) = self
-                .series
-                .iter()
-                .position(|e| self.arena[e.start..e.end] == self.canon[..])
-            {
+            if let Some(i) = self.series.iter().position(|e| &self.arena[e.start..e.end] == canon) {
                 return i as u32;
             }
-            return self.new_series(hash);
+            return self.new_series(canon, hash);
         }
-        let idx = self.new_series(hash);
+        let idx = self.new_series(canon, hash);
         self.map.insert(hash, idx);
         idx
     }
 
-    fn new_series(&mut self, hash: u64) -> u32 {
+    fn new_series(&mut self, canon: &[u8], hash: u64) -> u32 {
         let start = self.arena.len();
-        self.arena.extend_from_slice(&self.canon);
+        self.arena.extend_from_slice(canon);
         self.series.push(SeriesEntry { hash, start, end: self.arena.len() });
         (self.series.len() - 1) as u32
     }

@@ -107,6 +107,23 @@ pub struct Readings<'a> {
     pub values: &'a [f64],
 }
 
+/// A series mapped before its batch ([`SeriesMapper::map`]).
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedSeries<'a> {
+    pub canonical: &'a [u8],
+    pub hash: u64,
+}
+
+/// [`Readings`] whose series are mapped already: each one's canonical
+/// labels and hash, or why its samples are refused.
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedReadings<'a> {
+    pub series: &'a [Result<PreparedSeries<'a>, &'a str>],
+    pub sample_series: &'a [u32],
+    pub timestamps: &'a [i64],
+    pub values: &'a [f64],
+}
+
 /// Parse-only statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ParseStats {
@@ -308,41 +325,52 @@ impl Ingestor {
     /// slices of unequal length reject the samples past the shortest.
     /// `format`, `precision` and `max_line_bytes` do not apply.
     pub fn ingest_readings(&mut self, r: &Readings<'_>, o: &IngestOptions<'_>) -> IngestResult {
+        let mapper = SeriesMapper::new(o);
+        let mut canon = Vec::new();
+        let columns = Columns { series: r.series.len(), sample_series: r.sample_series, timestamps: r.timestamps, values: r.values };
+        self.ingest_columns(&columns, o, |batch, s| {
+            let hash = mapper.map(r.series[s], &mut canon)?;
+            Ok(batch.add_canonical(&canon, hash))
+        })
+    }
+
+    /// [`ingest_readings`](Self::ingest_readings) of series mapped before
+    /// (by a [`SeriesMapper`] of the same options): a connector's series,
+    /// mapped once and written batch after batch, cost no mapping per batch.
+    pub fn ingest_prepared(&mut self, r: &PreparedReadings<'_>, o: &IngestOptions<'_>) -> IngestResult {
+        let columns = Columns { series: r.series.len(), sample_series: r.sample_series, timestamps: r.timestamps, values: r.values };
+        self.ingest_columns(&columns, o, |batch, s| match r.series[s] {
+            Ok(p) => Ok(batch.add_canonical(p.canonical, p.hash)),
+            Err(reason) => Err(reason.to_owned()),
+        })
+    }
+
+    /// The samples of `c` into one batch; `series(batch, s)` adds series `s`
+    /// to the batch on its first sample (its index there) or says why its
+    /// samples are refused.
+    fn ingest_columns(&mut self, c: &Columns<'_>, o: &IngestOptions<'_>, mut series: impl FnMut(&mut BatchBuilder, usize) -> Result<u32, String>) -> IngestResult {
         let mut errors = Vec::new();
         let mut err = Errors { list: &mut errors, max: o.max_errors, rejected: 0, line_bytes: 0, tags: 0 };
         let batch = &mut self.batch;
         let map = o.outputs.iter().any(|t| t.output != Output::None);
         batch.begin(map);
-        let defaults = default_labels(o.db, o.labels);
-        // Each series is mapped once, on its first sample: Ok(index in the batch) or why it is refused.
-        let mut mapped: Vec<Option<Result<u32, String>>> = vec![None; r.series.len()];
-        let n = r.sample_series.len().max(r.timestamps.len()).max(r.values.len());
-        let complete = r.sample_series.len().min(r.timestamps.len()).min(r.values.len());
+        // Each series is added once, on its first sample: Ok(index in the batch) or why it is refused.
+        let mut added: Vec<Option<Result<u32, String>>> = vec![None; c.series];
+        let n = c.sample_series.len().max(c.timestamps.len()).max(c.values.len());
+        let complete = c.sample_series.len().min(c.timestamps.len()).min(c.values.len());
         for i in 0..n {
             let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if i >= complete {
                 err.push(line, "sample lacks its series, timestamp or value (columns of unequal length)".into());
                 continue;
             }
-            let s = r.sample_series[i] as usize;
-            let Some(slot) = mapped.get_mut(s) else {
-                err.push(line, format!("no series {s} (the readings have {})", r.series.len()));
+            let s = c.sample_series[i] as usize;
+            let Some(slot) = added.get_mut(s) else {
+                err.push(line, format!("no series {s} (the readings have {})", c.series));
                 continue;
             };
-            let labels = &r.series[s];
-            let series = slot.get_or_insert_with(|| {
-                let name = labels.iter().rev().find(|(k, _)| *k == "__name__").map(|(_, v)| *v).unwrap_or("");
-                if name.is_empty() {
-                    return Err("series has no __name__".into());
-                }
-                let tags = labels.iter().filter(|(k, v)| *k != "__name__" && !k.is_empty() && !v.is_empty()).count();
-                if let Some(max) = o.max_tags.filter(|&m| tags > m) {
-                    return Err(ParseLimits::tags_error(max));
-                }
-                Ok(batch.add_series(labels, &defaults))
-            });
-            match series {
-                Ok(idx) => batch.add_sample(*idx, r.timestamps[i], r.values[i]),
+            match slot.get_or_insert_with(|| series(batch, s)) {
+                Ok(idx) => batch.add_sample(*idx, c.timestamps[i], c.values[i]),
                 Err(reason) => err.push(line, reason.clone()),
             }
         }
@@ -362,6 +390,55 @@ impl Ingestor {
             rejected_line_bytes: 0,
             rejected_tags,
         }
+    }
+}
+
+/// The columns of a readings batch, its series counted (how they are given is the caller's).
+struct Columns<'a> {
+    series: usize,
+    sample_series: &'a [u32],
+    timestamps: &'a [i64],
+    values: &'a [f64],
+}
+
+/// Maps a readings series' labels to its series under a batch's options:
+/// its labels and the defaults (`db`, `labels`) it lacks, checked against
+/// `max_tags` (its own labels, not counting `__name__`). What
+/// [`Ingestor::ingest_readings`] does on a series' first sample, for callers
+/// that keep the result ([`Ingestor::ingest_prepared`]).
+pub struct SeriesMapper<'a> {
+    defaults: Vec<(&'a [u8], &'a [u8])>,
+    max_tags: Option<usize>,
+}
+
+impl<'a> SeriesMapper<'a> {
+    pub fn new(o: &IngestOptions<'a>) -> SeriesMapper<'a> {
+        SeriesMapper { defaults: default_labels(o.db, o.labels), max_tags: o.max_tags }
+    }
+
+    /// What the mapping depends on, as bytes: two mappers with equal keys map alike.
+    pub fn key(&self) -> Vec<u8> {
+        let mut key = self.max_tags.map_or(u64::MAX, |m| m as u64).to_le_bytes().to_vec();
+        for (k, v) in &self.defaults {
+            series::push_label(&mut key, k, v);
+        }
+        key
+    }
+
+    /// The canonical labels of the series (into `canon`) and its hash, or why its samples are refused.
+    pub fn map(&self, labels: &[(&str, &str)], canon: &mut Vec<u8>) -> Result<u64, String> {
+        let name = labels.iter().rev().find(|(k, _)| *k == "__name__").map(|(_, v)| *v).unwrap_or("");
+        if name.is_empty() {
+            return Err("series has no __name__".into());
+        }
+        let tags = labels.iter().filter(|(k, v)| *k != "__name__" && !k.is_empty() && !v.is_empty()).count();
+        if let Some(max) = self.max_tags.filter(|&m| tags > m) {
+            return Err(ParseLimits::tags_error(max));
+        }
+        let own = labels.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).filter(|(k, v)| !k.is_empty() && !v.is_empty());
+        // Defaults first: canonical_labels keeps the last of a repeated name, so the series' own label wins.
+        series::canonical_labels_into(canon, self.defaults.iter().copied().chain(own));
+        Ok(series::hash_canonical(canon))
     }
 }
 

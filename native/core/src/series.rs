@@ -98,12 +98,24 @@ where
 pub fn iter_labels(canonical: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut rest = canonical;
     std::iter::from_fn(move || {
-        let n = memchr::memchr(SEP, rest)?;
-        let v = n + 1 + memchr::memchr(SEP, &rest[n + 1..])?;
+        let n = find_sep(rest)?;
+        let v = n + 1 + find_sep(&rest[n + 1..])?;
         let pair = (&rest[..n], &rest[n + 1..v]);
         rest = &rest[v + 1..];
         Some(pair)
     })
+}
+
+/// Label names and values are mostly short: a plain scan of the first bytes
+/// beats memchr's dispatch there, and memchr takes the rest of a long one.
+#[inline]
+fn find_sep(s: &[u8]) -> Option<usize> {
+    const SHORT: usize = 24;
+    match s.iter().take(SHORT).position(|&b| b == SEP) {
+        Some(i) => Some(i),
+        None if s.len() > SHORT => memchr::memchr(SEP, &s[SHORT..]).map(|i| i + SHORT),
+        None => None,
+    }
 }
 
 fn json_string(out: &mut Vec<u8>, s: &[u8]) {
@@ -147,4 +159,22 @@ pub fn push_json(out: &mut Vec<u8>, canonical: &[u8]) {
         json_string(out, v);
     }
     out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_of_every_length_read_back_as_given() {
+        // Around the short scan's end (24 bytes) and far past it.
+        for len in (0..60).chain([100, 1000]) {
+            let name = format!("k{}", "n".repeat(len));
+            let value = "v".repeat(len + 1);
+            let labels = [(NAME_LABEL, b"m".as_slice()), (name.as_bytes(), value.as_bytes()), (b"z", b"1")];
+            let canon = canonical_labels(labels);
+            assert_eq!(iter_labels(&canon).collect::<Vec<_>>(), labels.to_vec(), "length {len}");
+        }
+        assert_eq!(iter_labels(b"dangling\xffvalue").count(), 0, "a value without its separator is no label");
+    }
 }

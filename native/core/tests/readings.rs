@@ -68,3 +68,37 @@ fn bad_readings_are_rejected_by_sample_and_the_rest_kept() {
         ]
     );
 }
+
+#[test]
+fn series_mapped_before_give_the_same_batch_as_readings_mapped_in_it() {
+    // Labels longer than the short scan of a label's end (24 bytes), and around it.
+    let long = "v".repeat(300);
+    let series = [
+        vec![("__name__", "modbus_a"), ("unit", "V"), ("serial", long.as_str())],
+        vec![("__name__", "modbus_b_with_a_name_of_exactly_32b"), ("x", "123456789012345678901234")],
+        vec![("__name__", "modbus_c"), ("site", "own"), ("a", "b"), ("c", "d")],
+        vec![("unit", "no name")],
+    ];
+    let series: Vec<&[(&str, &str)]> = series.iter().map(Vec::as_slice).collect();
+    let r = Readings { series: &series, sample_series: &[0, 1, 2, 3, 0, 2], timestamps: &[1, 1, 1, 1, 2, 2], values: &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0] };
+    let labels = [("site", "north"), ("connector", "plant")];
+    for output in [Output::Columns, Output::RemoteWrite(Sharding::new(3, 1).unwrap())] {
+        let o = sentio_core::IngestOptions { max_tags: Some(2), series_hashes: true, ..opts(&labels, vec![Target::all(output)]) };
+        let mapper = sentio_core::SeriesMapper::new(&o);
+        let mapped: Vec<Result<(Vec<u8>, u64), String>> = series
+            .iter()
+            .map(|l| {
+                let mut canon = Vec::new();
+                mapper.map(l, &mut canon).map(|h| (canon, h))
+            })
+            .collect();
+        let prepared: Vec<Result<sentio_core::PreparedSeries<'_>, &str>> =
+            mapped.iter().map(|m| m.as_ref().map(|(canonical, hash)| sentio_core::PreparedSeries { canonical, hash: *hash }).map_err(String::as_str)).collect();
+        let p = sentio_core::PreparedReadings { series: &prepared, sample_series: r.sample_series, timestamps: r.timestamps, values: r.values };
+        let a = Ingestor::new().ingest_readings(&r, &o);
+        let b = Ingestor::new().ingest_prepared(&p, &o);
+        assert_eq!(a, b, "{output:?}");
+        assert_eq!((a.samples, a.rejected, a.rejected_tags), (3, 3, 2), "{:?}", a.errors);
+        assert_eq!(a.errors.iter().map(|e| (e.line, e.reason.as_str())).collect::<Vec<_>>(), vec![(3, "point has more than 2 tags"), (4, "series has no __name__"), (6, "point has more than 2 tags")]);
+    }
+}

@@ -311,29 +311,47 @@ thread_local! {
     static SERIES: RefCell<SeriesTable> = RefCell::new(SeriesTable::default());
 }
 
-/// A registered series' labels, owned: name and value pairs in their given order.
-type LabelPairs = Box<[(Box<str>, Box<str>)]>;
-
 /// Label sets registered once and named by id in every batch after
 /// (`Readings::series_ids`): a connector's series, written again and again,
-/// cost no text to pass, split or copy per batch. Per thread, like the
-/// ingestor: an id is valid on the thread that registered it.
+/// cost no text to pass, split or copy per batch, and are mapped once (their
+/// canonical labels and hash kept under the options that mapped them), not
+/// per batch. Per thread, like the ingestor: an id is valid on the thread
+/// that registered it.
 #[derive(Default)]
 struct SeriesTable {
-    /// By id: the pairs, or None once released.
-    entries: Vec<Option<LabelPairs>>,
+    /// By id; None once released.
+    entries: Vec<Option<Registered>>,
     /// Released ids, reused first.
     free: Vec<u32>,
+    /// The mapping options seen last (`SeriesMapper::key`), each with an id
+    /// that no other options are ever given: a series mapped under an id
+    /// forgotten here is mapped again.
+    keys: std::collections::VecDeque<(u64, Box<[u8]>)>,
+    next_key: u64,
+}
+
+/// Distinct mapping options (a connector's default labels, the tag limit) whose mappings are kept.
+const MAPPING_KEYS: usize = 64;
+
+/// A series' canonical labels and hash, or why its samples are refused.
+type Mapping = std::result::Result<(Box<[u8]>, u64), Box<str>>;
+
+struct Registered {
+    /// As registered (`labelsText`).
+    text: Box<str>,
+    /// Its mapping, and the id of the options it was made under.
+    mapped: Option<(u64, Mapping)>,
 }
 
 impl SeriesTable {
-    fn register(&mut self, pairs: LabelPairs) -> Result<u32> {
+    fn register(&mut self, text: Box<str>) -> Result<u32> {
+        let entry = Some(Registered { text, mapped: None });
         if let Some(id) = self.free.pop() {
-            self.entries[id as usize] = Some(pairs);
+            self.entries[id as usize] = entry;
             return Ok(id);
         }
         let id = u32::try_from(self.entries.len()).map_err(|_| invalid("too many series registered".into()))?;
-        self.entries.push(Some(pairs));
+        self.entries.push(entry);
         Ok(id)
     }
 
@@ -351,6 +369,53 @@ impl SeriesTable {
     fn live(&self) -> usize {
         self.entries.len() - self.free.len()
     }
+
+    fn get(&self, id: u32) -> Option<&Registered> {
+        self.entries.get(id as usize)?.as_ref()
+    }
+
+    /// The id of mapping options `key`.
+    fn key_id(&mut self, key: Vec<u8>) -> u64 {
+        if let Some((id, _)) = self.keys.iter().find(|(_, k)| **k == *key) {
+            return *id;
+        }
+        if self.keys.len() == MAPPING_KEYS {
+            self.keys.pop_front();
+        }
+        let id = self.next_key;
+        self.next_key += 1;
+        self.keys.push_back((id, key.into()));
+        id
+    }
+
+    /// The series `ids` name (all registered: see [`check_ids`]), each
+    /// mapped by `mapper` unless it was under the same options before.
+    fn prepare(&mut self, ids: &[u32], mapper: &core::SeriesMapper<'_>) -> Vec<std::result::Result<core::PreparedSeries<'_>, &str>> {
+        let key = self.key_id(mapper.key());
+        let mut canon = Vec::new();
+        for &id in ids {
+            let e = self.entries[id as usize].as_mut().expect("ids checked before");
+            if !matches!(e.mapped, Some((k, _)) if k == key) {
+                let pairs = label_pairs(Some(&e.text));
+                let m = mapper.map(&pairs, &mut canon).map(|hash| (Box::from(&canon[..]), hash)).map_err(Box::from);
+                e.mapped = Some((key, m));
+            }
+        }
+        ids.iter()
+            .map(|&id| match &self.entries[id as usize].as_ref().and_then(|e| e.mapped.as_ref()).expect("mapped above").1 {
+                Ok((canonical, hash)) => Ok(core::PreparedSeries { canonical, hash: *hash }),
+                Err(reason) => Err(&**reason),
+            })
+            .collect()
+    }
+
+    /// Whether every one of `ids` is registered.
+    fn check_ids(&self, ids: &[u32]) -> Result<()> {
+        match ids.iter().enumerate().find(|(_, &id)| self.get(id).is_none()) {
+            Some((n, id)) => Err(invalid(format!("readings.seriesIds[{n}]: no series {id} is registered on this thread"))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Registers a series' labels (`name NUL value` pairs joined by NUL, the JS
@@ -362,8 +427,7 @@ pub fn register_series(text: String) -> Result<u32> {
     if flat.ends.len() != 1 {
         return Err(invalid(format!("registerSeries: one series expected, got {}", flat.ends.len())));
     }
-    let pairs = flat.pairs.iter().map(|&(k, v)| (Box::from(k), Box::from(v))).collect();
-    SERIES.with(|t| t.borrow_mut().register(pairs))
+    SERIES.with(|t| t.borrow_mut().register(text.into()))
 }
 
 /// Releases a series id (false when it was not registered); the id may be given to another series after.
@@ -375,11 +439,7 @@ pub fn release_series(id: u32) -> bool {
 /// The labels registered under `id` on this thread, as registered (`labelsText`); null when none is.
 #[napi]
 pub fn series_text(id: u32) -> Option<String> {
-    SERIES.with(|t| {
-        let t = t.borrow();
-        let pairs = t.entries.get(id as usize)?.as_ref()?;
-        Some(pairs.iter().map(|(k, v)| format!("{k}\0{v}")).collect::<Vec<_>>().join("\0"))
-    })
+    SERIES.with(|t| t.borrow().get(id).map(|e| e.text.to_string()))
 }
 
 /// How many series this thread's table holds.
@@ -560,17 +620,14 @@ pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<Ing
         })
     };
     if let Some(ids) = &readings.series_ids {
-        return SERIES.with(|t| {
-            let t = t.borrow();
-            let mut flat = FlatSeries::default();
-            for (n, &id) in ids.iter().enumerate() {
-                let Some(Some(pairs)) = t.entries.get(id as usize) else {
-                    return Err(Error::new(napi::Status::InvalidArg, format!("readings.seriesIds[{n}]: no series {id} is registered on this thread")));
-                };
-                flat.pairs.extend(pairs.iter().map(|(k, v)| (&**k, &**v)));
-                flat.ends.push(flat.pairs.len());
-            }
-            run(&flat)
+        SERIES.with(|t| t.borrow().check_ids(ids))?;
+        return run_batch("ingestReadings", &options, |i, opts| {
+            SERIES.with(|t| {
+                let mut t = t.borrow_mut();
+                let series = t.prepare(ids, &core::SeriesMapper::new(opts));
+                let r = core::PreparedReadings { series: &series, sample_series: &readings.sample_series, timestamps: &timestamps, values: &readings.values };
+                i.ingest_prepared(&r, opts)
+            })
         });
     }
     let flat = match &readings.series_text {
