@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type ResolvedRegister, type Table, resolveRegister } from './config.js';
-import { type ReadFn, exceptionMessage, modbusException, readBlock } from './bisect.js';
+import { type ReadFn, exceptionMessage, modbusException, readBlock, readingsOf } from './bisect.js';
 import { plan } from './plan.js';
 
 const reg = (name: string, address: number, o: Partial<Parameters<typeof resolveRegister>[0]> = {}): ResolvedRegister => resolveRegister({ name, table: 'holding', address, type: 'uint16', ...o });
@@ -38,15 +38,15 @@ describe('Modbus block read and bisection', () => {
     const got = await readBlock(block!, d.read);
     assert.equal(got.requests, 1);
     assert.deepEqual(d.requests, [['holding', 3, 7]]);
-    assert.deepEqual(values(got.values), { a: 3, b: 5 * 65536 + 6, s: '??', f: 4.5 }); // s: 0x0008, a NUL and a backspace
+    assert.deepEqual(values(readingsOf(got)), { a: 3, b: 5 * 65536 + 6, s: '??', f: 4.5 }); // s: 0x0008, a NUL and a backspace
     assert.deepEqual(got.quarantined, []);
-    assert.equal(got.read.length, 1);
+    assert.equal(got.chunks.map((c) => c.block).length, 1);
   });
 
   test('coils: booleans to 1 and 0', async () => {
     const [block] = plan([reg('c0', 0, { table: 'coil', type: 'bool' }), reg('c1', 1, { table: 'coil', type: 'bool' })]);
     const got = await readBlock(block!, device([]).read);
-    assert.deepEqual(values(got.values), { c0: 0, c1: 1 });
+    assert.deepEqual(values(readingsOf(got)), { c0: 0, c1: 1 });
   });
 
   test('one refused register among 100: only it is quarantined, in a logarithmic number of requests', async () => {
@@ -56,12 +56,12 @@ describe('Modbus block read and bisection', () => {
       const [block] = plan(regs);
       const got = await readBlock(block!, d.read);
       assert.deepEqual(got.quarantined, [{ name: `r${bad}`, table: 'holding', address: bad, code: 2, error: 'illegal data address (exception 2)' }]);
-      assert.equal(got.values.length, 99);
-      for (const v of got.values) assert.equal(v.value, v.register.address);
+      assert.equal(readingsOf(got).length, 99);
+      for (const v of readingsOf(got)) assert.equal(v.value, v.register.address);
       assert.equal(got.requests, d.requests.length);
       assert.ok(got.requests <= 2 * Math.ceil(Math.log2(100)) + 1, `${got.requests} requests for bad ${bad}`);
       // What read covers every register but the bad one, each once.
-      assert.deepEqual(got.read.flatMap((b) => b.registers.map((r) => r.address)).sort((a, b) => a - b), regs.map((r) => r.address).filter((a) => a !== bad));
+      assert.deepEqual(got.chunks.map((c) => c.block).flatMap((b) => b.registers.map((r) => r.address)).sort((a, b) => a - b), regs.map((r) => r.address).filter((a) => a !== bad));
     }
   });
 
@@ -71,14 +71,14 @@ describe('Modbus block read and bisection', () => {
     assert.equal(block!.count, 10);
     const got = await readBlock(block!, d.read);
     assert.deepEqual(got.quarantined, []);
-    assert.deepEqual(values(got.values), { a: 0, b: 1, c: 8, e: 9 });
+    assert.deepEqual(values(readingsOf(got)), { a: 0, b: 1, c: 8, e: 9 });
     assert.deepEqual(d.requests, [
       ['holding', 0, 10],
       ['holding', 0, 2],
       ['holding', 8, 2],
     ]);
     assert.deepEqual(
-      got.read.map((b) => [b.address, b.count]),
+      got.chunks.map((c) => c.block).map((b) => [b.address, b.count]),
       [
         [0, 2],
         [8, 2],
@@ -94,7 +94,7 @@ describe('Modbus block read and bisection', () => {
       got.quarantined.map((q) => [q.name, q.address, q.error]),
       [['f', 10, 'illegal data value (exception 3)']],
     );
-    assert.deepEqual(values(got.values), { a: 8, b: 12 });
+    assert.deepEqual(values(readingsOf(got)), { a: 8, b: 12 });
     for (const [, address, count] of d.requests) assert.ok(!(address === 11 && count === 1), 'never a request of half the float');
   });
 
@@ -111,7 +111,7 @@ describe('Modbus block read and bisection', () => {
     const [block] = plan(Array.from({ length: 100 }, (_, i) => reg(`r${i}`, i)));
     const got = await readBlock(block!, d.read);
     assert.deepEqual(got.quarantined.map((q) => q.address), [10, 90]);
-    assert.equal(got.values.length, 98);
+    assert.equal(readingsOf(got).length, 98);
     assert.ok(got.requests <= 4 * Math.ceil(Math.log2(100)) + 1, `${got.requests}`);
   });
 
@@ -160,7 +160,7 @@ describe('Modbus block read and bisection', () => {
       { classify: (e) => ({ code: (e as { exceptionCode: number }).exceptionCode, message: exceptionMessage((e as { exceptionCode: number }).exceptionCode) }), policy: () => 'bisect' },
     );
     assert.deepEqual(got.quarantined.map((q) => [q.name, q.error]), [['a', 'server device busy (exception 6)']]);
-    assert.deepEqual(values(got.values), { b: 0 });
+    assert.deepEqual(values(readingsOf(got)), { b: 0 });
   });
 
   test('modbusException: modbus-serial errors, and nothing else', () => {

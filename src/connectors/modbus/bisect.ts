@@ -16,8 +16,10 @@
 //   busy, gateway path or target not answering) is no property of the
 //   registers: it is thrown, and fails the poll.
 // - A response shorter than asked is thrown too (a broken peer).
-// - The sub-blocks that read are returned (`read`): the connector may plan
-//   with them next time instead of bisecting again each poll.
+// - The sub-blocks that read are returned with their data (`chunks`),
+//   decoded by the caller straight into its batch (no object per value);
+//   the connector may plan with them next time instead of bisecting again
+//   each poll.
 
 import type { ResolvedRegister, Table } from './config.js';
 import { decodeBit, decodeNumber, decodeString } from './decode.js';
@@ -82,12 +84,24 @@ export interface Reading<R> {
   at: number;
 }
 
+/** A (sub-)block that read: its registers' values are decodeIn(register, block.address, data). */
+export interface Chunk<R extends Readable> {
+  block: Block<R>;
+  data: ArrayLike<number | boolean>;
+  /** When the reply arrived (Unix ms): its samples' time. */
+  at: number;
+}
+
 export interface BlockRead<R extends Readable> {
-  values: Array<Reading<R>>;
+  /** The sub-blocks that read (the block itself when nothing was refused), in address order. */
+  chunks: Array<Chunk<R>>;
   quarantined: Quarantined[];
-  /** The sub-blocks that read (the block itself when nothing was refused). */
-  read: Array<Block<R>>;
   requests: number;
+}
+
+/** Every value of a read, decoded (for tests and tools; the connector decodes chunks straight into its batch). */
+export function readingsOf<R extends Readable>(r: BlockRead<R>): Array<Reading<R>> {
+  return r.chunks.flatMap(({ block, data, at }) => block.registers.map((register) => ({ register, value: decodeIn(register, block.address, data), at })));
 }
 
 export interface BisectOptions {
@@ -116,7 +130,7 @@ export async function readBlock<R extends Readable>(block: Block<R>, read: ReadF
   const classify = o.classify ?? modbusException;
   const policy = o.policy ?? defaultPolicy;
   const now = o.now ?? Date.now;
-  const out: BlockRead<R> = { values: [], quarantined: [], read: [], requests: 0 };
+  const out: BlockRead<R> = { chunks: [], quarantined: [], requests: 0 };
 
   const quarantine = (regs: readonly R[], e: ModbusException): void => {
     for (const r of regs) out.quarantined.push({ name: r.name, table: r.table, address: r.address, code: e.code, error: e.message });
@@ -132,8 +146,7 @@ export async function readBlock<R extends Readable>(block: Block<R>, read: ReadF
         const data = await read(b.table, b.address, b.count);
         const at = now();
         if (data.length < b.count) throw new ShortResponseError(`${b.table} ${b.address}+${b.count}: ${data.length} values in the response`);
-        for (const r of b.registers) out.values.push({ register: r, value: decodeIn(r, b.address, data), at });
-        out.read.push(b);
+        out.chunks.push({ block: b, data, at });
         return;
       } catch (err) {
         const x = err instanceof ShortResponseError ? undefined : classify(err);

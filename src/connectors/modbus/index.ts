@@ -101,19 +101,19 @@ export class ModbusConnector implements Connector {
 
   private write(d: ModbusDevice, r: PollResult): void {
     const { status } = this.ctx;
-    if (r.nonFinite > 0) status.dropped(r.nonFinite, 'rejected');
-    const { series, ts, values } = r.samples;
-    if (series.length === 0) return;
+    if (r.values === 0) return;
     if (this.batcher.full) {
-      status.dropped(series.length, 'overflow');
+      status.dropped(r.values, 'overflow');
       return;
     }
     let last = 0;
     const now = Date.now();
-    for (let i = 0; i < series.length; i++) {
-      this.batcher.sampleSeries(series[i]!, ts[i]!, values[i]!, now);
-      if (ts[i]! > last) last = ts[i]!;
-    }
+    const nonFinite = d.samples(r, (series, ts, value) => {
+      this.batcher.sampleSeries(series, ts, value, now);
+      if (ts > last) last = ts;
+    });
+    if (nonFinite > 0) status.dropped(nonFinite, 'rejected');
+    if (nonFinite === r.values) return;
     status.watch.device(d.name, d.identity, last);
     // Nothing to acknowledge: a batch not stored before a stop is counted by the batcher.
     this.batcher.end().catch(() => undefined);

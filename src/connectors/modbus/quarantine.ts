@@ -100,8 +100,8 @@ export class QuarantineTracker {
   }
 
   /** Takes in what a poll read: registers that read are released, those refused held. */
-  record(r: { values: ReadonlyArray<{ register: { name: string } }>; quarantined: readonly Quarantined[] }): void {
-    for (const v of r.values) this.release(v.register.name);
+  record(r: { chunks: ReadonlyArray<{ block: { registers: ReadonlyArray<{ name: string }> } }>; quarantined: readonly Quarantined[] }): void {
+    if (this.held.size > 0) for (const c of r.chunks) for (const reg of c.block.registers) this.release(reg.name);
     for (const q of r.quarantined) this.hold(q);
   }
 
