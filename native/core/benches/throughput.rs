@@ -157,15 +157,8 @@ fn readings(ing: &mut Ingestor, series: usize) {
     let r = Readings { series: &slices, sample_series: &sample_series, timestamps: &timestamps, values: &values };
     calls(&format!("readings: {series} series x 1 sample, remote_write"), series, || ing.ingest_readings(black_box(&r), &o).samples);
     let mapper = SeriesMapper::new(&o);
-    let mapped: Vec<(Vec<u8>, u64)> = slices
-        .iter()
-        .map(|l| {
-            let mut canon = Vec::new();
-            let hash = mapper.map(l, &mut canon).unwrap();
-            (canon, hash)
-        })
-        .collect();
-    let prepared: Vec<Result<PreparedSeries<'_>, &str>> = mapped.iter().map(|(canonical, hash)| Ok(PreparedSeries { canonical, hash: *hash })).collect();
+    let mapped: Vec<_> = slices.iter().map(|l| mapper.prepare(l).unwrap()).collect();
+    let prepared: Vec<Result<PreparedSeries<'_>, &str>> = mapped.iter().map(|m| Ok(m.prepared())).collect();
     let p = PreparedReadings { series: &prepared, sample_series: &sample_series, timestamps: &timestamps, values: &values };
     calls(&format!("readings: {series} series prepared"), series, || ing.ingest_prepared(black_box(&p), &o).samples);
 }

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::remote_write::encode_series;
+use crate::remote_write::{encode_series, encode_series_labelled};
 use crate::route::SeriesFilter;
 use crate::series::{hash_canonical, push_json, push_label, NAME_LABEL, SEP};
 use crate::shard::Sharding;
@@ -146,6 +146,8 @@ struct SeriesEntry {
     hash: u64,
     start: usize,
     end: usize,
+    /// Its remote-write labels, when given encoded (a range of `labels_arena`).
+    labels: Option<(u32, u32)>,
 }
 
 /// Maps points to samples and accumulates a batch. Reusable across batches.
@@ -164,6 +166,7 @@ pub struct BatchBuilder {
     map: IdMap,
     series: Vec<SeriesEntry>,
     arena: Vec<u8>,
+    labels_arena: Vec<u8>,
     // per-sample data: columns output, or remote-write staging
     sample_series: Vec<u32>,
     sample_ts: Vec<i64>,
@@ -198,6 +201,7 @@ impl BatchBuilder {
         self.map.clear();
         self.series.clear();
         self.arena.clear();
+        self.labels_arena.clear();
         self.sample_series.clear();
         self.sample_ts.clear();
         self.sample_val.clear();
@@ -269,13 +273,15 @@ impl BatchBuilder {
     }
 
     /// The batch's series for canonical labels and their hash (typed
-    /// readings, mapped by [`SeriesMapper`](crate::SeriesMapper)). Returns
-    /// its index for [`add_sample`](Self::add_sample).
-    pub fn add_canonical(&mut self, canonical: &[u8], hash: u64) -> u32 {
+    /// readings, mapped by [`SeriesMapper`](crate::SeriesMapper)), and its
+    /// remote-write labels when they are encoded already
+    /// ([`encode_labels`](crate::remote_write::encode_labels)). Returns its
+    /// index for [`add_sample`](Self::add_sample).
+    pub fn add_canonical(&mut self, canonical: &[u8], hash: u64, remote_write_labels: Option<&[u8]>) -> u32 {
         if !self.mapping {
             return 0;
         }
-        self.series_index_of(canonical, hash)
+        self.series_index_of(canonical, hash, remote_write_labels)
     }
 
     /// One sample of series `idx` (from [`add_canonical`](Self::add_canonical)).
@@ -379,12 +385,12 @@ impl BatchBuilder {
     /// The index of the series whose canonical encoding is `self.canon`.
     fn series_index(&mut self, hash: u64) -> u32 {
         let canon = std::mem::take(&mut self.canon);
-        let idx = self.series_index_of(&canon, hash);
+        let idx = self.series_index_of(&canon, hash, None);
         self.canon = canon;
         idx
     }
 
-    fn series_index_of(&mut self, canon: &[u8], hash: u64) -> u32 {
+    fn series_index_of(&mut self, canon: &[u8], hash: u64, labels: Option<&[u8]>) -> u32 {
         if let Some(&idx) = self.map.get(&hash) {
             let e = &self.series[idx as usize];
             if &self.arena[e.start..e.end] == canon {
@@ -394,17 +400,22 @@ impl BatchBuilder {
             if let Some(i) = self.series.iter().position(|e| &self.arena[e.start..e.end] == canon) {
                 return i as u32;
             }
-            return self.new_series(canon, hash);
+            return self.new_series(canon, hash, labels);
         }
-        let idx = self.new_series(canon, hash);
+        let idx = self.new_series(canon, hash, labels);
         self.map.insert(hash, idx);
         idx
     }
 
-    fn new_series(&mut self, canon: &[u8], hash: u64) -> u32 {
+    fn new_series(&mut self, canon: &[u8], hash: u64, labels: Option<&[u8]>) -> u32 {
         let start = self.arena.len();
         self.arena.extend_from_slice(canon);
-        self.series.push(SeriesEntry { hash, start, end: self.arena.len() });
+        let labels = labels.map(|l| {
+            let from = key_offset(self.labels_arena.len());
+            self.labels_arena.extend_from_slice(l);
+            (from, key_offset(self.labels_arena.len()))
+        });
+        self.series.push(SeriesEntry { hash, start, end: self.arena.len(), labels });
         (self.series.len() - 1) as u32
     }
 
@@ -571,11 +582,14 @@ impl BatchBuilder {
             self.raw.clear();
             for &idx in &self.shard_lists[s] {
                 let e = &self.series[idx as usize];
-                let canon = &self.arena[e.start..e.end];
                 let (a, b) = (self.counts[idx as usize] as usize, self.counts[idx as usize + 1] as usize);
                 let ids = &self.sorted[a..b];
                 let (ts, vals) = (&self.sample_ts, &self.sample_val);
-                encode_series(&mut self.raw, canon, ids.iter().map(|&i| (ts[i as usize], vals[i as usize])));
+                let samples = ids.iter().map(|&i| (ts[i as usize], vals[i as usize]));
+                match e.labels {
+                    Some((from, to)) => encode_series_labelled(&mut self.raw, &self.labels_arena[from as usize..to as usize], samples),
+                    None => encode_series(&mut self.raw, &self.arena[e.start..e.end], samples),
+                }
                 out.shard_samples[s] += (b - a) as u64;
                 out.shard_series[s] += 1;
             }

@@ -107,11 +107,28 @@ pub struct Readings<'a> {
     pub values: &'a [f64],
 }
 
-/// A series mapped before its batch ([`SeriesMapper::map`]).
+/// A series mapped before its batch (a [`MappedSeries`] kept).
 #[derive(Clone, Copy, Debug)]
 pub struct PreparedSeries<'a> {
     pub canonical: &'a [u8],
     pub hash: u64,
+    /// Its labels encoded for remote write ([`remote_write::encode_labels`] of `canonical`).
+    pub remote_write_labels: &'a [u8],
+}
+
+/// A series mapped once and kept by its caller ([`SeriesMapper::prepare`]),
+/// written batch after batch as [`PreparedSeries`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappedSeries {
+    canonical: Box<[u8]>,
+    hash: u64,
+    remote_write_labels: Box<[u8]>,
+}
+
+impl MappedSeries {
+    pub fn prepared(&self) -> PreparedSeries<'_> {
+        PreparedSeries { canonical: &self.canonical, hash: self.hash, remote_write_labels: &self.remote_write_labels }
+    }
 }
 
 /// [`Readings`] whose series are mapped already: each one's canonical
@@ -330,7 +347,7 @@ impl Ingestor {
         let columns = Columns { series: r.series.len(), sample_series: r.sample_series, timestamps: r.timestamps, values: r.values };
         self.ingest_columns(&columns, o, |batch, s| {
             let hash = mapper.map(r.series[s], &mut canon)?;
-            Ok(batch.add_canonical(&canon, hash))
+            Ok(batch.add_canonical(&canon, hash, None))
         })
     }
 
@@ -340,7 +357,7 @@ impl Ingestor {
     pub fn ingest_prepared(&mut self, r: &PreparedReadings<'_>, o: &IngestOptions<'_>) -> IngestResult {
         let columns = Columns { series: r.series.len(), sample_series: r.sample_series, timestamps: r.timestamps, values: r.values };
         self.ingest_columns(&columns, o, |batch, s| match r.series[s] {
-            Ok(p) => Ok(batch.add_canonical(p.canonical, p.hash)),
+            Ok(p) => Ok(batch.add_canonical(p.canonical, p.hash, Some(p.remote_write_labels))),
             Err(reason) => Err(reason.to_owned()),
         })
     }
@@ -423,6 +440,14 @@ impl<'a> SeriesMapper<'a> {
             series::push_label(&mut key, k, v);
         }
         key
+    }
+
+    /// [`map`](Self::map), kept: with the series' labels encoded for remote write too.
+    pub fn prepare(&self, labels: &[(&str, &str)]) -> Result<MappedSeries, String> {
+        let mut canon = Vec::new();
+        let hash = self.map(labels, &mut canon)?;
+        let remote_write_labels = remote_write::encode_labels(&canon).into();
+        Ok(MappedSeries { canonical: canon.into(), hash, remote_write_labels })
     }
 
     /// The canonical labels of the series (into `canon`) and its hash, or why its samples are refused.

@@ -57,11 +57,60 @@ pub fn encode_series<I>(out: &mut Vec<u8>, canonical: &[u8], samples: I)
 where
     I: Iterator<Item = (i64, f64)> + Clone,
 {
-    let mut len = 0usize;
+    encode_series_with(out, labels_len(canonical), |buf, at| write_labels(buf, at, canonical), samples);
+}
+
+/// The `TimeSeries.labels` fields of a series given by its canonical label
+/// bytes, as [`encode_series`] writes them: for a caller that keeps them
+/// and writes the series batch after batch ([`encode_series_labelled`]).
+pub fn encode_labels(canonical: &[u8]) -> Vec<u8> {
+    let mut out = vec![0; labels_len(canonical)];
+    let end = write_labels(&mut out, 0, canonical);
+    debug_assert_eq!(end, out.len());
+    out
+}
+
+/// [`encode_series`] of a series whose labels are encoded already ([`encode_labels`]).
+pub fn encode_series_labelled<I>(out: &mut Vec<u8>, labels: &[u8], samples: I)
+where
+    I: Iterator<Item = (i64, f64)> + Clone,
+{
+    encode_series_with(
+        out,
+        labels.len(),
+        |buf, at| {
+            buf[at..at + labels.len()].copy_from_slice(labels);
+            at + labels.len()
+        },
+        samples,
+    );
+}
+
+fn labels_len(canonical: &[u8]) -> usize {
+    iter_labels(canonical)
+        .map(|(k, v)| {
+            let l = label_len(k, v);
+            1 + varint_len(l as u64) + l
+        })
+        .sum()
+}
+
+fn write_labels(buf: &mut [u8], mut at: usize, canonical: &[u8]) -> usize {
     for (k, v) in iter_labels(canonical) {
-        let l = label_len(k, v);
-        len += 1 + varint_len(l as u64) + l;
+        buf[at] = 0x0a;
+        at = write_varint(buf, at + 1, label_len(k, v) as u64);
+        at = write_bytes(buf, at, 0x0a, k);
+        at = write_bytes(buf, at, 0x12, v);
     }
+    at
+}
+
+/// One `timeseries` entry: `labels_len` bytes of labels (written by `labels`), then the samples.
+fn encode_series_with<I>(out: &mut Vec<u8>, labels_len: usize, labels: impl FnOnce(&mut [u8], usize) -> usize, samples: I)
+where
+    I: Iterator<Item = (i64, f64)> + Clone,
+{
+    let mut len = labels_len;
     for (ts, _) in samples.clone() {
         len += 2 + sample_len(ts);
     }
@@ -71,12 +120,7 @@ where
     let buf = &mut out[base..];
     buf[0] = 0x0a;
     let mut at = write_varint(buf, 1, len as u64);
-    for (k, v) in iter_labels(canonical) {
-        buf[at] = 0x0a;
-        at = write_varint(buf, at + 1, label_len(k, v) as u64);
-        at = write_bytes(buf, at, 0x0a, k);
-        at = write_bytes(buf, at, 0x12, v);
-    }
+    at = labels(buf, at);
     for (ts, value) in samples {
         buf[at] = 0x12;
         buf[at + 1] = sample_len(ts) as u8;

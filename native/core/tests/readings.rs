@@ -85,15 +85,8 @@ fn series_mapped_before_give_the_same_batch_as_readings_mapped_in_it() {
     for output in [Output::Columns, Output::RemoteWrite(Sharding::new(3, 1).unwrap())] {
         let o = sentio_core::IngestOptions { max_tags: Some(2), series_hashes: true, ..opts(&labels, vec![Target::all(output)]) };
         let mapper = sentio_core::SeriesMapper::new(&o);
-        let mapped: Vec<Result<(Vec<u8>, u64), String>> = series
-            .iter()
-            .map(|l| {
-                let mut canon = Vec::new();
-                mapper.map(l, &mut canon).map(|h| (canon, h))
-            })
-            .collect();
-        let prepared: Vec<Result<sentio_core::PreparedSeries<'_>, &str>> =
-            mapped.iter().map(|m| m.as_ref().map(|(canonical, hash)| sentio_core::PreparedSeries { canonical, hash: *hash }).map_err(String::as_str)).collect();
+        let mapped: Vec<Result<sentio_core::MappedSeries, String>> = series.iter().map(|l| mapper.prepare(l)).collect();
+        let prepared: Vec<Result<sentio_core::PreparedSeries<'_>, &str>> = mapped.iter().map(|m| m.as_ref().map(|m| m.prepared()).map_err(String::as_str)).collect();
         let p = sentio_core::PreparedReadings { series: &prepared, sample_series: r.sample_series, timestamps: r.timestamps, values: r.values };
         let a = Ingestor::new().ingest_readings(&r, &o);
         let b = Ingestor::new().ingest_prepared(&p, &o);

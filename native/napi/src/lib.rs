@@ -333,8 +333,8 @@ struct SeriesTable {
 /// Distinct mapping options (a connector's default labels, the tag limit) whose mappings are kept.
 const MAPPING_KEYS: usize = 64;
 
-/// A series' canonical labels and hash, or why its samples are refused.
-type Mapping = std::result::Result<(Box<[u8]>, u64), Box<str>>;
+/// A series mapped, or why its samples are refused.
+type Mapping = std::result::Result<core::MappedSeries, Box<str>>;
 
 struct Registered {
     /// As registered (`labelsText`).
@@ -392,18 +392,15 @@ impl SeriesTable {
     /// mapped by `mapper` unless it was under the same options before.
     fn prepare(&mut self, ids: &[u32], mapper: &core::SeriesMapper<'_>) -> Vec<std::result::Result<core::PreparedSeries<'_>, &str>> {
         let key = self.key_id(mapper.key());
-        let mut canon = Vec::new();
         for &id in ids {
             let e = self.entries[id as usize].as_mut().expect("ids checked before");
             if !matches!(e.mapped, Some((k, _)) if k == key) {
-                let pairs = label_pairs(Some(&e.text));
-                let m = mapper.map(&pairs, &mut canon).map(|hash| (Box::from(&canon[..]), hash)).map_err(Box::from);
-                e.mapped = Some((key, m));
+                e.mapped = Some((key, mapper.prepare(&label_pairs(Some(&e.text))).map_err(Box::from)));
             }
         }
         ids.iter()
             .map(|&id| match &self.entries[id as usize].as_ref().and_then(|e| e.mapped.as_ref()).expect("mapped above").1 {
-                Ok((canonical, hash)) => Ok(core::PreparedSeries { canonical, hash: *hash }),
+                Ok(m) => Ok(m.prepared()),
                 Err(reason) => Err(&**reason),
             })
             .collect()
