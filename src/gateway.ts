@@ -332,6 +332,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         await embedded?.close();
         await pipeline.close();
         await control.close();
+        metrics.close();
       })();
       return closing;
     },

@@ -5,6 +5,7 @@
 import client from 'prom-client';
 import type { QueueMetrics } from '../queue/index.js';
 import type { SinkMetrics } from '../sinks/types.js';
+import { runtimeMetrics } from './runtime.js';
 
 export interface QueueProbe {
   shards: Array<{ shard: number; bytes: number; records: number; samples: number; oldestAgeSeconds: number }>;
@@ -46,6 +47,7 @@ const requestLimits: Record<string, string> = {
 
 export class Metrics {
   readonly registry = new client.Registry();
+  private readonly runtime: { stop(): void };
 
   private readonly receivedBytes = this.counter('sentio_received_bytes_total', 'Bytes of point data received (after decompression).', ['protocol', 'format']);
   private readonly receivedPoints = this.counter('sentio_received_points_total', 'Points (lines) received.', ['protocol', 'format']);
@@ -150,7 +152,12 @@ export class Metrics {
 
   constructor() {
     // The standard process_* and nodejs_* names, as every Node exporter has them.
-    client.collectDefaultMetrics({ register: this.registry });
+    this.runtime = runtimeMetrics(this.registry);
+  }
+
+  /** Ends the event-loop lag sampling (the gateway closes). */
+  close(): void {
+    this.runtime.stop();
   }
 
   /** The reply to a write request or frame went out `seconds` after it arrived. */
