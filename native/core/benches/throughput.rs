@@ -181,7 +181,28 @@ fn calls(name: &str, samples: usize, mut f: impl FnMut() -> u64) {
     println!("{name:<44} {:>8.1} µs/call {:>6.3} µs/sample", best.as_secs_f64() * 1e6, best.as_secs_f64() * 1e6 / samples as f64);
 }
 
+/// The anomaly engine's feature update: batches of 5,000 samples over 10,000 series, and the read of every series' features.
+fn features() {
+    use sentio_core::features::{FeatureParams, FeatureStore};
+    let series = 10_000u64;
+    let mut store = FeatureStore::new(FeatureParams::default(), 100_000);
+    let mut t = 1_764_200_000_000i64;
+    let batch = 5000usize;
+    let ids: Vec<u64> = (0..batch as u64).map(|i| (i % series).wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+    let values: Vec<f64> = (0..batch).map(|i| (i % 97) as f64 * 0.5).collect();
+    let mut next = 0u64;
+    calls("features: update, 10,000 series", batch, || {
+        t += 500;
+        let ts = vec![t; batch];
+        let ids: Vec<u64> = ids.iter().map(|id| id.wrapping_add(next % 2)).collect();
+        next += 1;
+        store.update(&ids, &ts, &values).updated
+    });
+    calls("features: read, 10,000 series", store.len(), || store.iter().filter_map(|(_, s)| s.features(t)).map(|f| f.count as u64).sum());
+}
+
 fn main() {
+    features();
     let mut ing = Ingestor::new();
     readings(&mut ing, 200);
     readings(&mut ing, 5000);

@@ -6,6 +6,7 @@
 //! and segment scanning ([`queue`]). Plain Rust, no JS types.
 
 pub mod batch;
+pub mod features;
 pub mod latest;
 pub mod lp;
 pub mod msgpack;
