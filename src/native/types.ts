@@ -256,8 +256,48 @@ export interface ManyResult {
   latest?: LatestSamples;
 }
 
+export interface FeatureStoreOptions {
+  /** Weight of a new sample in the EWMA mean and variance, (0, 1]; default 0.05. */
+  alpha?: number;
+  /** Weight of a new sample in its hour-of-day and day-of-week buckets, (0, 1]; default 0.1. */
+  seasonalAlpha?: number;
+  /** Series tracked at most (the rest counted as untracked); default 100,000. */
+  maxSeries?: number;
+}
+
+export interface FeatureUpdate {
+  updated: number;
+  /** Samples older than their series' newest, skipped. */
+  outOfOrder: number;
+  /** Samples of series not tracked (the store full). */
+  untracked: number;
+  newSeries: number;
+}
+
+/** Every tracked series' features: `ids` u64 LE each, and per series featureNames().length values in that order. */
+export interface FeatureMatrix {
+  ids: Buffer;
+  values: Float64Array;
+}
+
+/** The anomaly engine's streaming per-series features (native/core/src/features.rs); one owner thread. */
+export interface FeatureStore {
+  /** Samples in the columns output's layout: seriesIds (i64 LE), timestamps (i64 LE Unix ms), values (f64 LE). */
+  update(seriesIds: Buffer, timestamps: Buffer, values: Buffer): FeatureUpdate;
+  /** Every tracked series' features as of nowMs (the silence is measured to it). */
+  features(nowMs: number): FeatureMatrix;
+  /** Forgets the series silent since before beforeMs; returns how many. */
+  evictIdle(beforeMs: number): number;
+  readonly size: number;
+  readonly evicted: number;
+}
+
 export interface NativeBinding {
   ingest(input: Buffer, options: IngestOptions): IngestResult;
+  /** A store of streaming per-series features (bytesPerSeries(): what one series takes). */
+  FeatureStore: { new (options?: FeatureStoreOptions): FeatureStore; bytesPerSeries(): number };
+  /** The names of a feature vector's entries, in order: a model's input schema names these. */
+  featureNames(): string[];
   /**
    * Several small inputs parsed as one batch: each with its own format, precision, db and labels,
    * counted on its own; the samples of all of them encoded once per output (exactly what ingesting

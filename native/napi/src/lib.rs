@@ -827,3 +827,123 @@ pub fn msgpack_seq(frame: Buffer) -> Result<Option<f64>> {
 pub fn crc32c(data: Buffer) -> Result<u32> {
     guard("crc32c", || Ok(core::queue::crc32c(&data)))
 }
+
+/// Options of a `FeatureStore`.
+#[napi(object)]
+pub struct FeatureStoreOptions {
+    /// Weight of a new sample in the EWMA mean and variance (0..1]; default 0.05.
+    pub alpha: Option<f64>,
+    /// Weight of a new sample in its seasonal bucket (0..1]; default 0.1.
+    pub seasonal_alpha: Option<f64>,
+    /// Series tracked at most; default 100,000.
+    pub max_series: Option<f64>,
+}
+
+/// What `FeatureStore.update` did.
+#[napi(object)]
+pub struct FeatureUpdate {
+    pub updated: f64,
+    pub out_of_order: f64,
+    pub untracked: f64,
+    pub new_series: f64,
+}
+
+/// Every tracked series' features at one time: `ids` (u64 LE each) and, per
+/// series, `featureNames().length` values in that order (row-major).
+#[napi(object)]
+pub struct FeatureMatrix {
+    pub ids: Buffer,
+    pub values: Float64Array,
+}
+
+/// The anomaly engine's per-series streaming features (core `features`), owned by one thread.
+#[napi(js_name = "FeatureStore")]
+pub struct JsFeatureStore {
+    inner: core::features::FeatureStore,
+}
+
+fn weight(name: &str, v: Option<f64>, default: f64) -> Result<f64> {
+    match v {
+        None => Ok(default),
+        Some(a) if a > 0.0 && a <= 1.0 => Ok(a),
+        Some(a) => Err(invalid(format!("{name} must be in (0, 1], got {a}"))),
+    }
+}
+
+/// A Buffer of little-endian 8-byte words, read as `T`s (a Buffer need not be aligned).
+fn words<T: Copy>(name: &str, b: &[u8], from: fn([u8; 8]) -> T) -> Result<Vec<T>> {
+    if !b.len().is_multiple_of(8) {
+        return Err(invalid(format!("{name} must hold 8-byte words, got {} bytes", b.len())));
+    }
+    Ok(b.chunks_exact(8).map(|c| from(c.try_into().expect("8 bytes"))).collect())
+}
+
+#[napi]
+impl JsFeatureStore {
+    #[napi(constructor)]
+    pub fn new(options: Option<FeatureStoreOptions>) -> Result<Self> {
+        let o = options.unwrap_or(FeatureStoreOptions { alpha: None, seasonal_alpha: None, max_series: None });
+        let params = core::features::FeatureParams { alpha: weight("alpha", o.alpha, 0.05)?, seasonal_alpha: weight("seasonalAlpha", o.seasonal_alpha, 0.1)? };
+        let max = o.max_series.map(|m| whole("maxSeries", m, 0.0, f64::from(u32::MAX))).transpose()?.unwrap_or(100_000);
+        Ok(JsFeatureStore { inner: core::features::FeatureStore::new(params, max as usize) })
+    }
+
+    /// Takes samples in the columns output's layout: series ids (i64 LE, the series hash bits),
+    /// timestamps (i64 LE Unix ms) and values (f64 LE), one word per sample each.
+    #[napi]
+    pub fn update(&mut self, series_ids: Buffer, timestamps: Buffer, values: Buffer) -> Result<FeatureUpdate> {
+        let ids = words("seriesIds", &series_ids, u64::from_le_bytes)?;
+        let ts = words("timestamps", &timestamps, i64::from_le_bytes)?;
+        let vs = words("values", &values, f64::from_le_bytes)?;
+        if ids.len() != ts.len() || ids.len() != vs.len() {
+            return Err(invalid(format!("seriesIds, timestamps and values must be as long, got {}, {} and {} samples", ids.len(), ts.len(), vs.len())));
+        }
+        let c = self.inner.update(&ids, &ts, &vs);
+        Ok(FeatureUpdate { updated: c.updated as f64, out_of_order: c.out_of_order as f64, untracked: c.untracked as f64, new_series: c.new_series as f64 })
+    }
+
+    /// Every tracked series' features as of `nowMs`.
+    #[napi]
+    pub fn features(&self, now_ms: f64) -> Result<FeatureMatrix> {
+        let now = safe_integer("nowMs", now_ms)?;
+        let mut ids = Vec::with_capacity(self.inner.len() * 8);
+        let mut values = Vec::with_capacity(self.inner.len() * core::features::FEATURE_NAMES.len());
+        for (id, s) in self.inner.iter() {
+            if let Some(f) = s.features(now) {
+                ids.extend_from_slice(&id.to_le_bytes());
+                values.extend_from_slice(&f.vector());
+            }
+        }
+        Ok(FeatureMatrix { ids: ids.into(), values: values.into() })
+    }
+
+    /// Forgets the series silent since before `beforeMs`; returns how many.
+    #[napi]
+    pub fn evict_idle(&mut self, before_ms: f64) -> Result<u32> {
+        Ok(self.inner.evict_idle(safe_integer("beforeMs", before_ms)?) as u32)
+    }
+
+    /// Series tracked.
+    #[napi(getter)]
+    pub fn size(&self) -> u32 {
+        self.inner.len() as u32
+    }
+
+    /// Series evicted since the store was made.
+    #[napi(getter)]
+    pub fn evicted(&self) -> f64 {
+        self.inner.evicted as f64
+    }
+
+    /// Bytes a tracked series takes (its state, id and index entry).
+    #[napi]
+    pub fn bytes_per_series() -> u32 {
+        core::features::FeatureStore::bytes_per_series() as u32
+    }
+}
+
+/// The names of a feature vector's entries, in order (a model's input schema names these).
+#[napi]
+pub fn feature_names() -> Vec<String> {
+    core::features::FEATURE_NAMES.iter().map(|s| s.to_string()).collect()
+}
