@@ -147,12 +147,13 @@ pub struct SeriesState {
 }
 
 impl SeriesState {
-    fn new(ts: i64, value: f64) -> SeriesState {
+    /// A series with no sample yet.
+    fn new() -> SeriesState {
         SeriesState {
             count: 0,
-            last_ts: ts,
-            last_value: value,
-            mean: value,
+            last_ts: 0,
+            last_value: f64::NAN,
+            mean: f64::NAN,
             var: 0.0,
             rate: f64::NAN,
             residual: f64::NAN,
@@ -160,7 +161,7 @@ impl SeriesState {
             gaps: [0; GAPS],
             gaps_n: 0,
             flat_run: 0,
-            flat_since_ts: ts,
+            flat_since_ts: 0,
             hour_mean: [0.0; 24],
             hour_n: [0; 24],
             day_offset: [0.0; 7],
@@ -174,7 +175,7 @@ impl SeriesState {
             return false;
         }
         if self.count == 0 {
-            *self = SeriesState::new(ts, value);
+            self.mean = value;
         } else {
             let dt = ts - self.last_ts;
             if dt > 0 {
@@ -392,7 +393,7 @@ impl FeatureStore {
                 None => {
                     self.index.insert(id, self.states.len() as u32);
                     self.ids.push(id);
-                    self.states.push(SeriesState::new(ts, v));
+                    self.states.push(SeriesState::new());
                     c.new_series += 1;
                     self.states.len() - 1
                 }

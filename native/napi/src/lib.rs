@@ -609,13 +609,6 @@ pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<Ing
         // The name is formatted only for an error: this runs for every sample.
         .map(|(i, &t)| if t.fract() == 0.0 && t.abs() <= 9_007_199_254_740_991.0 { Ok(t as i64) } else { safe_integer(&format!("timestamps[{i}]"), t) })
         .collect::<Result<Vec<i64>>>()?;
-    let run = |flat: &FlatSeries<'_>| {
-        let series = flat.slices();
-        run_batch("ingestReadings", &options, |i, opts| {
-            let r = core::Readings { series: &series, sample_series: &readings.sample_series, timestamps: &timestamps, values: &readings.values };
-            i.ingest_readings(&r, opts)
-        })
-    };
     if let Some(ids) = &readings.series_ids {
         SERIES.with(|t| t.borrow().check_ids(ids))?;
         return run_batch("ingestReadings", &options, |i, opts| {
@@ -638,7 +631,11 @@ pub fn ingest_readings(readings: Readings, options: IngestOptions) -> Result<Ing
             f
         }
     };
-    run(&flat)
+    let series = flat.slices();
+    run_batch("ingestReadings", &options, |i, opts| {
+        let r = core::Readings { series: &series, sample_series: &readings.sample_series, timestamps: &timestamps, values: &readings.values };
+        i.ingest_readings(&r, opts)
+    })
 }
 
 /// Runs one batch on this thread's ingestor (and the live tap on what it mapped), converting the result.
@@ -883,7 +880,8 @@ impl JsFeatureStore {
     #[napi(constructor)]
     pub fn new(options: Option<FeatureStoreOptions>) -> Result<Self> {
         let o = options.unwrap_or(FeatureStoreOptions { alpha: None, seasonal_alpha: None, max_series: None });
-        let params = core::features::FeatureParams { alpha: weight("alpha", o.alpha, 0.05)?, seasonal_alpha: weight("seasonalAlpha", o.seasonal_alpha, 0.1)? };
+        let d = core::features::FeatureParams::default();
+        let params = core::features::FeatureParams { alpha: weight("alpha", o.alpha, d.alpha)?, seasonal_alpha: weight("seasonalAlpha", o.seasonal_alpha, d.seasonal_alpha)? };
         let max = o.max_series.map(|m| whole("maxSeries", m, 0.0, f64::from(u32::MAX))).transpose()?.unwrap_or(100_000);
         Ok(JsFeatureStore { inner: core::features::FeatureStore::new(params, max as usize) })
     }
