@@ -38,3 +38,49 @@ test('a FeatureStore refuses what it cannot read', () => {
   assert.throws(() => store.update(i64([1, 2]), i64([T0]), f64([1, 2])), /as long, got 2, 1 and 2 samples/);
   assert.throws(() => store.features(1.5), /nowMs must be a safe integer/);
 });
+
+test('ingest calls on any thread feed the FeatureStore their options name, with each series labels, until it closes', async () => {
+  const store = new native.FeatureStore();
+  const lp = (v: number, sec: number) => Buffer.from(`pump,site=a temp=${v} ${T0 / 1000 + sec}000000000\n`);
+  const opts = { format: 'lp' as const, nowMs: T0, outputs: [{ encoding: 'columns' as const }], features: store.handle, labels: 'device\0p1' };
+  native.ingest(lp(1, 0), opts);
+  // A worker thread loads the same addon: its ingest feeds the store of this thread's handle.
+  const { Worker } = await import('node:worker_threads');
+  const code = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    const native = require(workerData.addon);
+    native.ingest(Buffer.from(workerData.body), workerData.opts);
+    parentPort.postMessage('done');`;
+  const { createRequire } = await import('node:module');
+  const addon = createRequire(import.meta.url).resolve('../../native/napi/index.cjs');
+  const w = new Worker(code, { eval: true, workerData: { addon, body: lp(2, 1), opts } });
+  await new Promise((resolve, reject) => w.once('message', resolve).once('error', reject));
+  await w.terminate();
+  assert.deepEqual(store.totals, { updated: 2, outOfOrder: 0, untracked: 0, newSeries: 1 });
+  const m = store.features(T0 + 5000);
+  const names = native.featureNames();
+  assert.equal(m.values[names.indexOf('count')], 2, 'both samples, one from each thread');
+  assert.deepEqual(store.labels(Buffer.concat([m.ids, i64([99])])), ['__name__\0pump_temp\0device\0p1\0site\0a', null]);
+  assert.ok(store.labelBytes > 20);
+  // Without an output that maps nothing is fed; once closed, nothing either.
+  native.ingest(lp(3, 2), { ...opts, outputs: [{ encoding: 'none' }] });
+  store.close();
+  native.ingest(lp(4, 3), opts);
+  assert.equal(store.totals.updated, 2);
+  assert.throws(() => native.ingest(lp(4, 3), { ...opts, features: 0.5 }), /features must be an integer/);
+});
+
+test('each reader of a FeatureStore sees a spike between its reads once', () => {
+  const store = new native.FeatureStore();
+  const names = native.featureNames();
+  const peak = (reader: number) => store.features(T0 + 60_000, reader).values[names.indexOf('peak_z')]!;
+  const feed = (vs: number[], from: number) => store.update(i64(vs.map(() => 5)), i64(vs.map((_, k) => T0 + (from + k) * 1000)), f64(vs));
+  feed([10, 11, 10, 11, 10, 11, 10, 11, 10, 11], 0);
+  peak(0);
+  peak(1);
+  feed([50, 10, 11], 10);
+  assert.ok(peak(0) > 10, 'the spike, no longer the newest value');
+  assert.equal(peak(0), 0);
+  assert.ok(peak(1) > 10, 'the other reader still has it');
+  assert.throws(() => store.features(T0, 4), /reader must be below 4/);
+});

@@ -55,6 +55,11 @@ export interface IngestOptions {
    * under that epoch already (a consumer changes its epoch when it may have lost one).
    */
   latest?: boolean | number;
+  /**
+   * A FeatureStore's `handle`: the samples the call maps (with an output that maps) feed that store,
+   * on the thread that parses, before the batch is admitted or routed. Ignored once the store closed.
+   */
+  features?: number;
 }
 
 /** How the core encodes a batch for one destination. */
@@ -280,22 +285,40 @@ export interface FeatureMatrix {
   values: Float64Array;
 }
 
-/** The anomaly engine's streaming per-series features (native/core/src/features.rs); one owner thread. */
+/**
+ * The anomaly engine's streaming per-series features (native/core/src/features.rs), shared by every
+ * thread of the process: an ingest call on any thread (a parser worker's) whose options name its
+ * `handle` in `features` feeds it the samples it mapped, with each new series' labels.
+ */
 export interface FeatureStore {
-  /** Samples in the columns output's layout: seriesIds (i64 LE), timestamps (i64 LE Unix ms), values (f64 LE). */
+  /** What IngestOptions.features names; ignored by ingest calls once the store is closed. */
+  readonly handle: number;
+  /** Samples in the columns output's layout: seriesIds (i64 LE), timestamps (i64 LE Unix ms), values (f64 LE). A new series gets no labels. */
   update(seriesIds: Buffer, timestamps: Buffer, values: Buffer): FeatureUpdate;
-  /** Every tracked series' features as of nowMs (the silence is measured to it). */
-  features(nowMs: number): FeatureMatrix;
+  /**
+   * Every tracked series' features as of nowMs (the silence is measured to it), with the peak
+   * z-score (`peak_z`) of the samples since `reader`'s previous read (0..3, default 0): that reader's
+   * peaks start anew. Each reader (a scoring schedule) sees every spike once.
+   */
+  features(nowMs: number, reader?: number): FeatureMatrix;
+  /** Each series' labels (ids: u64 LE each) as encodeLabels text, `__name__` first; null when not tracked or fed without labels. */
+  labels(ids: Buffer): Array<string | null>;
   /** Forgets the series silent since before beforeMs; returns how many. */
   evictIdle(beforeMs: number): number;
   readonly size: number;
   readonly evicted: number;
+  /** What every update did since the store was made. */
+  readonly totals: FeatureUpdate;
+  /** Bytes the tracked series' labels take (besides bytesPerSeries() each). */
+  readonly labelBytes: number;
+  /** Stops ingest calls feeding it (it can still be read). */
+  close(): void;
 }
 
 export interface NativeBinding {
   ingest(input: Buffer, options: IngestOptions): IngestResult;
   /** A store of streaming per-series features (bytesPerSeries(): what one series takes). */
-  FeatureStore: { new (options?: FeatureStoreOptions): FeatureStore; bytesPerSeries(): number };
+  FeatureStore: { new (options?: FeatureStoreOptions): FeatureStore; /** Bytes a tracked series takes besides its labels. */ bytesPerSeries(): number };
   /** The names of a feature vector's entries, in order: a model's input schema names these. */
   featureNames(): string[];
   /**

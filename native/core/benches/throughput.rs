@@ -198,7 +198,7 @@ fn features() {
         next += 1;
         store.update(&ids, &ts, &values).updated
     });
-    calls("features: read, 10,000 series", store.len(), || store.iter().filter_map(|(_, s)| s.features(t)).map(|f| f.count as u64).sum());
+    calls("features: read, 10,000 series", store.len(), || store.iter().filter_map(|(_, s)| s.features(t, 0)).map(|f| f.count as u64).sum());
 }
 
 fn main() {

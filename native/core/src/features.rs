@@ -14,19 +14,26 @@
 //!   quartile, as the connectors' staleness watch learns it) and the time
 //!   since the last sample against it;
 //! * the flat-line run: how many samples in a row, and for how long, the value
-//!   has not changed (a stuck sensor).
+//!   has not changed (a stuck sensor);
+//! * the peak EWMA z-score (|value − mean| / std, against the averages before
+//!   the value) of the samples since a reader's previous read: a reader that
+//!   scores every few seconds still sees a one-sample spike between its
+//!   reads. Up to [`READERS`] readers keep peaks of their own.
 //!
 //! Every feature at time t uses only samples up to t (causal). Samples older
 //! than a series' newest are counted and skipped: out-of-order data would
 //! rewrite the past the features describe.
 //!
 //! [`FeatureStore`] keeps the states of many series by id (the series hash),
-//! bounded: at most `max_series`, idle ones evicted, the rest counted.
+//! with their canonical labels, bounded: at most `max_series`, idle ones
+//! evicted, the rest counted. [`Ingestor::update_features`] feeds it the
+//! batch the ingestor just mapped.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use crate::batch::IdHasher;
+use crate::Ingestor;
 
 /// Values in the robust window.
 pub const WINDOW: usize = 32;
@@ -34,6 +41,10 @@ pub const WINDOW: usize = 32;
 pub const GAPS: usize = 16;
 /// Samples a seasonal bucket needs before it is the baseline.
 pub const MIN_BUCKET_SAMPLES: u16 = 3;
+/// Readers with a peak z-score of their own.
+pub const READERS: usize = 4;
+/// The peak z-score's cap (a change after a flat run has no finite z-score).
+pub const Z_CAP: f64 = 1000.0;
 const MS_PER_HOUR: i64 = 3_600_000;
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -53,7 +64,7 @@ impl Default for FeatureParams {
 }
 
 /// The names of [`Features::vector`]'s entries, in order: a model's input schema names these.
-pub const FEATURE_NAMES: [&str; 15] = [
+pub const FEATURE_NAMES: [&str; 16] = [
     "value",
     "ewma_mean",
     "ewma_std",
@@ -69,6 +80,7 @@ pub const FEATURE_NAMES: [&str; 15] = [
     "flat_run",
     "flat_ms",
     "count",
+    "peak_z",
 ];
 
 /// A series' features at one time (see the module doc). NaN where a feature
@@ -96,11 +108,14 @@ pub struct Features {
     /// From the first to the last sample of that run.
     pub flat_ms: f64,
     pub count: f64,
+    /// The largest EWMA z-score of the samples since the reader's previous read
+    /// (0 for none; at most [`Z_CAP`]; samples before the third are not scored).
+    pub peak_z: f64,
 }
 
 impl Features {
     /// The features in [`FEATURE_NAMES`] order.
-    pub fn vector(&self) -> [f64; 15] {
+    pub fn vector(&self) -> [f64; 16] {
         [
             self.value,
             self.ewma_mean,
@@ -117,6 +132,7 @@ impl Features {
             self.flat_run,
             self.flat_ms,
             self.count,
+            self.peak_z,
         ]
     }
 }
@@ -144,6 +160,8 @@ pub struct SeriesState {
     /// Per day of the week (0: Monday): EWMA of what the hour's baseline left.
     day_offset: [f64; 7],
     day_n: [u16; 7],
+    /// Per reader: the peak z-score since its last read.
+    peaks: [f32; READERS],
 }
 
 impl SeriesState {
@@ -166,6 +184,7 @@ impl SeriesState {
             hour_n: [0; 24],
             day_offset: [0.0; 7],
             day_n: [0; 7],
+            peaks: [0.0; READERS],
         }
     }
 
@@ -177,6 +196,12 @@ impl SeriesState {
         if self.count == 0 {
             self.mean = value;
         } else {
+            if self.count >= 2 {
+                let z = ewma_z(value, self.mean, self.var) as f32;
+                for p in &mut self.peaks {
+                    *p = p.max(z);
+                }
+            }
             let dt = ts - self.last_ts;
             if dt > 0 {
                 self.rate = (value - self.last_value) / (dt as f64 / 1000.0);
@@ -220,8 +245,9 @@ impl SeriesState {
         hour + day
     }
 
-    /// The features as of `now_ms` (for the silence), or None before the first sample.
-    pub fn features(&self, now_ms: i64) -> Option<Features> {
+    /// The features as of `now_ms` (for the silence), with the peak z-score of
+    /// `reader` (< [`READERS`]), or None before the first sample.
+    pub fn features(&self, now_ms: i64, reader: usize) -> Option<Features> {
         if self.count == 0 {
             return None;
         }
@@ -263,7 +289,13 @@ impl SeriesState {
             flat_run: f64::from(self.flat_run),
             flat_ms: (self.last_ts - self.flat_since_ts) as f64,
             count: self.count as f64,
+            peak_z: f64::from(self.peaks[reader]),
         })
+    }
+
+    /// Starts `reader`'s peak anew (after it read it).
+    pub fn clear_peak(&mut self, reader: usize) {
+        self.peaks[reader] = 0.0;
     }
 
     /// The upper quartile of the last gaps (ms); NaN before 3 gaps.
@@ -280,6 +312,20 @@ impl SeriesState {
 
     pub fn last_ts(&self) -> i64 {
         self.last_ts
+    }
+}
+
+/// |x − mean| / std, capped at [`Z_CAP`]; for a flat history (std 0), 0 when x equals the mean, else the cap.
+fn ewma_z(x: f64, mean: f64, var: f64) -> f64 {
+    let d = (x - mean).abs();
+    if d == 0.0 || d.is_nan() {
+        return 0.0;
+    }
+    let std = var.sqrt();
+    if std > 0.0 {
+        (d / std).min(Z_CAP)
+    } else {
+        Z_CAP
     }
 }
 
@@ -338,7 +384,7 @@ pub fn robust_z(x: f64, median: f64, mad: f64) -> f64 {
     d / (1.482_602_218_505_602 * mad)
 }
 
-/// What a [`FeatureStore::update`] did.
+/// What a [`FeatureStore`] update did (or all its updates did, [`FeatureStore::totals`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UpdateCounts {
     /// Samples taken into a series' state.
@@ -351,20 +397,49 @@ pub struct UpdateCounts {
     pub new_series: u64,
 }
 
-/// The feature states of many series, by id (the series hash), bounded.
+impl UpdateCounts {
+    fn add(&mut self, o: &UpdateCounts) {
+        self.updated += o.updated;
+        self.out_of_order += o.out_of_order;
+        self.untracked += o.untracked;
+        self.new_series += o.new_series;
+    }
+}
+
+/// "Not tracked" in a batch's series-to-slot map.
+const UNTRACKED: u32 = u32::MAX;
+
+/// The feature states of many series, by id (the series hash), with their
+/// canonical labels (empty when fed by id alone), bounded.
 pub struct FeatureStore {
     params: FeatureParams,
     max_series: usize,
     index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
     ids: Vec<u64>,
     states: Vec<SeriesState>,
+    labels: Vec<Box<[u8]>>,
+    label_bytes: usize,
+    totals: UpdateCounts,
+    /// Scratch: a batch's series, to their slots.
+    slots: Vec<u32>,
     /// Evicted since the store was made.
     pub evicted: u64,
 }
 
 impl FeatureStore {
     pub fn new(params: FeatureParams, max_series: usize) -> FeatureStore {
-        FeatureStore { params, max_series, index: HashMap::default(), ids: Vec::new(), states: Vec::new(), evicted: 0 }
+        FeatureStore {
+            params,
+            max_series,
+            index: HashMap::default(),
+            ids: Vec::new(),
+            states: Vec::new(),
+            labels: Vec::new(),
+            label_bytes: 0,
+            totals: UpdateCounts::default(),
+            slots: Vec::new(),
+            evicted: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -375,35 +450,75 @@ impl FeatureStore {
         self.states.is_empty()
     }
 
-    /// Bytes a tracked series takes: its state, its id and its index entry (an estimate of the hash table's share).
+    /// Bytes a tracked series takes besides its labels: its state, its id, its
+    /// labels' pointer and its index entry (an estimate of the hash table's share).
     pub const fn bytes_per_series() -> usize {
-        std::mem::size_of::<SeriesState>() + std::mem::size_of::<u64>() + 2 * (std::mem::size_of::<u64>() + std::mem::size_of::<u32>())
+        std::mem::size_of::<SeriesState>() + std::mem::size_of::<u64>() + std::mem::size_of::<Box<[u8]>>() + 2 * (std::mem::size_of::<u64>() + std::mem::size_of::<u32>())
     }
 
-    /// Takes samples (series id, Unix ms, value), in their order.
+    /// Bytes of the tracked series' canonical labels.
+    pub fn label_bytes(&self) -> usize {
+        self.label_bytes
+    }
+
+    /// Everything the updates did since the store was made.
+    pub fn totals(&self) -> UpdateCounts {
+        self.totals
+    }
+
+    /// The slot of series `id`, made (with `labels`) when new and there is room.
+    fn slot(&mut self, id: u64, labels: &[u8], c: &mut UpdateCounts) -> Option<usize> {
+        if let Some(&i) = self.index.get(&id) {
+            return Some(i as usize);
+        }
+        if self.states.len() >= self.max_series {
+            return None;
+        }
+        self.index.insert(id, self.states.len() as u32);
+        self.ids.push(id);
+        self.states.push(SeriesState::new());
+        self.labels.push(labels.into());
+        self.label_bytes += labels.len();
+        c.new_series += 1;
+        Some(self.states.len() - 1)
+    }
+
+    fn take(&mut self, slot: Option<usize>, ts: i64, v: f64, c: &mut UpdateCounts) {
+        match slot {
+            None => c.untracked += 1,
+            Some(i) if self.states[i].update(ts, v, &self.params) => c.updated += 1,
+            Some(_) => c.out_of_order += 1,
+        }
+    }
+
+    /// Takes samples (series id, Unix ms, value), in their order; a new series gets no labels.
     pub fn update(&mut self, ids: &[u64], timestamps: &[i64], values: &[f64]) -> UpdateCounts {
         let mut c = UpdateCounts::default();
         for ((&id, &ts), &v) in ids.iter().zip(timestamps).zip(values) {
-            let idx = match self.index.get(&id) {
-                Some(&i) => i as usize,
-                None if self.states.len() >= self.max_series => {
-                    c.untracked += 1;
-                    continue;
-                }
-                None => {
-                    self.index.insert(id, self.states.len() as u32);
-                    self.ids.push(id);
-                    self.states.push(SeriesState::new());
-                    c.new_series += 1;
-                    self.states.len() - 1
-                }
-            };
-            if self.states[idx].update(ts, v, &self.params) {
-                c.updated += 1;
-            } else {
-                c.out_of_order += 1;
-            }
+            let slot = self.slot(id, &[], &mut c);
+            self.take(slot, ts, v, &mut c);
         }
+        self.totals.add(&c);
+        c
+    }
+
+    /// Takes a batch's samples: `series(i)` gives batch series i's id and
+    /// canonical labels (looked up once per series, not per sample), and
+    /// each sample names its batch series.
+    pub fn update_series<'a>(&mut self, n_series: usize, series: impl Fn(usize) -> (u64, &'a [u8]), sample_series: &[u32], timestamps: &[i64], values: &[f64]) -> UpdateCounts {
+        let mut c = UpdateCounts::default();
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
+        slots.extend((0..n_series).map(|i| {
+            let (id, labels) = series(i);
+            self.slot(id, labels, &mut c).map_or(UNTRACKED, |s| s as u32)
+        }));
+        for ((&s, &ts), &v) in sample_series.iter().zip(timestamps).zip(values) {
+            let slot = slots[s as usize];
+            self.take((slot != UNTRACKED).then_some(slot as usize), ts, v, &mut c);
+        }
+        self.slots = slots;
+        self.totals.add(&c);
         c
     }
 
@@ -411,9 +526,25 @@ impl FeatureStore {
         self.index.get(&id).map(|&i| &self.states[i as usize])
     }
 
+    /// The canonical labels series `id` was first seen with (empty when fed by id).
+    pub fn labels(&self, id: u64) -> Option<&[u8]> {
+        self.index.get(&id).map(|&i| &*self.labels[i as usize])
+    }
+
     /// Every tracked series' id and state, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &SeriesState)> {
         self.ids.iter().copied().zip(&self.states)
+    }
+
+    /// Every tracked series' features as of `now_ms`, for `reader`, whose
+    /// peaks start anew: `each(id, features)`, in no particular order.
+    pub fn read(&mut self, now_ms: i64, reader: usize, mut each: impl FnMut(u64, &Features)) {
+        for (id, s) in self.ids.iter().zip(&mut self.states) {
+            if let Some(f) = s.features(now_ms, reader) {
+                s.clear_peak(reader);
+                each(*id, &f);
+            }
+        }
     }
 
     /// Forgets the series whose newest sample is older than `before_ms`; returns how many.
@@ -427,6 +558,7 @@ impl FeatureStore {
             }
             let id = self.ids.swap_remove(i);
             self.states.swap_remove(i);
+            self.label_bytes -= self.labels.swap_remove(i).len();
             self.index.remove(&id);
             if i < self.ids.len() {
                 self.index.insert(self.ids[i], i as u32);
@@ -435,5 +567,16 @@ impl FeatureStore {
         }
         self.evicted += n as u64;
         n
+    }
+}
+
+impl Ingestor {
+    /// Feeds `store` the samples of the batch the last ingest call mapped
+    /// (nothing for a batch whose outputs map no series). Call it right after
+    /// that call, before the next batch.
+    pub fn update_features(&self, store: &mut FeatureStore) -> UpdateCounts {
+        let m = self.batch.mapped();
+        let (series, ts, vals) = m.samples();
+        store.update_series(m.series_count(), |i| (m.series_hash(i), m.canonical(i)), series, ts, vals)
     }
 }

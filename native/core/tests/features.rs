@@ -2,7 +2,10 @@
 //! history (the batch form of each), and the store's bounds.
 
 use proptest::prelude::*;
-use sentio_core::features::{day_of_week, hour_of_day, median_mad, robust_z, FeatureParams, FeatureStore, SeriesState, GAPS, WINDOW};
+use sentio_core::features::{day_of_week, hour_of_day, median_mad, robust_z, FeatureParams, FeatureStore, SeriesState, GAPS, READERS, WINDOW, Z_CAP};
+use sentio_core::{Format, Ingestor, Output, Target};
+
+mod common;
 
 const T0: i64 = 1_764_547_200_000; // 2025-12-01 00:00:00 UTC, a Monday
 
@@ -43,7 +46,7 @@ proptest! {
         let p = FeatureParams { alpha, seasonal_alpha: 0.1 };
         let s = feed(&samples, &p);
         let (last_ts, last) = *samples.last().unwrap();
-        let f = s.features(last_ts + 2500).unwrap();
+        let f = s.features(last_ts + 2500, 0).unwrap();
         let n = samples.len();
         prop_assert_eq!(f.count as usize, n);
         prop_assert_eq!(f.value, last);
@@ -72,6 +75,15 @@ proptest! {
         let run = values.iter().rev().take_while(|&&v| v == last).count();
         prop_assert_eq!(f.flat_run as usize, run);
         prop_assert_eq!(f.flat_ms, (last_ts - samples[n - run].0) as f64);
+        // Peak z: the largest |x - mean| / std over the samples from the third on, each against the averages before it.
+        let mut peak: f64 = 0.0;
+        for i in 2..n {
+            let (m, v) = ew_reference(&values[..i], alpha);
+            let d = (values[i] - m).abs();
+            let z = if d < 1e-9 * (1.0 + m.abs()) { 0.0 } else if v > 0.0 { (d / v.sqrt()).min(Z_CAP) } else { Z_CAP };
+            peak = peak.max(z);
+        }
+        prop_assert!(close(f.peak_z, peak, 1e-4) || (peak >= Z_CAP * 0.999 && f.peak_z >= Z_CAP * 0.999), "peak {} vs {}", f.peak_z, peak);
     }
 
     #[test]
@@ -85,7 +97,7 @@ proptest! {
             whole.update(&[1], &[t], &[v]);
         }
         let at = samples[cut - 1].0;
-        prop_assert_eq!(format!("{:?}", prefix.features(at)), format!("{:?}", whole.get(1).unwrap().features(at)));
+        prop_assert_eq!(format!("{:?}", prefix.features(at, 0)), format!("{:?}", whole.get(1).unwrap().features(at, 0)));
     }
 }
 
@@ -99,11 +111,11 @@ fn the_seasonal_baseline_learns_a_daily_pattern_and_the_residual_is_what_departs
         let t = T0 + k * 3_600_000;
         s.update(&[1], &[t], &[10.0 + hour_of_day(t) as f64]);
     }
-    let f = s.get(1).unwrap().features(T0 + hours * 3_600_000).unwrap();
+    let f = s.get(1).unwrap().features(T0 + hours * 3_600_000, 0).unwrap();
     assert!(f.residual.abs() < 1e-3, "a learned pattern leaves no residual: {f:?}");
     let t = T0 + hours * 3_600_000 + 5 * 3_600_000; // 05:00, expected 15
     s.update(&[1], &[t], &[45.0]);
-    let f = s.get(1).unwrap().features(t).unwrap();
+    let f = s.get(1).unwrap().features(t, 0).unwrap();
     assert!((f.residual - 30.0).abs() < 0.01, "the spike is the residual, against the baseline before it: {f:?}");
     // The window alone (the last 32 hours' values, 10 to 33) makes little of it: the baseline is what is seasonal.
     assert!(f.robust_z.abs() < 3.0, "{f:?}");
@@ -116,7 +128,7 @@ fn older_samples_are_skipped_and_counted_the_store_is_bounded_and_idle_series_go
     let mut s = FeatureStore::new(FeatureParams::default(), 2);
     let c = s.update(&[1, 1, 1, 2, 3], &[T0, T0 + 1000, T0 + 500, T0, T0], &[1.0, 2.0, 9.0, 1.0, 1.0]);
     assert_eq!((c.updated, c.out_of_order, c.untracked, c.new_series), (3, 1, 1, 2));
-    assert_eq!(s.get(1).unwrap().features(T0 + 1000).unwrap().value, 2.0);
+    assert_eq!(s.get(1).unwrap().features(T0 + 1000, 0).unwrap().value, 2.0);
     assert!(s.get(3).is_none());
     assert_eq!(s.evict_idle(T0 + 1), 1);
     assert!(s.get(2).is_none() && s.get(1).is_some());
@@ -130,4 +142,53 @@ fn a_series_state_takes_a_fixed_few_hundred_bytes() {
     let bytes = FeatureStore::bytes_per_series();
     println!("bytes per series: state {} , with id and index {bytes}", std::mem::size_of::<SeriesState>());
     assert!(bytes < 800, "{bytes} bytes per series");
+}
+
+#[test]
+fn each_reader_sees_the_peak_since_its_own_last_read() {
+    let mut s = FeatureStore::new(FeatureParams::default(), 1);
+    let noise = |k: i64| if k % 2 == 0 { 10.0 } else { 11.0 };
+    for k in 0..50 {
+        s.update(&[1], &[T0 + k * 1000], &[noise(k)]);
+    }
+    let read = |s: &mut FeatureStore, reader: usize| {
+        let mut peak = f64::NAN;
+        s.read(T0 + 100_000, reader, |_, f| peak = f.peak_z);
+        peak
+    };
+    for r in 0..READERS {
+        read(&mut s, r);
+    }
+    // A spike, then ordinary samples again: the spike is no longer the newest value, its peak stays.
+    s.update(&[1, 1, 1], &[T0 + 50_000, T0 + 51_000, T0 + 52_000], &[40.0, 10.0, 11.0]);
+    let first = read(&mut s, 0);
+    assert!(first > 20.0, "reader 0 sees the spike between its reads: {first}");
+    assert!(read(&mut s, 0) == 0.0, "and only once: its peak starts anew");
+    s.update(&[1], &[T0 + 53_000], &[10.0]);
+    assert!(read(&mut s, 1) > 20.0, "reader 1 has not read since the spike: it still has it");
+    assert!(read(&mut s, 0) < 3.0, "reader 0 sees only the ordinary sample since");
+}
+
+#[test]
+fn the_ingestor_feeds_the_store_the_batch_it_mapped_with_each_series_labels() {
+    let mut ing = Ingestor::new();
+    let mut store = FeatureStore::new(FeatureParams::default(), 2);
+    let mut o = common::opts(Format::LineProtocol, None, None);
+    o.outputs = vec![Target::all(Output::Columns)];
+    ing.ingest(b"pump,site=a temp=1,rpm=5,flow=7 1764547200000000000\npump,site=a temp=2 1764547201000000000\n", &o);
+    let c = ing.update_features(&mut store);
+    assert_eq!((c.updated, c.new_series, c.untracked), (3, 2, 1), "two series tracked, the third one's sample counted: {c:?}");
+    let mut ids = Vec::new();
+    store.read(T0 + 2000, 0, |id, f| ids.push((id, f.count, f.value)));
+    ids.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(store.labels(ids[1].0).unwrap(), b"__name__\xffpump_temp\xffsite\xffa\xff", "canonical labels kept");
+    assert_eq!((ids[1].1, ids[1].2), (2.0, 2.0));
+    assert_eq!(store.label_bytes(), store.labels(ids[0].0).unwrap().len() + store.labels(ids[1].0).unwrap().len());
+    assert_eq!(store.totals().untracked, 1);
+    assert_eq!(store.evict_idle(T0 + 10_000), 2);
+    assert_eq!(store.label_bytes(), 0, "evicted series' labels are freed");
+    // A batch that maps nothing feeds nothing.
+    o.outputs = vec![Target::all(Output::None)];
+    ing.ingest(b"pump,site=a temp=3\n", &o);
+    assert_eq!(ing.update_features(&mut store), Default::default());
 }

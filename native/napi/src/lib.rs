@@ -5,7 +5,8 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::{BigInt, Buffer, Either, Float64Array, Uint32Array};
 use napi::{Error, Result};
@@ -30,6 +31,9 @@ pub struct IngestOptions {
     pub series_hashes: Option<bool>,
     /// The live tap: true, or a consumer epoch (label sets already returned under it left out).
     pub latest: Option<Either<bool, f64>>,
+    /// The `handle` of a FeatureStore to feed the batch's mapped samples (on this thread, in the
+    /// call); ignored once that store is closed.
+    pub features: Option<f64>,
 }
 
 /// One output: an encoding, for the series `match` passes.
@@ -513,10 +517,12 @@ pub fn ingest_many(parts: Vec<IngestPart>, options: IngestOptions) -> Result<Man
     }
     let opts = to_core_options(&options, &[])?;
     let epoch = latest_epoch(&options)?.filter(|_| opts.outputs.iter().any(|t| t.output != core::Output::None));
+    let store = feature_store(&options)?;
     guard("ingestMany", || {
         let (r, latest) = INGESTOR.with(|i| {
             let mut i = i.borrow_mut();
             let r = i.ingest_many(&core_parts, &opts);
+            feed_features(&i, store.as_deref());
             let latest = epoch.map(|e| KNOWN.with(|k| i.latest_known(&mut k.borrow_mut(), e)));
             (r, latest)
         });
@@ -643,11 +649,13 @@ fn run_batch(what: &str, options: &IngestOptions, batch: impl FnOnce(&mut core::
     let labels = label_pairs(options.labels.as_deref());
     let opts = to_core_options(options, &labels)?;
     let epoch = latest_epoch(options)?.filter(|_| opts.outputs.iter().any(|t| t.output != core::Output::None));
+    let store = feature_store(options)?;
     guard(what, || {
-        // The live tap reads the batch just mapped, so in the same borrow.
+        // The live tap and the feature store read the batch just mapped, so in the same borrow.
         let (r, latest) = INGESTOR.with(|i| {
             let mut i = i.borrow_mut();
             let r = batch(&mut i, &opts);
+            feed_features(&i, store.as_deref());
             let latest = epoch.map(|e| KNOWN.with(|k| i.latest_known(&mut k.borrow_mut(), e)));
             (r, latest)
         });
@@ -853,10 +861,36 @@ pub struct FeatureMatrix {
     pub values: Float64Array,
 }
 
-/// The anomaly engine's per-series streaming features (core `features`), owned by one thread.
+/// The feature stores alive, by handle: ingest calls on any thread (the
+/// parser workers') feed the one their `features` option names.
+static STORES: LazyLock<Mutex<HashMap<u32, Arc<Mutex<core::features::FeatureStore>>>>> = LazyLock::new(Default::default);
+static NEXT_STORE: AtomicU32 = AtomicU32::new(1);
+
+/// A lock that a panic while it was held does not make unusable: every
+/// store method leaves the store consistent before anything can panic.
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The store an ingest call's `features` names; None when absent or closed.
+fn feature_store(o: &IngestOptions) -> Result<Option<Arc<Mutex<core::features::FeatureStore>>>> {
+    let Some(h) = o.features else { return Ok(None) };
+    let h = whole("features", h, 1.0, f64::from(u32::MAX))?;
+    Ok(locked(&STORES).get(&h).cloned())
+}
+
+fn feed_features(i: &core::Ingestor, store: Option<&Mutex<core::features::FeatureStore>>) {
+    if let Some(s) = store {
+        i.update_features(&mut locked(s));
+    }
+}
+
+/// The anomaly engine's per-series streaming features (core `features`),
+/// shared by every thread of the process through its `handle`.
 #[napi(js_name = "FeatureStore")]
 pub struct JsFeatureStore {
-    inner: core::features::FeatureStore,
+    inner: Arc<Mutex<core::features::FeatureStore>>,
+    handle: u32,
 }
 
 fn weight(name: &str, v: Option<f64>, default: f64) -> Result<f64> {
@@ -875,6 +909,10 @@ fn words<T: Copy>(name: &str, b: &[u8], from: fn([u8; 8]) -> T) -> Result<Vec<T>
     Ok(b.chunks_exact(8).map(|c| from(c.try_into().expect("8 bytes"))).collect())
 }
 
+fn update_counts(c: core::features::UpdateCounts) -> FeatureUpdate {
+    FeatureUpdate { updated: c.updated as f64, out_of_order: c.out_of_order as f64, untracked: c.untracked as f64, new_series: c.new_series as f64 }
+}
+
 #[napi]
 impl JsFeatureStore {
     #[napi(constructor)]
@@ -883,60 +921,121 @@ impl JsFeatureStore {
         let d = core::features::FeatureParams::default();
         let params = core::features::FeatureParams { alpha: weight("alpha", o.alpha, d.alpha)?, seasonal_alpha: weight("seasonalAlpha", o.seasonal_alpha, d.seasonal_alpha)? };
         let max = o.max_series.map(|m| whole("maxSeries", m, 0.0, f64::from(u32::MAX))).transpose()?.unwrap_or(100_000);
-        Ok(JsFeatureStore { inner: core::features::FeatureStore::new(params, max as usize) })
+        let inner = Arc::new(Mutex::new(core::features::FeatureStore::new(params, max as usize)));
+        let handle = NEXT_STORE.fetch_add(1, Ordering::Relaxed);
+        locked(&STORES).insert(handle, inner.clone());
+        Ok(JsFeatureStore { inner, handle })
+    }
+
+    /// What ingest calls name in their `features` option to feed this store.
+    #[napi(getter)]
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     /// Takes samples in the columns output's layout: series ids (i64 LE, the series hash bits),
-    /// timestamps (i64 LE Unix ms) and values (f64 LE), one word per sample each.
+    /// timestamps (i64 LE Unix ms) and values (f64 LE), one word per sample each. A new series gets no labels.
     #[napi]
-    pub fn update(&mut self, series_ids: Buffer, timestamps: Buffer, values: Buffer) -> Result<FeatureUpdate> {
+    pub fn update(&self, series_ids: Buffer, timestamps: Buffer, values: Buffer) -> Result<FeatureUpdate> {
         let ids = words("seriesIds", &series_ids, u64::from_le_bytes)?;
         let ts = words("timestamps", &timestamps, i64::from_le_bytes)?;
         let vs = words("values", &values, f64::from_le_bytes)?;
         if ids.len() != ts.len() || ids.len() != vs.len() {
             return Err(invalid(format!("seriesIds, timestamps and values must be as long, got {}, {} and {} samples", ids.len(), ts.len(), vs.len())));
         }
-        let c = self.inner.update(&ids, &ts, &vs);
-        Ok(FeatureUpdate { updated: c.updated as f64, out_of_order: c.out_of_order as f64, untracked: c.untracked as f64, new_series: c.new_series as f64 })
+        Ok(update_counts(locked(&self.inner).update(&ids, &ts, &vs)))
     }
 
-    /// Every tracked series' features as of `nowMs`.
+    /// Every tracked series' features as of `nowMs`, with the peak z-score of `reader` (0..3,
+    /// default 0) since its previous read; that reader's peaks start anew.
     #[napi]
-    pub fn features(&self, now_ms: f64) -> Result<FeatureMatrix> {
+    pub fn features(&self, now_ms: f64, reader: Option<u32>) -> Result<FeatureMatrix> {
         let now = safe_integer("nowMs", now_ms)?;
-        let mut ids = Vec::with_capacity(self.inner.len() * 8);
-        let mut values = Vec::with_capacity(self.inner.len() * core::features::FEATURE_NAMES.len());
-        for (id, s) in self.inner.iter() {
-            if let Some(f) = s.features(now) {
-                ids.extend_from_slice(&id.to_le_bytes());
-                values.extend_from_slice(&f.vector());
-            }
+        let reader = reader.unwrap_or(0) as usize;
+        if reader >= core::features::READERS {
+            return Err(invalid(format!("reader must be below {}, got {reader}", core::features::READERS)));
         }
+        let mut store = locked(&self.inner);
+        let mut ids = Vec::with_capacity(store.len() * 8);
+        let mut values = Vec::with_capacity(store.len() * core::features::FEATURE_NAMES.len());
+        store.read(now, reader, |id, f| {
+            ids.extend_from_slice(&id.to_le_bytes());
+            values.extend_from_slice(&f.vector());
+        });
         Ok(FeatureMatrix { ids: ids.into(), values: values.into() })
+    }
+
+    /// Each series' labels (`ids`: u64 LE each) as `encodeLabels` text (`name NUL value ...`,
+    /// `__name__` first); null for a series not tracked or fed without labels.
+    #[napi]
+    pub fn labels(&self, ids: Buffer) -> Result<Vec<Option<String>>> {
+        let ids = words("ids", &ids, u64::from_le_bytes)?;
+        let store = locked(&self.inner);
+        Ok(ids
+            .iter()
+            .map(|&id| {
+                let canon = store.labels(id).filter(|c| !c.is_empty())?;
+                let mut text = String::with_capacity(canon.len());
+                for (n, (k, v)) in core::series::iter_labels(canon).enumerate() {
+                    if n > 0 {
+                        text.push('\0');
+                    }
+                    // Canonical labels are made of UTF-8 names and values.
+                    text.push_str(std::str::from_utf8(k).ok()?);
+                    text.push('\0');
+                    text.push_str(std::str::from_utf8(v).ok()?);
+                }
+                Some(text)
+            })
+            .collect())
     }
 
     /// Forgets the series silent since before `beforeMs`; returns how many.
     #[napi]
-    pub fn evict_idle(&mut self, before_ms: f64) -> Result<u32> {
-        Ok(self.inner.evict_idle(safe_integer("beforeMs", before_ms)?) as u32)
+    pub fn evict_idle(&self, before_ms: f64) -> Result<u32> {
+        Ok(locked(&self.inner).evict_idle(safe_integer("beforeMs", before_ms)?) as u32)
     }
 
     /// Series tracked.
     #[napi(getter)]
     pub fn size(&self) -> u32 {
-        self.inner.len() as u32
+        locked(&self.inner).len() as u32
     }
 
     /// Series evicted since the store was made.
     #[napi(getter)]
     pub fn evicted(&self) -> f64 {
-        self.inner.evicted as f64
+        locked(&self.inner).evicted as f64
     }
 
-    /// Bytes a tracked series takes (its state, id and index entry).
+    /// What every update did since the store was made.
+    #[napi(getter)]
+    pub fn totals(&self) -> FeatureUpdate {
+        update_counts(locked(&self.inner).totals())
+    }
+
+    /// Bytes the tracked series' labels take.
+    #[napi(getter)]
+    pub fn label_bytes(&self) -> f64 {
+        locked(&self.inner).label_bytes() as f64
+    }
+
+    /// Bytes a tracked series takes besides its labels (its state, id and index entry).
     #[napi]
     pub fn bytes_per_series() -> u32 {
         core::features::FeatureStore::bytes_per_series() as u32
+    }
+
+    /// Stops feeding it from ingest calls (their `features` handle is then ignored); it can still be read.
+    #[napi]
+    pub fn close(&self) {
+        locked(&STORES).remove(&self.handle);
+    }
+}
+
+impl Drop for JsFeatureStore {
+    fn drop(&mut self) {
+        locked(&STORES).remove(&self.handle);
     }
 }
 
