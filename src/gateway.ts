@@ -34,6 +34,8 @@ import type { Sink } from './sinks/types.js';
 import { applyFileConnectors } from './connectors/file.js';
 import { ConnectorRuntime } from './connectors/runtime.js';
 import { ConnectorMetrics } from './connectors/status.js';
+import { AnomalyEngine } from './anomaly/engine.js';
+import { statistical } from './anomaly/models.js';
 
 export interface Gateway {
   port: number;
@@ -55,6 +57,8 @@ export interface Gateway {
   pipeline: Pipeline;
   control: ControlPlane;
   status: StatusSampler;
+  /** Scores every series (undefined: --anomaly-interval-s 0). */
+  anomaly: AnomalyEngine | undefined;
   /** Writes the gateway's own counters to its sinks (undefined: --self-metrics-interval-s 0, or only the blackhole). */
   selfMetrics: SelfMetrics | undefined;
   /** Start-up warnings worth printing (e.g. listening beyond loopback without TLS). */
@@ -176,6 +180,24 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     instanceId: status.status.instance,
     onCacheError: () => apiMetrics.controlError('live_cache'),
   });
+  // Scores are written as the self metrics are: past the port (their own counters, no per-token
+  // limits, not fed back to the features), to every routed sink and the live views.
+  const anomalyPrincipal = { key: 'anomaly-engine' };
+  const anomaly = config.anomaly
+    ? new AnomalyEngine({
+        models: [{ model: statistical, intervalMs: config.anomaly.intervalS * 1000 }],
+        maxSeries: config.anomaly.maxSeries,
+        idleMs: config.anomaly.idleS * 1000,
+        registry: metrics.registry,
+        log,
+        async write(readings) {
+          const result = pipeline.readings(readings, { nowMs: Date.now(), outputs: router.metricsOutputs, maxErrors: 10, ...live.parseOptions() });
+          if (result.rejected > 0) throw new Error(`the core rejected ${result.rejected} scores: ${result.errors[0]?.reason}`);
+          await router.routeMetrics(result);
+          live.accepted(result, { principal: anomalyPrincipal });
+        },
+      })
+    : undefined;
   const ingestor = new Ingestor({
     pipeline,
     router,
@@ -191,7 +213,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       ...(control.cache.kind === 'redis' ? { shared: control.cache } : {}),
     }),
     overloaded,
-    observers: [control.activity, live],
+    observers: [control.activity, live, ...(anomaly ? [anomaly] : [])],
   });
   const connectors = new ConnectorRuntime({
     store: control.store,
@@ -261,11 +283,12 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     server = await listen(app, config.listen.host, config.listen.port);
   } catch (err) {
     status.close();
-    await Promise.allSettled([live.close(), pipeline.close(), router.close().then(() => embedded?.close()), control.close()]);
+    await Promise.allSettled([live.close(), anomaly?.close(), pipeline.close(), router.close().then(() => embedded?.close()), control.close()]);
     if (err instanceof ListenError) throw new StartupError(`${err.message}: stop it, or choose another address with --listen HOST:PORT`, { cause: err });
     throw err;
   }
   ready = true;
+  anomaly?.start();
   await connectors.start();
   // The gateway's own counters, into its own sinks (not when only the blackhole would get them: nothing would be kept).
   const selfMetrics =
@@ -304,6 +327,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     control,
     status,
     selfMetrics,
+    anomaly,
     warnings,
     apiRoutes: api.routes.map((r) => ({ method: r.method, path: r.path })),
     dashboard: existsSync(join(defaultWebRoot, 'index.html')),
@@ -327,6 +351,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         clearTimeout(timer);
         status.close();
         await selfMetrics?.close();
+        await anomaly?.close();
         await live.close();
         await router.close(Math.max(0, deadline - Date.now()));
         await embedded?.close();

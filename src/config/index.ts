@@ -129,6 +129,12 @@ export const settings = {
     kind: 'int',
     help: "write the gateway's own ingest counters (sentio_accepted_samples_total, ...) to its sink this often, so their history can be queried (the dashboard's ingest chart); 0: off",
   },
+  'anomaly-interval-s': {
+    kind: 'int',
+    help: 'score every series for anomalies this often (the statistical detector), writing sentio_anomaly_score{metric, <labels>, model, model_version}; 0: the anomaly engine is off',
+  },
+  'anomaly-max-series': { kind: 'int', help: 'series whose features the anomaly engine tracks at most (about 0.8 kB each plus their labels); samples of others are counted, not scored' },
+  'anomaly-idle-s': { kind: 'int', help: 'a series silent this long is no longer tracked or scored' },
   'log-level': { kind: 'string', help: 'error | warn | info | debug' },
   config: { kind: 'string', help: 'YAML file with any of these settings (keys as the flag names)', flagOnly: true },
   help: { kind: 'bool', help: 'print this help', short: 'h', flagOnly: true },
@@ -235,6 +241,9 @@ export const configSchema = z
     'tls-key': z.string().min(1).optional(),
     'live-max-rate': z.number().gt(0).max(1000).default(10),
     'self-metrics-interval-s': z.number().int().min(0).max(3600).default(10),
+    'anomaly-interval-s': z.number().int().min(0).max(86_400).default(10),
+    'anomaly-max-series': z.number().int().min(1).max(10_000_000).default(100_000),
+    'anomaly-idle-s': z.number().int().min(1).max(30 * 86_400).default(3600),
     'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
   .strict()
@@ -376,6 +385,8 @@ export interface Config {
   control: ControlConfig;
   /** 0: off. */
   selfMetricsIntervalS: number;
+  /** The anomaly engine; undefined: off (--anomaly-interval-s 0). */
+  anomaly: { intervalS: number; maxSeries: number; idleS: number } | undefined;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -592,6 +603,7 @@ function toConfig(r: Raw, connectors: ConnectorSpec[] | undefined): Config {
       liveMaxRate: r['live-max-rate'],
     },
     selfMetricsIntervalS: r['self-metrics-interval-s'],
+    anomaly: r['anomaly-interval-s'] > 0 ? { intervalS: r['anomaly-interval-s'], maxSeries: r['anomaly-max-series'], idleS: r['anomaly-idle-s'] } : undefined,
     logLevel: r['log-level'],
   };
 }

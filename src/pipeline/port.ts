@@ -61,7 +61,7 @@ export interface IngestObserver {
 }
 
 /** The parse options an observer may add to a batch. */
-export type ObserverParseOptions = Pick<IngestOptions, 'latest'>;
+export type ObserverParseOptions = Pick<IngestOptions, 'latest' | 'features'>;
 
 export interface IngestorOptions {
   pipeline: Pipeline;

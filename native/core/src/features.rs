@@ -14,7 +14,9 @@
 //!   quartile, as the connectors' staleness watch learns it) and the time
 //!   since the last sample against it;
 //! * the flat-line run: how many samples in a row, and for how long, the value
-//!   has not changed (a stuck sensor);
+//!   has not changed (a stuck sensor), and the typical length of the runs
+//!   that ended (an EWMA, weight [`RUN_ALPHA`]): a coarse sensor's runs are
+//!   long, a noisy one's 1;
 //! * the peak EWMA z-score (|value − mean| / std, against the averages before
 //!   the value) of the samples since a reader's previous read: a reader that
 //!   scores every few seconds still sees a one-sample spike between its
@@ -41,6 +43,8 @@ pub const WINDOW: usize = 32;
 pub const GAPS: usize = 16;
 /// Samples a seasonal bucket needs before it is the baseline.
 pub const MIN_BUCKET_SAMPLES: u16 = 3;
+/// Weight of a finished flat run in the typical run length.
+pub const RUN_ALPHA: f64 = 0.1;
 /// Readers with a peak z-score of their own.
 pub const READERS: usize = 4;
 /// The peak z-score's cap (a change after a flat run has no finite z-score).
@@ -64,7 +68,7 @@ impl Default for FeatureParams {
 }
 
 /// The names of [`Features::vector`]'s entries, in order: a model's input schema names these.
-pub const FEATURE_NAMES: [&str; 16] = [
+pub const FEATURE_NAMES: [&str; 17] = [
     "value",
     "ewma_mean",
     "ewma_std",
@@ -81,6 +85,7 @@ pub const FEATURE_NAMES: [&str; 16] = [
     "flat_ms",
     "count",
     "peak_z",
+    "typical_flat_run",
 ];
 
 /// A series' features at one time (see the module doc). NaN where a feature
@@ -111,11 +116,13 @@ pub struct Features {
     /// The largest EWMA z-score of the samples since the reader's previous read
     /// (0 for none; at most [`Z_CAP`]; samples before the third are not scored).
     pub peak_z: f64,
+    /// EWMA of the lengths (samples) of the flat runs that ended; NaN before one did.
+    pub typical_flat_run: f64,
 }
 
 impl Features {
     /// The features in [`FEATURE_NAMES`] order.
-    pub fn vector(&self) -> [f64; 16] {
+    pub fn vector(&self) -> [f64; 17] {
         [
             self.value,
             self.ewma_mean,
@@ -133,6 +140,7 @@ impl Features {
             self.flat_ms,
             self.count,
             self.peak_z,
+            self.typical_flat_run,
         ]
     }
 }
@@ -154,6 +162,7 @@ pub struct SeriesState {
     gaps_n: u32,
     flat_run: u32,
     flat_since_ts: i64,
+    typical_run: f64,
     /// Per hour of the day (UTC): EWMA of the values, and samples seen (saturating).
     hour_mean: [f64; 24],
     hour_n: [u16; 24],
@@ -180,6 +189,7 @@ impl SeriesState {
             gaps_n: 0,
             flat_run: 0,
             flat_since_ts: 0,
+            typical_run: f64::NAN,
             hour_mean: [0.0; 24],
             hour_n: [0; 24],
             day_offset: [0.0; 7],
@@ -217,6 +227,10 @@ impl SeriesState {
         if self.count > 0 && same(value, self.last_value) {
             self.flat_run = self.flat_run.saturating_add(1);
         } else {
+            if self.count > 0 {
+                let run = f64::from(self.flat_run);
+                self.typical_run = if self.typical_run.is_nan() { run } else { self.typical_run + RUN_ALPHA * (run - self.typical_run) };
+            }
             self.flat_run = 1;
             self.flat_since_ts = ts;
         }
@@ -290,6 +304,7 @@ impl SeriesState {
             flat_ms: (self.last_ts - self.flat_since_ts) as f64,
             count: self.count as f64,
             peak_z: f64::from(self.peaks[reader]),
+            typical_flat_run: self.typical_run,
         })
     }
 

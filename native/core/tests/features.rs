@@ -2,7 +2,7 @@
 //! history (the batch form of each), and the store's bounds.
 
 use proptest::prelude::*;
-use sentio_core::features::{day_of_week, hour_of_day, median_mad, robust_z, FeatureParams, FeatureStore, SeriesState, GAPS, READERS, WINDOW, Z_CAP};
+use sentio_core::features::{day_of_week, hour_of_day, median_mad, robust_z, FeatureParams, FeatureStore, SeriesState, GAPS, READERS, RUN_ALPHA, WINDOW, Z_CAP};
 use sentio_core::{Format, Ingestor, Output, Target};
 
 mod common;
@@ -75,6 +75,14 @@ proptest! {
         let run = values.iter().rev().take_while(|&&v| v == last).count();
         prop_assert_eq!(f.flat_run as usize, run);
         prop_assert_eq!(f.flat_ms, (last_ts - samples[n - run].0) as f64);
+        // Typical flat run: the EWMA of the lengths of the runs that ended.
+        let mut runs = Vec::new();
+        let mut len = 1;
+        for w in values.windows(2) {
+            if w[1] == w[0] { len += 1; } else { runs.push(len as f64); len = 1; }
+        }
+        let typical = runs.iter().skip(1).fold(runs.first().copied().unwrap_or(f64::NAN), |t, &r| t + RUN_ALPHA * (r - t));
+        prop_assert!(close(f.typical_flat_run, typical, 1e-12), "typical run {} vs {}", f.typical_flat_run, typical);
         // Peak z: the largest |x - mean| / std over the samples from the third on, each against the averages before it.
         let mut peak: f64 = 0.0;
         for i in 2..n {
