@@ -2,7 +2,8 @@
 // `sentio start [options]`: loads the configuration, starts the gateway,
 // prints where it listens, the mode and the data directory, and stops
 // cleanly on SIGINT/SIGTERM. `sentio queue inspect|verify`: the durable
-// queues on disk (src/queue/inspect.ts).
+// queues on disk (src/queue/inspect.ts). `sentio anomaly replay`: a series'
+// history scored as the live anomaly engine would (src/anomaly/replay.ts).
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,6 +14,7 @@ import { type Gateway, startGateway } from './gateway.js';
 import { heapNote } from './heap.js';
 import { createLogger } from './log/index.js';
 import { queueCommand } from './queue/inspect.js';
+import { anomalyCommand } from './anomaly/replay.js';
 
 /** A URL without its password, for the banner. */
 function redact(url: string): string {
@@ -38,6 +40,7 @@ const usage = [
   '  start           run the gateway                          (sentio start --help: every option)',
   '  queue inspect   the durable queues on disk               (sentio queue --help)',
   '  queue verify    the same, exit code 1 when damage is found',
+  '  anomaly replay  score a CSV of timestamp,value rows as the anomaly engine would (sentio anomaly --help)',
   '  version         print the version (also --version, -v)',
   '  help            print this help (also --help, -h)',
 ].join('\n');
@@ -63,6 +66,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   }
   if (command === 'queue') {
     return queueCommand(rest, env, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
+  }
+  if (command === 'anomaly') {
+    return anomalyCommand(rest, process.stdin, process.stdout, (s) => process.stderr.write(s));
   }
   if (command !== 'start') {
     process.stderr.write(`sentio: unknown command "${command}"\n\n${usage}\n`);

@@ -31,6 +31,8 @@ import type { IngestObserver, ObserverParseOptions } from '../pipeline/port.js';
 import { FEATURES, featureColumns, type Model } from './models.js';
 
 export const SCORE_METRIC = 'sentio_anomaly_score';
+/** Samples a series needs before it is scored. */
+export const DEFAULT_MIN_SAMPLES = 16;
 
 export interface AnomalyEngineOptions {
   models: ReadonlyArray<{ model: Model; intervalMs: number }>;
@@ -101,7 +103,7 @@ export class AnomalyEngine implements IngestObserver {
   private closed = false;
 
   constructor(private readonly o: AnomalyEngineOptions) {
-    this.minSamples = o.minSamples ?? 16;
+    this.minSamples = o.minSamples ?? DEFAULT_MIN_SAMPLES;
     this.idleMs = o.idleMs ?? 3_600_000;
     this.now = o.now ?? Date.now;
     const maxSeries = o.maxSeries ?? 100_000;
