@@ -35,7 +35,8 @@ import { applyFileConnectors } from './connectors/file.js';
 import { ConnectorRuntime } from './connectors/runtime.js';
 import { ConnectorMetrics } from './connectors/status.js';
 import { AnomalyEngine } from './anomaly/engine.js';
-import { statistical } from './anomaly/models.js';
+import { builtinModels } from './anomaly/models.js';
+import { closeOnnxPool } from './anomaly/onnx.js';
 
 export interface Gateway {
   port: number;
@@ -185,7 +186,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   const anomalyPrincipal = { key: 'anomaly-engine' };
   const anomaly = config.anomaly
     ? new AnomalyEngine({
-        models: [{ model: statistical, intervalMs: config.anomaly.intervalS * 1000 }],
+        models: config.anomaly.models.map((name) => ({ model: builtinModels.get(name)!, intervalMs: config.anomaly!.intervalS * 1000 })),
         maxSeries: config.anomaly.maxSeries,
         idleMs: config.anomaly.idleS * 1000,
         registry: metrics.registry,
@@ -283,7 +284,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     server = await listen(app, config.listen.host, config.listen.port);
   } catch (err) {
     status.close();
-    await Promise.allSettled([live.close(), anomaly?.close(), pipeline.close(), router.close().then(() => embedded?.close()), control.close()]);
+    await Promise.allSettled([live.close(), anomaly?.close().then(closeOnnxPool), pipeline.close(), router.close().then(() => embedded?.close()), control.close()]);
     if (err instanceof ListenError) throw new StartupError(`${err.message}: stop it, or choose another address with --listen HOST:PORT`, { cause: err });
     throw err;
   }
@@ -352,6 +353,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         status.close();
         await selfMetrics?.close();
         await anomaly?.close();
+        await closeOnnxPool();
         await live.close();
         await router.close(Math.max(0, deadline - Date.now()));
         await embedded?.close();

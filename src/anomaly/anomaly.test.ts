@@ -124,7 +124,7 @@ test('sentio anomaly replay streams a CSV file to stdout', async () => {
     assert.equal(lines[1], '2026-12-01 00:00:00,10,');
     const bad = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, 'anomaly', 'replay', '--input', file, '--model', 'nope']).catch((e: { code: number; stderr: string }) => e);
     assert.equal((bad as { code: number }).code, 2);
-    assert.match((bad as { stderr: string }).stderr, /unknown model "nope" \(models: statistical\)/);
+    assert.match((bad as { stderr: string }).stderr, /unknown model "nope" \(models: statistical, iforest\)/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

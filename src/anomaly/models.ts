@@ -20,6 +20,7 @@
 // The score is the largest part.
 
 import { native } from '../native/index.js';
+import { shippedIforest } from './onnx.js';
 
 export interface Model {
   readonly name: string;
@@ -82,5 +83,11 @@ export const statistical: Model = {
   },
 };
 
-/** The models that ship, by name. */
-export const builtinModels: ReadonlyMap<string, Model> = new Map([[statistical.name, statistical]]);
+/**
+ * The models that ship, by name, ready to score: `statistical`, and the
+ * Isolation Forest `iforest` (ONNX, in a worker pool: ./onnx.ts; loaded on its first score).
+ */
+export const builtinModels: ReadonlyMap<string, Model> = new Map<string, Model>([
+  [statistical.name, statistical],
+  [shippedIforest.name, shippedIforest],
+]);

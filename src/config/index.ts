@@ -135,6 +135,10 @@ export const settings = {
   },
   'anomaly-max-series': { kind: 'int', help: 'series whose features the anomaly engine tracks at most (about 0.8 kB each plus their labels); samples of others are counted, not scored' },
   'anomaly-idle-s': { kind: 'int', help: 'a series silent this long is no longer tracked or scored' },
+  'anomaly-models': {
+    kind: 'list',
+    help: 'the shipped models that score every series, comma-separated: statistical (the default) and iforest (an Isolation Forest, ONNX, run in a worker thread); each writes its own score series',
+  },
   'log-level': { kind: 'string', help: 'error | warn | info | debug' },
   config: { kind: 'string', help: 'YAML file with any of these settings (keys as the flag names)', flagOnly: true },
   help: { kind: 'bool', help: 'print this help', short: 'h', flagOnly: true },
@@ -244,6 +248,12 @@ export const configSchema = z
     'anomaly-interval-s': z.number().int().min(0).max(86_400).default(10),
     'anomaly-max-series': z.number().int().min(1).max(10_000_000).default(100_000),
     'anomaly-idle-s': z.number().int().min(1).max(30 * 86_400).default(3600),
+    // The names of src/anomaly/models.ts builtinModels (not imported here: config loads no native code).
+    'anomaly-models': z
+      .array(z.string())
+      .transform((v) => [...new Set(v.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0))])
+      .pipe(z.array(z.enum(['statistical', 'iforest'])).min(1, 'name at least one model'))
+      .default(['statistical']),
     'log-level': z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
   .strict()
@@ -386,7 +396,7 @@ export interface Config {
   /** 0: off. */
   selfMetricsIntervalS: number;
   /** The anomaly engine; undefined: off (--anomaly-interval-s 0). */
-  anomaly: { intervalS: number; maxSeries: number; idleS: number } | undefined;
+  anomaly: { intervalS: number; maxSeries: number; idleS: number; models: string[] } | undefined;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
 }
 
@@ -603,7 +613,7 @@ function toConfig(r: Raw, connectors: ConnectorSpec[] | undefined): Config {
       liveMaxRate: r['live-max-rate'],
     },
     selfMetricsIntervalS: r['self-metrics-interval-s'],
-    anomaly: r['anomaly-interval-s'] > 0 ? { intervalS: r['anomaly-interval-s'], maxSeries: r['anomaly-max-series'], idleS: r['anomaly-idle-s'] } : undefined,
+    anomaly: r['anomaly-interval-s'] > 0 ? { intervalS: r['anomaly-interval-s'], maxSeries: r['anomaly-max-series'], idleS: r['anomaly-idle-s'], models: r['anomaly-models'] } : undefined,
     logLevel: r['log-level'],
   };
 }
