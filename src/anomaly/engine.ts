@@ -85,7 +85,8 @@ class ScoreSeries {
 interface Schedule {
   reader: number;
   intervalMs: number;
-  models: Array<{ model: Model; columns: number[]; series: ScoreSeries; labels: Record<string, string> }>;
+  /** `user`: set by setUserModels (the registry's), not configured. */
+  models: Array<{ model: Model; columns: number[]; series: ScoreSeries; labels: Record<string, string>; user?: boolean }>;
   timer?: NodeJS.Timeout;
   running?: Promise<void>;
   round: number;
@@ -100,6 +101,7 @@ export class AnomalyEngine implements IngestObserver {
   private readonly scores: client.Counter;
   private readonly dropped: client.Counter;
   private readonly roundSeconds: client.Histogram;
+  private readonly inferenceSeconds: client.Histogram;
   private closed = false;
 
   constructor(private readonly o: AnomalyEngineOptions) {
@@ -155,6 +157,13 @@ export class AnomalyEngine implements IngestObserver {
       name: 'sentio_anomaly_scores_dropped_total',
       help: 'Anomaly scores not written, by model and reason: write (the sinks refused the round), model (the model failed), unlabelled (a series fed without labels).',
       labelNames: ['model', 'model_version', 'reason'],
+      registers: r,
+    });
+    this.inferenceSeconds = new client.Histogram({
+      name: 'sentio_anomaly_inference_seconds',
+      help: "Time a model took to score a round's series (for an ONNX model: the inferences in its worker threads, and the wait for them), by model.",
+      labelNames: ['model', 'model_version'],
+      buckets: [0.0005, 0.002, 0.01, 0.05, 0.2, 1, 5],
       registers: r,
     });
     this.roundSeconds = new client.Histogram({
@@ -217,7 +226,9 @@ export class AnomalyEngine implements IngestObserver {
     rows.forEach((r, j) => {
       for (let c = 0; c < k; c++) input[j * k + c] = m.values[r * f + sm.columns[c]!]!;
     });
+    const timer = this.inferenceSeconds.startTimer(sm.labels);
     const scores = await sm.model.score(input, rows.length);
+    timer();
     if (scores.length !== rows.length) throw new Error(`gave ${scores.length} scores for ${rows.length} series`);
     const ids = new Uint32Array(rows.length);
     const values = new Float64Array(rows.length);
@@ -266,6 +277,27 @@ export class AnomalyEngine implements IngestObserver {
       this.dropped.inc({ ...sm.labels, reason: 'write' }, n);
       this.o.log.warn(`anomaly scores of ${sm.model.name} ${sm.model.version}: ${n} not written: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Replaces the models scored beside the configured ones (the registry's
+   * user models: each active and shadow version), on the first schedule's
+   * interval. A model kept (the same object) keeps its score series; the
+   * series of one gone are released once a round running now has ended.
+   */
+  setUserModels(models: readonly Model[]): void {
+    const s = this.schedules[0];
+    if (s === undefined || this.closed) return;
+    const kept = new Set(models);
+    const gone = s.models.filter((sm) => sm.user && !kept.has(sm.model));
+    const have = new Set(s.models.map((sm) => sm.model));
+    const added = models
+      .filter((model) => !have.has(model))
+      .map((model) => ({ model, columns: featureColumns(model.inputs), series: new ScoreSeries(), labels: { model: model.name, model_version: model.version }, user: true }));
+    s.models = [...s.models.filter((sm) => !sm.user || kept.has(sm.model)), ...added];
+    void Promise.resolve(s.running).then(() => {
+      for (const sm of gone) sm.series.release(() => false);
+    });
   }
 
   /** Stops the rounds (waiting for those running) and the store's feeding. */
