@@ -34,6 +34,8 @@ export const ErrorCodes = {
   SENTIO_ERR_BAD_QUERY: { status: 400, message: 'the query could not be parsed' },
   SENTIO_ERR_UNSUPPORTED_QUERY: { status: 422, message: 'the embedded store does not support this query' },
   SENTIO_ERR_QUERY_FAILED: { status: 502, message: 'the query backend failed' },
+  SENTIO_ERR_MODEL_INVALID: { status: 400, message: 'the ONNX model cannot be used: it does not load, or does not fit its declared inputs and output' },
+  SENTIO_ERR_MODEL_ACTIVE: { status: 409, message: 'this is the active version of a model with other versions: promote another one first' },
   SENTIO_ERR_PEER_UNAVAILABLE: { status: 502, message: "the connector's server or device could not be reached, or refused the request" },
   SENTIO_ERR_STORE_UNAVAILABLE: { status: 503, message: 'the metadata store or cache is unavailable' },
   SENTIO_ERR_INTERNAL: { status: 500, message: 'internal error' },
