@@ -37,6 +37,7 @@ export const ErrorCodes = {
   SENTIO_ERR_MODEL_INVALID: { status: 400, message: 'the ONNX model cannot be used: it does not load, or does not fit its declared inputs and output' },
   SENTIO_ERR_MODEL_ACTIVE: { status: 409, message: 'this is the active version of a model with other versions: promote another one first' },
   SENTIO_ERR_PEER_UNAVAILABLE: { status: 502, message: "the connector's server or device could not be reached, or refused the request" },
+  SENTIO_ERR_BAD_CHANNEL: { status: 400, message: 'the notification channel settings are invalid' },
   SENTIO_ERR_STORE_UNAVAILABLE: { status: 503, message: 'the metadata store or cache is unavailable' },
   SENTIO_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -61,6 +61,8 @@ export type ChannelConfig =
       retain?: boolean;
       username?: string;
       password?: string;
+      /** Bound on one publish: connecting and, at QoS >= 1, the broker's acknowledgement (default 10 s). */
+      timeoutMs?: number;
     }
   | { kind: 'log' };
 
