@@ -695,6 +695,72 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       });
     });
 
+    describe('user anomaly models', () => {
+      const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 37 + n) % 256);
+      const model = (name: string, version: string, onnx = bytes(1000)) => ({ name, version, inputs: ['robust_z', 'peak_z'], output: version === '1' ? 'scores' : null, onnx, sha256: `sha-${name}-${version}` });
+
+      it('the first version of a name is active, later ones shadow; bytes kept exactly; (name, version) unique', async (s) => {
+        const v0 = await s.userModelsVersion();
+        const a1 = await s.createUserModel(model('fleet', '1'));
+        assert.equal(a1.role, 'active');
+        assert.match(a1.promotedAt!, isoRe);
+        assert.deepEqual(a1.inputs, ['robust_z', 'peak_z']);
+        assert.equal(a1.output, 'scores');
+        assert.equal(a1.sizeBytes, 1000);
+        assert.equal('onnx' in a1, false);
+        const a2 = await s.createUserModel(model('fleet', '2', bytes(70_000)));
+        assert.equal(a2.role, 'shadow');
+        assert.equal(a2.promotedAt, null);
+        assert.equal(a2.output, null);
+        assert.equal((await s.createUserModel(model('other', '1'))).role, 'active');
+        await assert.rejects(s.createUserModel(model('fleet', '2')), isConflict);
+        assert.deepEqual((await s.listUserModels()).map((m) => [m.name, m.version, m.role]), [
+          ['fleet', '1', 'active'],
+          ['fleet', '2', 'shadow'],
+          ['other', '1', 'active'],
+        ]);
+        const got = await s.getUserModel('fleet', '2');
+        assert.deepEqual(got!.onnx, bytes(70_000));
+        assert.equal(got!.sha256, 'sha-fleet-2');
+        assert.equal(await s.getUserModel('fleet', '3'), undefined);
+        assert.notEqual(await s.userModelsVersion(), v0);
+      });
+
+      it('promote: the version active, the active one retired, in one step; delete; the registry version changes each time', async (s) => {
+        await s.createUserModel(model('fleet', '1'));
+        await s.createUserModel(model('fleet', '2'));
+        await s.createUserModel(model('fleet', '3'));
+        let v = await s.userModelsVersion();
+        const p = await s.promoteUserModel('fleet', '2');
+        assert.equal(p!.role, 'active');
+        assert.match(p!.promotedAt!, isoRe);
+        assert.deepEqual((await s.listUserModels()).map((m) => m.role), ['retired', 'active', 'shadow']);
+        assert.notEqual(await s.userModelsVersion(), v);
+        v = await s.userModelsVersion();
+        assert.equal((await s.promoteUserModel('fleet', '2'))!.role, 'active', 'already active: as it is');
+        assert.equal(await s.promoteUserModel('fleet', '9'), undefined);
+        assert.equal(await s.promoteUserModel('nope', '1'), undefined);
+        // Rolling back: the retired version promoted again.
+        await s.promoteUserModel('fleet', '1');
+        assert.deepEqual((await s.listUserModels()).map((m) => m.role), ['active', 'retired', 'shadow']);
+        v = await s.userModelsVersion();
+        assert.equal(await s.deleteUserModel('fleet', '3'), true);
+        assert.equal(await s.deleteUserModel('fleet', '3'), false);
+        assert.notEqual(await s.userModelsVersion(), v);
+        assert.deepEqual((await s.listUserModels()).map((m) => m.version), ['1', '2']);
+      });
+
+      it('concurrent promotions of two versions leave exactly one active', async (s) => {
+        await s.createUserModel(model('race', '1'));
+        await s.createUserModel(model('race', '2'));
+        await s.createUserModel(model('race', '3'));
+        await Promise.all([s.promoteUserModel('race', '2'), s.promoteUserModel('race', '3')]);
+        const roles = (await s.listUserModels()).map((m) => m.role);
+        assert.equal(roles.filter((r) => r === 'active').length, 1, roles.join(','));
+        assert.equal(roles[0], 'retired');
+      });
+    });
+
     describe('settings', () => {
       it('get of a missing key is undefined; the first writer wins', async (s) => {
         assert.equal(await s.getSetting('jwt.key'), undefined);

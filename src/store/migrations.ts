@@ -147,6 +147,29 @@ CREATE TABLE leases (
 ALTER TABLE connectors ADD COLUMN source text NOT NULL DEFAULT 'api' CHECK (source IN ('api', 'file'));
 `,
   },
+  {
+    version: 4,
+    name: 'user-models',
+    // The anomaly model registry: versions of user ONNX models with their input
+    // schema; at most one active version per name (shadows run beside it).
+    sql: `
+CREATE TABLE user_models (
+  name        text NOT NULL,
+  version     text NOT NULL,
+  inputs      jsonb NOT NULL,
+  output      text,
+  onnx        bytea NOT NULL,
+  sha256      text NOT NULL,
+  size_bytes  integer NOT NULL,
+  role        text NOT NULL CHECK (role IN ('active', 'shadow', 'retired')),
+  created_at  timestamptz(3) NOT NULL DEFAULT now(),
+  updated_at  timestamptz(3) NOT NULL DEFAULT now(),
+  promoted_at timestamptz(3),
+  CONSTRAINT user_models_pkey PRIMARY KEY (name, version)
+);
+CREATE UNIQUE INDEX user_models_one_active ON user_models (name) WHERE role = 'active';
+`,
+  },
 ];
 
 /** Throws unless versions are positive integers, strictly increasing. */

@@ -34,6 +34,9 @@ import {
   MAX_TOKEN_LOOKUP,
   type UserPatch,
   type UserRecord,
+  type NewUserModel,
+  type UserModel,
+  type UserModelRecord,
 } from './types.js';
 
 // ---- row mapping ----
@@ -147,6 +150,26 @@ function toAudit(r: Row): AuditEntry {
   };
 }
 
+/** user_models columns but the bytes. */
+const USER_MODEL_COLUMNS = 'name, version, inputs, output, sha256, size_bytes, role, created_at, updated_at, promoted_at';
+
+function toUserModel(r: Row): UserModel {
+  const inputs = r.inputs;
+  if (!Array.isArray(inputs)) throw new TypeError(`store: expected a JSON array of inputs from the database, got ${typeof inputs}`);
+  return {
+    name: r.name as string,
+    version: r.version as string,
+    inputs: inputs as string[],
+    output: (r.output as string | null) ?? null,
+    sha256: r.sha256 as string,
+    sizeBytes: Number(r.size_bytes),
+    role: r.role as UserModel['role'],
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    promotedAt: isoOrNull(r.promoted_at),
+  };
+}
+
 // ---- errors ----
 
 const conflictMessages: Record<string, string> = {
@@ -156,6 +179,8 @@ const conflictMessages: Record<string, string> = {
   device_tokens_hash_key: 'a token with this hash already exists',
   alert_rules_name_key: 'an alert rule with this name already exists',
   connectors_name_key: 'a connector with this name already exists',
+  user_models_pkey: 'an anomaly model with this name and version already exists',
+  user_models_one_active: 'another version of this anomaly model became active meanwhile',
   device_tokens_device_id_fkey: 'no such device',
   sessions_user_id_fkey: 'no such user',
 };
@@ -641,6 +666,54 @@ export class SqlStore implements MetaStore {
       params,
     );
     return rows.map(toAudit);
+  }
+
+  // ---- user anomaly models ----
+
+  async createUserModel(m: NewUserModel): Promise<UserModel> {
+    const [r] = await q(
+      this.db,
+      `INSERT INTO user_models (name, version, inputs, output, onnx, sha256, size_bytes, role, promoted_at)
+       SELECT $1::text, $2::text, $3::text::jsonb, $4::text, decode($5::text, 'base64'), $6::text, $7::integer,
+              CASE WHEN a.n > 0 THEN 'shadow' ELSE 'active' END, CASE WHEN a.n > 0 THEN NULL ELSE now() END
+       FROM (SELECT count(*) AS n FROM user_models WHERE name = $1::text AND role = 'active') a
+       RETURNING ${USER_MODEL_COLUMNS}`,
+      [m.name, m.version, JSON.stringify(m.inputs), m.output, Buffer.from(m.onnx).toString('base64'), m.sha256, m.onnx.byteLength],
+    );
+    return toUserModel(r!);
+  }
+
+  async listUserModels(): Promise<UserModel[]> {
+    return (await q(this.db, `SELECT ${USER_MODEL_COLUMNS} FROM user_models ORDER BY name, created_at, version`)).map(toUserModel);
+  }
+
+  async getUserModel(name: string, version: string): Promise<UserModelRecord | undefined> {
+    const [r] = await q(this.db, `SELECT ${USER_MODEL_COLUMNS}, encode(onnx, 'base64') AS onnx_b64 FROM user_models WHERE name = $1::text AND version = $2::text`, [name, version]);
+    return r && { ...toUserModel(r), onnx: new Uint8Array(Buffer.from(String(r.onnx_b64).replace(/\s/g, ''), 'base64')) };
+  }
+
+  async promoteUserModel(name: string, version: string): Promise<UserModel | undefined> {
+    return this.db
+      .transaction(async (tx) => {
+        // Every version of the name locked: promotions of one name run one after the other.
+        const rows = await q(tx, `SELECT ${USER_MODEL_COLUMNS} FROM user_models WHERE name = $1::text ORDER BY version FOR UPDATE`, [name]);
+        const target = rows.find((r) => r.version === version);
+        if (!target) return undefined;
+        if (target.role === 'active') return toUserModel(target);
+        await q(tx, `UPDATE user_models SET role = 'retired', updated_at = now() WHERE name = $1::text AND role = 'active'`, [name]);
+        const [r] = await q(tx, `UPDATE user_models SET role = 'active', promoted_at = now(), updated_at = now() WHERE name = $1::text AND version = $2::text RETURNING ${USER_MODEL_COLUMNS}`, [name, version]);
+        return toUserModel(r!);
+      })
+      .catch(mapError);
+  }
+
+  async deleteUserModel(name: string, version: string): Promise<boolean> {
+    return (await q(this.db, 'DELETE FROM user_models WHERE name = $1::text AND version = $2::text RETURNING name', [name, version])).length > 0;
+  }
+
+  async userModelsVersion(): Promise<string> {
+    const [r] = await q(this.db, 'SELECT count(*)::integer AS n, max(updated_at) AS at FROM user_models');
+    return `${Number(r!.n)}/${isoOrNull(r!.at) ?? ''}`;
   }
 
   // ---- settings ----

@@ -219,6 +219,33 @@ export interface AuditQuery {
   until?: string;
 }
 
+/** A user anomaly model version's role: active (scored), shadow (scored beside the active one), retired (kept, not scored). */
+export type ModelRole = 'active' | 'shadow' | 'retired';
+
+/** A version of a user anomaly model (an ONNX model uploaded through the API), without its bytes. */
+export interface UserModel {
+  name: string;
+  version: string;
+  /** The core features it reads, in the order of its input columns. */
+  inputs: string[];
+  /** The output that gives the score; null: the model's only output. */
+  output: string | null;
+  /** Of the ONNX bytes (hex). */
+  sha256: string;
+  sizeBytes: number;
+  role: ModelRole;
+  createdAt: string;
+  updatedAt: string;
+  /** When it last became active (null: never). */
+  promotedAt: string | null;
+}
+
+export interface UserModelRecord extends UserModel {
+  onnx: Uint8Array;
+}
+
+export type NewUserModel = Pick<UserModel, 'name' | 'version' | 'inputs' | 'output' | 'sha256'> & { onnx: Uint8Array };
+
 export class StoreConflictError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -322,6 +349,26 @@ export interface MetaStore {
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Gives the lease up, if `holder` holds it, so another instance may take it at once. */
   releaseLease(name: string, holder: string): Promise<void>;
+
+  /**
+   * Stores a version of a user anomaly model: the first of its name is
+   * active (promotedAt set), a later one shadow. A second (name, version)
+   * throws StoreConflictError.
+   */
+  createUserModel(m: NewUserModel): Promise<UserModel>;
+  /** Every version of every user model, without the bytes, by name then creation. */
+  listUserModels(): Promise<UserModel[]>;
+  /** One version with its ONNX bytes. */
+  getUserModel(name: string, version: string): Promise<UserModelRecord | undefined>;
+  /**
+   * Makes the version active and the active one of its name retired, in one
+   * transaction (a version already active is returned as it is); undefined
+   * when there is no such version.
+   */
+  promoteUserModel(name: string, version: string): Promise<UserModel | undefined>;
+  deleteUserModel(name: string, version: string): Promise<boolean>;
+  /** Changes whenever a user model is created, promoted or deleted: what other instances poll. */
+  userModelsVersion(): Promise<string>;
 
   /** A gateway-wide setting (e.g. the JWT signing key shared by all instances). */
   getSetting(key: string): Promise<string | undefined>;
