@@ -37,6 +37,7 @@ import { ConnectorMetrics } from './connectors/status.js';
 import { AnomalyEngine } from './anomaly/engine.js';
 import { builtinModels } from './anomaly/models.js';
 import { closeOnnxPool } from './anomaly/onnx.js';
+import { ModelRegistry } from './anomaly/registry.js';
 
 export interface Gateway {
   port: number;
@@ -225,6 +226,8 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     instance: status.status.instance,
     dataDir: config.dataDir,
   });
+  // User anomaly models (the registry in the metadata store): scored beside the configured ones.
+  const modelRegistry = new ModelRegistry({ store: control.store, engine: anomaly, log, registry: metrics.registry });
   const api = createApi(
     { store: control.store, sessions: control.sessions, deviceTokens: control.deviceTokens, activity: control.activity, status: () => status.status, connectors },
     {
@@ -237,6 +240,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       corsOrigins: config.control.corsOrigins,
     },
     queryEngineFor(config, embedded),
+    { store: control.store, registry: modelRegistry, scored: config.anomaly?.models ?? [] },
   );
   const budget = new MemoryBudget(config.maxInflightBodyBytes);
   metrics.budgetProbe = () => ({ inUse: budget.inUse, peak: budget.takePeak(), capacity: budget.capacity });
@@ -289,6 +293,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     throw err;
   }
   ready = true;
+  await modelRegistry.start();
   anomaly?.start();
   await connectors.start();
   // The gateway's own counters, into its own sinks (not when only the blackhole would get them: nothing would be kept).
@@ -352,6 +357,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         clearTimeout(timer);
         status.close();
         await selfMetrics?.close();
+        await modelRegistry.close();
         await anomaly?.close();
         await closeOnnxPool();
         await live.close();

@@ -7,15 +7,17 @@ import { z } from 'zod';
 import type { QueryEngine } from '../query/types.js';
 import { openApiDocument } from './openapi.js';
 import { queryRoutes } from './query-routes.js';
+import { type AnomalyModelServices, anomalyRoutes } from './anomaly-routes.js';
 import { route, Router, type RouterDeps } from './router.js';
 import { type ApiServices, auditAndStatusRoutes, authRoutes, deviceRoutes, ruleAndConnectorRoutes, userRoutes } from './routes.js';
 
 export const API_VERSION = '1.0.0';
 
-export function createApi(services: ApiServices, deps: RouterDeps, query: QueryEngine | undefined): Router {
+export function createApi(services: ApiServices, deps: RouterDeps, query: QueryEngine | undefined, anomalyModels?: AnomalyModelServices): Router {
   const router = new Router(deps);
   router.add(...authRoutes(services), ...userRoutes(services), ...deviceRoutes(services), ...ruleAndConnectorRoutes(services), ...auditAndStatusRoutes(services));
   if (query) router.add(...queryRoutes(query));
+  if (anomalyModels) router.add(...anomalyRoutes(anomalyModels));
   let doc: unknown;
   router.add(
     route({
