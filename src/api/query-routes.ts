@@ -3,8 +3,13 @@
 // or durations such as 10s, 1m) and its reply shape
 // `{"status":"success","data":...}`, answered by the configured engine
 // (VictoriaMetrics, or the embedded store's subset: docs/query.md).
+// GET /api/series/trend fits a Theil–Sen trend (src/anomaly/trend.ts) to
+// each series of a range query over a window: slope and its CI, the fitted
+// level at the newest sample, and with a threshold the predicted time to
+// cross it (a series with fewer than 3 distinct times has `fit: null`).
 
 import { z } from 'zod';
+import { fitTrend, timeToThreshold } from '../anomaly/trend.js';
 import { SentioError } from '../errors.js';
 import type { QueryEngine } from '../query/types.js';
 import { route, type RouteDef } from './router.js';
@@ -19,6 +24,14 @@ export function parseTime(v: string, name: string): number {
   const ms = Date.parse(v);
   if (Number.isNaN(ms)) throw new SentioError('SENTIO_ERR_BAD_QUERY', `${name}: expected Unix seconds or an RFC 3339 time, got "${v}"`);
   return ms;
+}
+
+/** A duration such as 6h, 30m, 1d (or seconds): ms. */
+export function parseDuration(v: string, name: string): number {
+  const m = DURATION.exec(v);
+  const ms = m ? Number(m[1]) * UNIT_MS[m[2]!]! : /^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : NaN;
+  if (!(ms > 0)) throw new SentioError('SENTIO_ERR_BAD_QUERY', `${name}: expected seconds or a duration such as 30m or 6h, got "${v}"`);
+  return Math.round(ms);
 }
 
 export function parseStep(v: string): number {
@@ -47,6 +60,30 @@ function range(q: { start?: string | undefined; end?: string | undefined }, defa
   return { startMs, endMs };
 }
 
+/** Default points of a trend's range query (more than a chart's 250: the fit gains from them). */
+const TREND_POINTS = 1000;
+const Fit = z.object({
+  slopePerSecond: z.number(), slopePerHour: z.number(),
+  slopeLowPerSecond: z.number(), slopeHighPerSecond: z.number(),
+  slopeLowPerHour: z.number(), slopeHighPerHour: z.number(),
+  level: z.number().describe('The fitted value at `at` (the newest sample).'),
+  at: z.number().describe('Unix seconds of the newest sample.'),
+  confidence: z.number(), sampled: z.boolean().describe('True when pairs were sampled (more than 2000 points).'),
+});
+const Crossing = z.object({
+  seconds: z.number().describe('From `at` until the fitted line crosses the threshold (0: already beyond it).'),
+  soonestSeconds: z.number(), latestSeconds: z.number().nullable().describe('null: the CI includes a flat or opposite trend (maybe never).'),
+  time: z.string(), soonestTime: z.string(), latestTime: z.string().nullable(),
+});
+const Trend = z.object({
+  resultType: z.literal('trend'), window: z.number().describe('Seconds.'), stepSeconds: z.number(), threshold: z.number().nullable(),
+  result: z.array(z.object({
+    metric: Labels, n: z.number().describe('Finite samples fitted.'),
+    fit: Fit.nullable().describe('null: fewer than 3 distinct times.'),
+    crossing: Crossing.nullable().describe('null: no threshold, no fit, or the trend is flat or moves away (direction up/down).'),
+  })),
+}).meta({ id: 'Trend' });
+
 const matches = (m: string | string[] | undefined): string[] => (m === undefined ? [] : Array.isArray(m) ? m : [m]);
 
 export function queryRoutes(engine: QueryEngine): RouteDef<any, any, any, any>[] {
@@ -62,6 +99,61 @@ export function queryRoutes(engine: QueryEngine): RouteDef<any, any, any, any>[]
         const stepMs = ctx.query.step !== undefined ? parseStep(ctx.query.step) : Math.max(1000, Math.ceil((endMs - startMs) / 250 / 1000) * 1000);
         if ((endMs - startMs) / stepMs > MAX_POINTS) throw new SentioError('SENTIO_ERR_BAD_QUERY', `more than ${MAX_POINTS} points per series: raise step or shorten the range`);
         return { status: 'success' as const, data: await engine.range({ query: ctx.query.query, startMs, endMs, stepMs }) };
+      },
+    }),
+    route({
+      method: 'get', path: '/api/series/trend', operationId: 'seriesTrend', tag: 'query', access: 'viewer',
+      summary: 'Theil–Sen trend of each series over a window: slope with its CI, and the predicted time to cross a threshold.',
+      query: z.object({
+        query: str('A series selector or expression, as for /api/query/range.'),
+        window: z.string().max(32).optional().describe('Duration fitted, ending at end (default 6h).'),
+        end: Time('End of the window, default now'),
+        step: z.string().max(32).optional().describe(`Seconds or a duration; default: about ${TREND_POINTS} points.`),
+        threshold: z.string().max(64).optional().describe('A number: report the predicted time to cross it.'),
+        direction: z.enum(['up', 'down', 'either']).optional().describe('up: an upper limit (a falling trend never reaches it), down: a lower limit, either (default): whichever way the trend moves.'),
+        confidence: z.string().max(16).optional().describe('Of the slope CI, in (0, 1); default 0.95.'),
+      }),
+      response: Success(Trend), errors: [...errors],
+      async handler(ctx) {
+        const q = ctx.query;
+        const endMs = q.end !== undefined ? parseTime(q.end, 'end') : Date.now();
+        const windowMs = q.window !== undefined ? parseDuration(q.window, 'window') : 6 * 3_600_000;
+        const startMs = endMs - windowMs;
+        const stepMs = q.step !== undefined ? parseStep(q.step) : Math.max(1000, Math.ceil(windowMs / TREND_POINTS / 1000) * 1000);
+        if (windowMs / stepMs > MAX_POINTS) throw new SentioError('SENTIO_ERR_BAD_QUERY', `more than ${MAX_POINTS} points per series: raise step or shorten the window`);
+        const threshold = q.threshold !== undefined ? Number(q.threshold) : undefined;
+        if (threshold !== undefined && (q.threshold!.trim() === '' || !Number.isFinite(threshold))) throw new SentioError('SENTIO_ERR_BAD_QUERY', `threshold: expected a number, got "${q.threshold}"`);
+        const confidence = q.confidence !== undefined ? Number(q.confidence) : 0.95;
+        if (!(confidence > 0 && confidence < 1)) throw new SentioError('SENTIO_ERR_BAD_QUERY', `confidence: expected a number in (0, 1), got "${q.confidence}"`);
+        const matrix = await engine.range({ query: q.query, startMs, endMs, stepMs });
+        const iso = (s: number) => new Date(s * 1000).toISOString();
+        const result = matrix.result.map(({ metric, values }) => {
+          const ts = new Float64Array(values.length);
+          const ys = new Float64Array(values.length);
+          let finite = 0;
+          for (let i = 0; i < values.length; i++) {
+            ts[i] = values[i]![0];
+            ys[i] = Number(values[i]![1]);
+            if (Number.isFinite(ys[i]!)) finite++;
+          }
+          const f = fitTrend(ts, ys, undefined, confidence);
+          if (!f) return { metric, n: finite, fit: null, crossing: null };
+          const c = threshold !== undefined ? timeToThreshold(f, threshold, q.direction ?? 'either') : null;
+          return {
+            metric, n: f.n,
+            fit: {
+              slopePerSecond: f.slope, slopePerHour: f.slope * 3600,
+              slopeLowPerSecond: f.slopeLow, slopeHighPerSecond: f.slopeHigh,
+              slopeLowPerHour: f.slopeLow * 3600, slopeHighPerHour: f.slopeHigh * 3600,
+              level: f.level, at: f.atS, confidence: f.confidence, sampled: f.sampled,
+            },
+            crossing: c && {
+              seconds: c.seconds, soonestSeconds: c.soonest, latestSeconds: Number.isFinite(c.latest) ? c.latest : null,
+              time: iso(f.atS + c.seconds), soonestTime: iso(f.atS + c.soonest), latestTime: Number.isFinite(c.latest) ? iso(f.atS + c.latest) : null,
+            },
+          };
+        });
+        return { status: 'success' as const, data: { resultType: 'trend' as const, window: windowMs / 1000, stepSeconds: stepMs / 1000, threshold: threshold ?? null, result } };
       },
     }),
     route({
