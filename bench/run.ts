@@ -19,6 +19,10 @@
 //             devices × 200 registers polled every second, Sentio's CPU
 //   fleet     load-tests/fleet.ts: 10,000 devices over WebSocket into the queue →
 //             VictoriaMetrics, a restart, the CPU of small frames against large
+//   anomaly-quality, anomaly-throughput, anomaly-memory  the anomaly engine
+//             (bench/anomaly-*.ts; only when named in --only): detection quality
+//             per model over the seeded corpus, /write with scoring on vs off,
+//             memory per scored series
 //
 // Options: --duration S (HTTP/WS runs, default 10), --only parse,pipeline,http,ws,
 // --quick (2 s runs, short parse and pipeline cells), --connections N (HTTP,
@@ -743,11 +747,11 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--duration S] [--only parse,pipeline,http,ws,auth,mqtt,homeassistant,modbus,fleet] [--quick] [--connections N] [--ws-connections N] [--ws-window W] [--fleet-devices N]\n');
+    process.stdout.write('usage: npm run bench -- [--duration S] [--only parse,pipeline,http,ws,auth,mqtt,homeassistant,modbus,fleet,anomaly-quality,anomaly-throughput,anomaly-memory] [--quick] [--connections N] [--ws-connections N] [--ws-window W] [--fleet-devices N]\n');
     return 0;
   }
   const only = new Set(values.only.split(',').map((s) => s.trim()).filter(Boolean));
-  for (const s of only) if (!['parse', 'pipeline', 'http', 'ws', 'auth', 'mqtt', 'homeassistant', 'modbus', 'fleet'].includes(s)) throw new Error(`--only: unknown section "${s}"`);
+  for (const s of only) if (!['parse', 'pipeline', 'http', 'ws', 'auth', 'mqtt', 'homeassistant', 'modbus', 'fleet', 'anomaly-quality', 'anomaly-throughput', 'anomaly-memory'].includes(s)) throw new Error(`--only: unknown section "${s}"`);
   const quick = values.quick;
   const duration = quick ? 2 : Number(values.duration);
   const corpus = makeCorpus();
@@ -805,6 +809,24 @@ async function main(): Promise<number> {
   } finally {
     await stop(vm);
   }
+  // The anomaly engine (bench/anomaly-*.ts, not in the default --only): each prints its own Markdown.
+  await section('anomaly-quality', async () => {
+    const { qualityTables } = await import('./anomaly-quality.js');
+    const { closeOnnxPool } = await import('../src/anomaly/onnx.js');
+    try {
+      process.stdout.write(`${await qualityTables(1, [0.8, 0.5])}\n\n`);
+    } finally {
+      await closeOnnxPool();
+    }
+  });
+  await section('anomaly-throughput', async () => {
+    const { benchAnomalyThroughput } = await import('./anomaly-throughput.js');
+    process.stdout.write(`${await benchAnomalyThroughput({ duration, connections: Number(values.connections) })}\n\n`);
+  });
+  await section('anomaly-memory', async () => {
+    const { benchAnomalyMemory } = await import('./anomaly-memory.js');
+    process.stdout.write(`${await benchAnomalyMemory()}\n\n`);
+  });
   // Last, and alone: it starts its own VictoriaMetrics and Sentio, and loads the machine for minutes.
   await section('fleet', async () => {
     const devices = quick ? 1000 : Number(values['fleet-devices']);
