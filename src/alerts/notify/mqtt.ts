@@ -87,10 +87,18 @@ export function createMqttSender(cfg: MqttConfig, deps: MqttDeps): MqttSender {
       const publish = new Promise<void>((resolve, reject) => {
         c.publish(topic, payload, { qos, retain: cfg.retain ?? false }, (err) => (err ? reject(err) : resolve()));
       });
+      // Lost races must not become unhandled rejections (a publish failing after its timeout).
+      publish.catch(() => undefined);
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(new Error(`mqtt ${deps.name}: channel closed`));
+        deps.signal.addEventListener('abort', onAbort, { once: true });
+      });
       try {
-        await Promise.race([publish, timeout]);
+        await Promise.race([publish, timeout, aborted]);
       } finally {
         clearTimeout(timer);
+        deps.signal.removeEventListener('abort', onAbort!);
       }
     },
     async close() {

@@ -238,6 +238,16 @@ describe('MQTT channel (real Mosquitto)', () => {
     await ch.close();
   });
 
+  test('close() rejects a publish waiting for an unreachable broker at once', async () => {
+    const port = await freePort();
+    const ch = createChannel('closing', { kind: 'mqtt', url: `mqtt://127.0.0.1:${port}`, topic: 'a', timeoutMs: 60_000 }, { log: createLogger('error', () => undefined), registry: new Registry() });
+    const t0 = Date.now();
+    const pending = ch.send(notification());
+    await ch.close();
+    await assert.rejects(pending, /channel closed/);
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
   test('secrets never reach the log: a failing signed webhook and a refused MQTT password', async () => {
     const { log, lines } = captureLogger();
     const rx = await receiver([500]);
