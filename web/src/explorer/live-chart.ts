@@ -11,6 +11,12 @@
 // every `window` appends. Missing values are NaN: the scales are computed
 // here (uPlot's skip only null), and canvas ignores NaN coordinates.
 //
+// Anomaly overlay (setOverlay): score series (sentio_anomaly_score, 0–1)
+// on the same grid, drawn dashed on a second axis at the right, and the
+// stretches where any of them is at or above a threshold shaded behind the
+// lines. Score columns move with the window like the others; they come from
+// a range query (not from /live), so they are as fresh as the last load.
+//
 // Redraws are batched: push() only marks the chart dirty; one
 // requestAnimationFrame callback redraws at most once per frame.
 
@@ -96,6 +102,10 @@ export class LiveChart {
   private size = 2;
   private xs = new Float64Array(2);
   private cols: Float64Array[] = [];
+  /** Anomaly score columns (overlay), same layout as cols. */
+  private scoreCols: Float64Array[] = [];
+  private scoreLabels: Labels[] = [];
+  private scoreThreshold = 0.8;
   private start = 0;
   private end = 0;
   private lastMs = 0; // grid time of slot end - 1
@@ -143,6 +153,8 @@ export class LiveChart {
     this.size = this.win * 2;
     this.xs = new Float64Array(this.size);
     this.cols = [];
+    this.scoreCols = [];
+    this.scoreLabels = [];
     this.series.length = 0;
     this.colOf.clear();
     this.refCol.clear();
@@ -215,6 +227,7 @@ export class LiveChart {
     if (k >= this.win) {
       // a jump past the whole window: start empty
       for (const ys of this.cols) ys.fill(NaN);
+      for (const ys of this.scoreCols) ys.fill(NaN);
       this.points = 0;
       this.start = 0;
       this.end = this.win;
@@ -227,6 +240,7 @@ export class LiveChart {
       if (this.end === this.size) this.compact();
       this.xs[this.end] = (this.lastMs + j * this.stepMs) / 1000;
       for (const ys of this.cols) ys[this.end] = NaN;
+      for (const ys of this.scoreCols) ys[this.end] = NaN;
       this.end++;
       if (this.end - this.start > this.win) {
         for (const ys of this.cols) if (!Number.isNaN(ys[this.start]!)) this.points--;
@@ -240,6 +254,7 @@ export class LiveChart {
     const n = this.end - this.start;
     this.xs.copyWithin(0, this.start, this.end);
     for (const ys of this.cols) ys.copyWithin(0, this.start, this.end);
+    for (const ys of this.scoreCols) ys.copyWithin(0, this.start, this.end);
     this.start = 0;
     this.end = n;
   }
@@ -273,7 +288,66 @@ export class LiveChart {
 
   /** Visible data as views on the buffers (no copy). */
   private data(): uPlot.AlignedData {
-    return [this.xs.subarray(this.start, this.end), ...this.cols.map((c) => c.subarray(this.start, this.end))];
+    return [this.xs.subarray(this.start, this.end), ...this.cols.map((c) => c.subarray(this.start, this.end)), ...this.scoreCols.map((c) => c.subarray(this.start, this.end))];
+  }
+
+  /**
+   * Overlays anomaly scores (a range query's answer at the chart's step) and
+   * shades the stretches where any score is >= threshold; null removes it.
+   * Returns the number of shaded stretches in the window.
+   */
+  setOverlay(o: { threshold: number; result: Array<{ metric: Labels; values: Array<[number, string]> }> } | null): number {
+    this.scoreCols = [];
+    this.scoreLabels = [];
+    if (o) {
+      this.scoreThreshold = o.threshold;
+      for (const s of o.result.slice(0, MAX_SERIES)) {
+        const ys = new Float64Array(this.size).fill(NaN);
+        for (const [t, v] of s.values) {
+          const slotMs = Math.ceil((t * 1000) / this.stepMs) * this.stepMs;
+          const idx = this.end - 1 - Math.round((this.lastMs - slotMs) / this.stepMs);
+          if (idx < this.start || idx >= this.end) continue;
+          ys[idx] = Number(v);
+        }
+        this.scoreCols.push(ys);
+        this.scoreLabels.push(s.metric);
+      }
+    }
+    this.rebuild();
+    return this.anomalyBands().length;
+  }
+
+  /** Stretches [fromSec, toSec] of the window where any score is >= the threshold. */
+  anomalyBands(): Array<[number, number]> {
+    const bands: Array<[number, number]> = [];
+    if (this.scoreCols.length === 0) return bands;
+    let from = -1;
+    for (let i = this.start; i <= this.end; i++) {
+      let hit = false;
+      if (i < this.end) for (const ys of this.scoreCols) if (ys[i]! >= this.scoreThreshold) hit = true;
+      if (hit && from < 0) from = i;
+      if (!hit && from >= 0) {
+        bands.push([this.xs[from]! - this.stepMs / 2000, this.xs[i - 1]! + this.stepMs / 2000]);
+        from = -1;
+      }
+    }
+    return bands;
+  }
+
+  private drawBands(u: uPlot): void {
+    const bands = this.anomalyBands();
+    if (bands.length === 0) return;
+    const { ctx } = u;
+    const { top, height, left, width } = u.bbox;
+    ctx.save();
+    ctx.globalCompositeOperation = 'destination-over';
+    ctx.fillStyle = cssVar('--anomaly-band');
+    for (const [a, b] of bands) {
+      const x0 = Math.max(left, u.valToPos(a, 'x', true));
+      const x1 = Math.min(left + width, u.valToPos(b, 'x', true));
+      if (x1 > x0) ctx.fillRect(x0, top, Math.max(1, x1 - x0), height);
+    }
+    ctx.restore();
   }
 
   private yRange(minX: number, maxX: number): { min: number; max: number } {
@@ -319,6 +393,7 @@ export class LiveChart {
       const x = this.zoomed ? { min: u.scales.x!.min!, max: u.scales.x!.max! } : { min: minX, max: maxX };
       u.setScale('x', x);
       u.setScale('y', this.yRange(x.min, x.max));
+      if (this.scoreCols.length > 0) u.setScale('score', { min: 0, max: 1 });
     });
     if (this.perf && this.pendingTs.length > 0) {
       const drawnAt = Date.now();
@@ -354,13 +429,18 @@ export class LiveChart {
     const axis = { stroke: cssVar('--muted'), grid: { stroke: cssVar('--border'), width: 1 }, ticks: { stroke: cssVar('--border'), width: 1 } };
     const opts: uPlot.Options = {
       ...this.dims(),
-      scales: { x: { time: true, auto: false }, y: { auto: false } },
-      series: [{}, ...this.series.map((_, i) => this.seriesOpts(i))],
+      scales: { x: { time: true, auto: false }, y: { auto: false }, score: { auto: false, range: [0, 1] } },
+      series: [
+        {},
+        ...this.series.map((_, i) => this.seriesOpts(i)),
+        ...this.scoreLabels.map((l): uPlot.Series => ({ label: `score ${seriesKey(l)}`, scale: 'score', stroke: cssVar('--anomaly'), width: 1, dash: [4, 3], points: { show: false }, gaps: nanGaps })),
+      ],
       axes: [
         axis,
         this.display.unit === undefined
           ? { ...axis, size: 60 }
           : { ...axis, size: 78, label: this.display.unit, labelSize: 18, values: (_u, splits) => splits.map((v) => fmtNum(v)) },
+        ...(this.scoreCols.length > 0 ? [{ ...axis, scale: 'score', side: 1, size: 44, grid: { show: false }, label: 'score', labelSize: 16, splits: () => [0, 0.25, 0.5, 0.75, 1] }] : []),
       ],
       legend: { show: false },
       cursor: {
@@ -374,6 +454,7 @@ export class LiveChart {
         },
       },
       hooks: {
+        draw: [(u) => this.drawBands(u)],
         setSelect: [
           (u) => {
             if (u.select.width > 0) {

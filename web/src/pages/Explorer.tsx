@@ -2,6 +2,10 @@
 // from GET /api/query/range; the chart then follows the same selector on
 // /live. The query lives in the URL. With ?perf=1, frame times and
 // point-to-screen latencies are recorded in window.__sentioPerf.
+// Anomaly overlay: the charted series' sentio_anomaly_score{metric=<name>,
+// model=<picked>, <same matchers>} on a 0–1 axis, stretches at or above the
+// threshold shaded (from the range query at load: refreshed on each load,
+// not streamed); the trend panel asks GET /api/series/trend.
 
 import { useSearchParams } from '@solidjs/router';
 import { createEffect, createMemo, createResource, createSignal, For, Index, on, onCleanup, onMount, Show, type JSX } from 'solid-js';
@@ -10,6 +14,7 @@ import { get } from '../lib/api';
 import { labelText } from '../lib/format';
 import { labelsOf, liveState, pointValue, subscribe, type DataFrame } from '../lib/live';
 import type { Matrix, PromSuccess } from '../lib/types';
+import { TrendPanel } from '../explorer/trend';
 import { LiveChart, MAX_SERIES, type ChartSeries, type PerfLog } from '../explorer/live-chart';
 import {
   autoStepMs,
@@ -33,7 +38,11 @@ declare global {
   }
 }
 
-type Params = { metric?: string; f?: string | string[]; range?: string; step?: string; paused?: string; perf?: string };
+type Params = { metric?: string; f?: string | string[]; range?: string; step?: string; paused?: string; perf?: string; model?: string; score?: string };
+
+const SCORE_METRIC = 'sentio_anomaly_score';
+const DEFAULT_MODEL = 'statistical';
+const DEFAULT_SCORE_THRESHOLD = 0.8;
 
 const arr = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const sinceMs = (range: string) => Math.floor((Date.now() - Math.max(rangeMs(range), 3_600_000)) / 1000);
@@ -75,6 +84,21 @@ export default function Explorer(): JSX.Element {
     () => (metric() ? { m: metric(), r: range() } : null),
     async ({ m, r }) => (await get<PromSuccess<string[]>>('/api/labels', { 'match[]': [selector(m, [])], start: sinceMs(r) })).data.filter((n) => n !== '__name__'),
   );
+
+  // Anomaly overlay: model ('' = none) and threshold, kept in the URL.
+  const model = () => params.model ?? DEFAULT_MODEL;
+  const scoreThreshold = () => {
+    const v = Number(params.score);
+    return params.score !== undefined && v >= 0 && v <= 1 ? v : DEFAULT_SCORE_THRESHOLD;
+  };
+  const [models] = createResource(
+    () => (query().metric ? { m: query().metric, r: query().range } : null),
+    async ({ m, r }) => (await get<PromSuccess<string[]>>('/api/label/model/values', { 'match[]': [selector(SCORE_METRIC, [{ name: 'metric', op: '=', value: m }])], start: sinceMs(r) })).data,
+  );
+  const [bands, setBands] = createSignal<number | null>(null);
+  const [overlayError, setOverlayError] = createSignal<unknown>(null);
+  let lastEndMs = Date.now();
+  let overlayArgs: { stepMs: number; endMs: number; win: number } | null = null;
 
   const [formError, setFormError] = createSignal<string | null>(null);
   const run = (e?: Event) => {
@@ -165,6 +189,9 @@ export default function Explorer(): JSX.Element {
       });
       if (my !== seq || !chart) return;
       chart.load({ stepMs, rangeMs: r, endMs, result: res.data.result });
+      lastEndMs = endMs;
+      overlayArgs = { stepMs, endMs, win };
+      void loadOverlay(my, stepMs, endMs, win);
     } catch (err) {
       if (my !== seq || !chart) return;
       setError(err);
@@ -176,6 +203,26 @@ export default function Explorer(): JSX.Element {
     pending = null;
     for (const f of queued) apply(f);
     if (unsubscribe) chart.setLooping(perf !== null);
+  }
+
+  async function loadOverlay(my: number, stepMs: number, endMs: number, win: number): Promise<void> {
+    const q = query();
+    setOverlayError(null);
+    if (!chart || model() === '') {
+      chart?.setOverlay(null);
+      setBands(null);
+      return;
+    }
+    const scoreSel = selector(SCORE_METRIC, [{ name: 'metric', op: '=', value: q.metric }, { name: 'model', op: '=', value: model() }, ...q.filters]);
+    try {
+      const res = await get<PromSuccess<Matrix>>('/api/query/range', { query: scoreSel, start: (endMs - win * stepMs) / 1000, end: endMs / 1000, step: stepMs / 1000 });
+      if (my !== seq || !chart) return;
+      setBands(chart.setOverlay(res.data.result.length > 0 ? { threshold: scoreThreshold(), result: res.data.result } : null));
+      if (res.data.result.length === 0) setBands(null);
+    } catch (err) {
+      if (my !== seq) return;
+      setOverlayError(err);
+    }
   }
 
   onMount(() => {
@@ -200,6 +247,16 @@ export default function Explorer(): JSX.Element {
         if (p && !queryChanged) stopLive(); // pausing freezes what is drawn
         else if (queryChanged || !p) void load(); // a new query (history only while paused), or resuming
       }),
+    );
+    // A new model or threshold: redo the overlay on the loaded grid.
+    createEffect(
+      on(
+        [model, scoreThreshold],
+        () => {
+          if (overlayArgs) void loadOverlay(seq, overlayArgs.stepMs, overlayArgs.endMs, overlayArgs.win);
+        },
+        { defer: true },
+      ),
     );
     createEffect(
       on(liveState, (s, prev) => {
@@ -311,6 +368,32 @@ export default function Explorer(): JSX.Element {
             {loading() ? ' · loading…' : ''}
           </span>
         </div>
+        <div class="overlay-bar" data-testid="anomaly-overlay">
+          <div class="field">
+            <label for="model-picker">Anomaly model</label>
+            <select id="model-picker" data-testid="model-picker" value={model()} onChange={(e) => setParams({ model: e.currentTarget.value }, { replace: true })}>
+              <option value="">none</option>
+              <Show when={model() && !(models.latest ?? []).includes(model())}>
+                <option value={model()}>{model()}</option>
+              </Show>
+              <For each={models.latest ?? []}>{(m) => <option value={m}>{m}</option>}</For>
+            </select>
+          </div>
+          <div class="field">
+            <label for="score-threshold">Score ≥</label>
+            <input
+              id="score-threshold"
+              data-testid="score-threshold"
+              inputMode="decimal"
+              value={String(scoreThreshold())}
+              onChange={(e) => setParams({ score: e.currentTarget.value.trim() || undefined }, { replace: true })}
+            />
+          </div>
+          <span class="muted small" data-testid="anomaly-bands" data-value={String(bands() ?? '')}>
+            {bands() === null ? (model() ? 'no scores for this series' : 'overlay off') : `${bands()} anomalous stretch${bands() === 1 ? '' : 'es'} shaded`}
+          </span>
+        </div>
+        <ErrorBanner error={overlayError()} />
         <ErrorBanner error={error()} />
         <Show when={liveError()}>
           <p class="error">Live: {liveError()}</p>
@@ -328,6 +411,9 @@ export default function Explorer(): JSX.Element {
           <p class="muted">Pick a metric and press Run.</p>
         </Show>
         <p class="muted small cursor-time">{cursor() ? new Date(cursor()!.t).toLocaleString() : 'Hover the chart for values; drag to zoom; double-click to reset.'}</p>
+        <Show when={query().metric}>
+          <TrendPanel selector={selector(query().metric, query().filters)} window={query().range} endSec={() => Math.floor(lastEndMs / 1000)} />
+        </Show>
         <ul class="legend" aria-label="Series (toggle to show or hide)">
           <Index each={series()}>
             {(s, i) => (
