@@ -1,0 +1,101 @@
+// A rule's condition, from its stored `expr`, evaluated through the query
+// engine (VictoriaMetrics or the embedded store). Forms:
+//
+//   <query> <op> <number>                  threshold: pump_temp{site="a"} > 90
+//   anomaly(<selector>[, "<model>"]) <op> <number>
+//                                          anomaly score: anomaly(pump_temp, "iforest") >= 0.8
+//                                          (the series' sentio_anomaly_score of that model,
+//                                          default "statistical"; every model version)
+//   <query>                                every series of the result (PromQL-style
+//                                          `up == 0` where the engine answers it)
+//
+// <op> is one of > >= < <= == !=. The query is evaluated at step times as a
+// range query's point (range [t − step, t], that step): live evaluation and a
+// backtest over a past range read the same points, so they agree.
+
+import { SentioError } from '../errors.js';
+import { formatSelector, parseSelector } from '../query/selector.js';
+import type { QueryEngine } from '../query/types.js';
+import type { ActiveSeries, Condition } from './evaluator.js';
+
+export type CompareOp = '>' | '>=' | '<' | '<=' | '==' | '!=';
+
+export interface ParsedCondition {
+  kind: 'threshold' | 'anomaly' | 'query';
+  /** What the engine is asked. */
+  query: string;
+  op?: CompareOp;
+  threshold?: number;
+}
+
+const TAIL = /\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$/;
+const ANOMALY = /^\s*anomaly\s*\(\s*(.+?)\s*(?:,\s*"([A-Za-z0-9_.-]+)"\s*)?\)\s*$/s;
+
+function bad(message: string): SentioError {
+  return new SentioError('SENTIO_ERR_BAD_QUERY', message);
+}
+
+/** Parses a rule's expr; throws SentioError SENTIO_ERR_BAD_QUERY. */
+export function parseCondition(expr: string): ParsedCondition {
+  const tail = TAIL.exec(expr);
+  const left = tail ? expr.slice(0, tail.index) : expr;
+  const op = tail?.[1] as CompareOp | undefined;
+  const threshold = tail ? Number(tail[2]) : undefined;
+  const anomaly = ANOMALY.exec(left);
+  if (anomaly) {
+    if (!tail) throw bad('anomaly(...) needs a comparison with a score, e.g. anomaly(pump_temp) >= 0.8');
+    const sel = parseSelector(anomaly[1]!);
+    const name = sel.matchers.find((m) => m.name === '__name__' && m.op === '=');
+    if (!name) throw bad('anomaly(...) needs a selector with a metric name');
+    const matchers = [
+      { name: '__name__', op: '=' as const, value: 'sentio_anomaly_score' },
+      { name: 'metric', op: '=' as const, value: name.value },
+      ...sel.matchers.filter((m) => m.name !== '__name__' && m.name !== 'model'),
+      { name: 'model', op: '=' as const, value: anomaly[2] ?? 'statistical' },
+    ];
+    return { kind: 'anomaly', query: formatSelector({ matchers }), op: op!, threshold: threshold! };
+  }
+  if (left.trim() === '') throw bad('an alert rule expression needs a query');
+  return tail ? { kind: 'threshold', query: left.trim(), op: op!, threshold: threshold! } : { kind: 'query', query: expr.trim() };
+}
+
+export function compare(v: number, op: CompareOp, t: number): boolean {
+  switch (op) {
+    case '>': return v > t;
+    case '>=': return v >= t;
+    case '<': return v < t;
+    case '<=': return v <= t;
+    case '==': return v === t;
+    case '!=': return v !== t;
+  }
+}
+
+/** The condition of a parsed expr, read at steps of `stepMs` through `engine`. */
+export class QueryCondition implements Condition {
+  constructor(
+    private readonly engine: QueryEngine,
+    readonly parsed: ParsedCondition,
+    private readonly stepMs: number,
+  ) {}
+
+  async at(tMs: number): Promise<ActiveSeries[]> {
+    const m = await this.engine.range({ query: this.parsed.query, startMs: tMs - this.stepMs, endMs: tMs, stepMs: this.stepMs });
+    const out = new Map<string, ActiveSeries>();
+    const tS = tMs / 1000;
+    for (const s of m.result) {
+      const last = s.values[s.values.length - 1];
+      if (!last || last[0] !== tS) continue;
+      const v = Number(last[1]);
+      if (Number.isNaN(v)) continue;
+      const { op, threshold } = this.parsed;
+      if (op !== undefined && !compare(v, op, threshold!)) continue;
+      // Scores of several versions of one model are one alert: the highest counts.
+      const labels = { ...s.metric };
+      if (this.parsed.kind === 'anomaly') delete labels.model_version;
+      const key = JSON.stringify(Object.entries(labels).sort());
+      const prev = out.get(key);
+      if (!prev || v > prev.value) out.set(key, { labels, value: v });
+    }
+    return [...out.values()];
+  }
+}
