@@ -1,11 +1,16 @@
 // GET /api/series/trend on an embedded gateway: samples written with line
 // protocol, a Theil–Sen fit per series (an outlier does not move it), the
 // predicted time to a threshold (directed or not), too-short series, bad
-// parameters with their codes, and the viewer role.
+// parameters with their codes, and the viewer role. Then the explorer in
+// headless Chromium (needs `npm run build:web`): the anomaly overlay shades
+// the stretch where the score series is >= 0.8, and the trend panel shows
+// the predicted time to a typed threshold.
 
 import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { type ApiClient, login, startTestGateway, TOKEN, type TestGateway } from './helpers.js';
+import { chromium } from 'playwright-core';
+import { ADMIN_PASSWORD, type ApiClient, login, startTestGateway, TOKEN, type TestGateway } from './helpers.js';
 
 let gw: TestGateway;
 let api: ApiClient;
@@ -21,6 +26,9 @@ before(async () => {
     // p1 rises 0.002/s (7.2/h) from 70, with one wild outlier; p2 falls 0.001/s from 50.
     lines.push(`pump,pump=p1 temp=${i === 30 ? 500 : 70 + 0.002 * i * 60} ${t}`);
     lines.push(`pump,pump=p2 temp=${50 - 0.001 * i * 60} ${t}`);
+    // p1's anomaly score: one anomalous stretch (minutes 20–25), two models.
+    lines.push(`sentio_anomaly,metric=pump_temp,pump=p1,model=statistical,model_version=1 score=${i >= 20 && i <= 25 ? 0.95 : 0.1} ${t}`);
+    lines.push(`sentio_anomaly,metric=pump_temp,pump=p1,model=iforest,model_version=1 score=0.2 ${t}`);
   }
   lines.push(`pump,pump=p3 temp=1 ${now}`);
   const res = await fetch(`${gw.url}/write?precision=ms`, { method: 'POST', headers: { authorization: `Token ${TOKEN}` }, body: lines.join('\n') });
@@ -92,4 +100,50 @@ test('bad parameters: stable codes', async () => {
   assert.equal((await trend({ query: 'histogram_quantile(0.9, pump_temp)' })).body.code, 'SENTIO_ERR_UNSUPPORTED_QUERY');
   assert.equal((await trend({ query: 'pump_temp', direction: 'sideways' })).body.code, 'SENTIO_ERR_VALIDATION');
   assert.equal((await api.call('GET', '/api/series/trend')).body.code, 'SENTIO_ERR_VALIDATION');
+});
+
+test('explorer: anomaly overlay bands and the trend panel', async () => {
+  await mkdir('.tmp', { recursive: true });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await page.goto(`${gw.url}/login`);
+    await page.getByTestId('login-username').fill('admin');
+    await page.getByTestId('login-password').fill(ADMIN_PASSWORD);
+    await page.getByTestId('login-submit').click();
+    await page.getByTestId('logout').waitFor();
+    await page.goto(`${gw.url}/explorer?metric=pump_temp&f=pump%3Dp1&range=1h&step=1m&paused=1`);
+    const bands = page.getByTestId('anomaly-bands');
+    const value = async (want: string) => {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const v = await bands.getAttribute('data-value');
+        if (v === want) return;
+        if (Date.now() > deadline) throw new Error(`anomaly-bands is ${v}, wanted ${want}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await value('1');
+    assert.match((await bands.textContent()) ?? '', /1 anomalous stretch shaded/);
+    // Another model: its scores never reach 0.8.
+    await page.getByTestId('model-picker').selectOption('iforest');
+    await value('0');
+    await page.getByTestId('model-picker').selectOption('statistical');
+    await value('1');
+    await page.screenshot({ path: '.tmp/explorer-anomaly.png', fullPage: true });
+    // Threshold above the peak: nothing shaded.
+    await page.getByTestId('score-threshold').fill('0.99');
+    await page.getByTestId('score-threshold').press('Enter');
+    await value('0');
+
+    await page.getByTestId('trend-threshold').fill('90');
+    await page.getByTestId('trend-run').click();
+    await page.getByTestId('trend-table').waitFor();
+    const text = (await page.getByTestId('trend-table').textContent()) ?? '';
+    assert.match(text, /7\.2/); // slope per hour
+    assert.match(text, /in 1 h 47 min/); // (90 - 77.08) / 0.002 s = 6460 s
+    await page.screenshot({ path: '.tmp/explorer-trend.png', fullPage: true });
+  } finally {
+    await browser.close();
+  }
 });
