@@ -91,7 +91,8 @@ test('the default window (6h) and step, a viewer may ask', async () => {
 });
 
 test('bad parameters: stable codes', async () => {
-  for (const params of [{ window: 'forever' }, { threshold: 'hot' }, { threshold: '' }, { confidence: '1.5' }, { step: '1ms', window: '1h' }, { end: 'yesterday' }]) {
+  const bad: Array<Record<string, string>> = [{ window: 'forever' }, { threshold: 'hot' }, { threshold: '' }, { confidence: '1.5' }, { step: '1ms', window: '1h' }, { end: 'yesterday' }];
+  for (const params of bad) {
     const r = await trend({ query: 'pump_temp', ...params });
     assert.equal(r.status, 400, JSON.stringify(params));
     assert.equal(r.body.code, 'SENTIO_ERR_BAD_QUERY', JSON.stringify(params));
