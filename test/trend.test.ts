@@ -84,7 +84,7 @@ test('the default window (6h) and step, a viewer may ask', async () => {
   const r = await trend({ query: 'pump_temp{pump="p1"}', end }, viewer);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.data.window, 21_600);
-  assert.equal(r.body.data.stepSeconds, 22);
+  assert.equal(r.body.data.stepSeconds, 44); // 6 h / 500 points, rounded up to whole seconds
   assert.ok(r.body.data.result[0].fit.slopePerSecond > 0);
   const anon = await fetch(`${gw.url}/api/series/trend?query=pump_temp`);
   assert.equal(anon.status, 401);

@@ -61,14 +61,16 @@ function range(q: { start?: string | undefined; end?: string | undefined }, defa
 }
 
 /** Default points of a trend's range query (more than a chart's 250: the fit gains from them). */
-const TREND_POINTS = 1000;
+const TREND_POINTS = 500;
+/** Most series one trend request fits (each fit is up to ~100 ms of CPU). */
+const MAX_TREND_SERIES = 500;
 const Fit = z.object({
   slopePerSecond: z.number(), slopePerHour: z.number(),
   slopeLowPerSecond: z.number(), slopeHighPerSecond: z.number(),
   slopeLowPerHour: z.number(), slopeHighPerHour: z.number(),
   level: z.number().describe('The fitted value at `at` (the newest sample).'),
   at: z.number().describe('Unix seconds of the newest sample.'),
-  confidence: z.number(), sampled: z.boolean().describe('True when pairs were sampled (more than 2000 points).'),
+  confidence: z.number(), sampled: z.boolean().describe('True when pairs were sampled (more than 1000 points).'),
 });
 const Crossing = z.object({
   seconds: z.number().describe('From `at` until the fitted line crosses the threshold (0: already beyond it).'),
@@ -126,8 +128,16 @@ export function queryRoutes(engine: QueryEngine): RouteDef<any, any, any, any>[]
         const confidence = q.confidence !== undefined ? Number(q.confidence) : 0.95;
         if (!(confidence > 0 && confidence < 1)) throw new SentioError('SENTIO_ERR_BAD_QUERY', `confidence: expected a number in (0, 1), got "${q.confidence}"`);
         const matrix = await engine.range({ query: q.query, startMs, endMs, stepMs });
+        if (matrix.result.length > MAX_TREND_SERIES) throw new SentioError('SENTIO_ERR_BAD_QUERY', `${matrix.result.length} series: at most ${MAX_TREND_SERIES} per trend request, narrow the selector`);
         const iso = (s: number) => new Date(s * 1000).toISOString();
-        const result = matrix.result.map(({ metric, values }) => {
+        const result = [];
+        for (const { metric, values } of matrix.result) {
+          // Let other requests in between fits (each is up to ~100 ms of CPU).
+          if (result.length > 0) await new Promise<void>((r) => setImmediate(r));
+          result.push(fitOne(metric, values));
+        }
+        return { status: 'success' as const, data: { resultType: 'trend' as const, window: windowMs / 1000, stepSeconds: stepMs / 1000, threshold: threshold ?? null, result } };
+        function fitOne(metric: Record<string, string>, values: Array<[number, string]>) {
           const ts = new Float64Array(values.length);
           const ys = new Float64Array(values.length);
           let finite = 0;
@@ -152,8 +162,7 @@ export function queryRoutes(engine: QueryEngine): RouteDef<any, any, any, any>[]
               time: iso(f.atS + c.seconds), soonestTime: iso(f.atS + c.soonest), latestTime: Number.isFinite(c.latest) ? iso(f.atS + c.latest) : null,
             },
           };
-        });
-        return { status: 'success' as const, data: { resultType: 'trend' as const, window: windowMs / 1000, stepSeconds: stepMs / 1000, threshold: threshold ?? null, result } };
+        }
       },
     }),
     route({
