@@ -34,6 +34,7 @@ import type { Sink } from './sinks/types.js';
 import { applyFileConnectors } from './connectors/file.js';
 import { ConnectorRuntime } from './connectors/runtime.js';
 import { ConnectorMetrics } from './connectors/status.js';
+import { Alerting } from './alerts/index.js';
 import { AnomalyEngine } from './anomaly/engine.js';
 import { builtinModels } from './anomaly/models.js';
 import { closeOnnxPool } from './anomaly/onnx.js';
@@ -61,6 +62,8 @@ export interface Gateway {
   status: StatusSampler;
   /** Scores every series (undefined: --anomaly-interval-s 0). */
   anomaly: AnomalyEngine | undefined;
+  /** Evaluates the alert rules (undefined: --alert-interval-s 0, or nothing to query). */
+  alerting: Alerting | undefined;
   /** Writes the gateway's own counters to its sinks (undefined: --self-metrics-interval-s 0, or only the blackhole). */
   selfMetrics: SelfMetrics | undefined;
   /** Start-up warnings worth printing (e.g. listening beyond loopback without TLS). */
@@ -228,6 +231,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   });
   // User anomaly models (the registry in the metadata store): scored beside the configured ones.
   const modelRegistry = new ModelRegistry({ store: control.store, engine: anomaly, log, registry: metrics.registry });
+  const queryEngine = queryEngineFor(config, embedded);
   const api = createApi(
     { store: control.store, sessions: control.sessions, deviceTokens: control.deviceTokens, activity: control.activity, status: () => status.status, connectors },
     {
@@ -239,9 +243,15 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
       rateLimit: config.control.apiRateLimit,
       corsOrigins: config.control.corsOrigins,
     },
-    queryEngineFor(config, embedded),
+    queryEngine,
     { store: control.store, registry: modelRegistry, scored: config.anomaly?.models ?? [] },
+    queryEngine ? { store: control.store, query: queryEngine, stepMs: Math.max(1, config.alertIntervalS) * 1000 } : undefined,
   );
+  // Alert rules need something to query: off with the blackhole sink alone.
+  const alerting =
+    config.alertIntervalS > 0 && queryEngine
+      ? new Alerting({ store: control.store, cache: control.cache, query: queryEngine, intervalMs: config.alertIntervalS * 1000, log, registry: metrics.registry })
+      : undefined;
   const budget = new MemoryBudget(config.maxInflightBodyBytes);
   metrics.budgetProbe = () => ({ inUse: budget.inUse, peak: budget.takePeak(), capacity: budget.capacity });
   let ready = false;
@@ -295,6 +305,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
   ready = true;
   await modelRegistry.start();
   anomaly?.start();
+  alerting?.start();
   await connectors.start();
   // The gateway's own counters, into its own sinks (not when only the blackhole would get them: nothing would be kept).
   const selfMetrics =
@@ -334,6 +345,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
     status,
     selfMetrics,
     anomaly,
+    alerting,
     warnings,
     apiRoutes: api.routes.map((r) => ({ method: r.method, path: r.path })),
     dashboard: existsSync(join(defaultWebRoot, 'index.html')),
@@ -358,6 +370,7 @@ export async function startGateway(config: Config, log: Logger, tokens: readonly
         status.close();
         await selfMetrics?.close();
         await modelRegistry.close();
+        await alerting?.close();
         await anomaly?.close();
         await closeOnnxPool();
         await live.close();

@@ -78,24 +78,41 @@ export class QueryCondition implements Condition {
     private readonly stepMs: number,
   ) {}
 
+  private prefetched: { fromMs: number; toMs: number; byT: Map<number, ActiveSeries[]> } | undefined;
+
+  /** Reads the steps of [fromMs, toMs] in one range query, for at() to answer from (a backtest). */
+  async prefetch(fromMs: number, toMs: number): Promise<void> {
+    this.prefetched = { fromMs, toMs, byT: await this.points(fromMs, toMs) };
+  }
+
   async at(tMs: number): Promise<ActiveSeries[]> {
-    const m = await this.engine.range({ query: this.parsed.query, startMs: tMs - this.stepMs, endMs: tMs, stepMs: this.stepMs });
-    const out = new Map<string, ActiveSeries>();
-    const tS = tMs / 1000;
+    const p = this.prefetched;
+    if (p && tMs >= p.fromMs && tMs <= p.toMs) return p.byT.get(tMs) ?? [];
+    return (await this.points(tMs, tMs)).get(tMs) ?? [];
+  }
+
+  /** The active series at each step in [fromMs, toMs] (multiples of the step), from one range query starting a step earlier. */
+  private async points(fromMs: number, toMs: number): Promise<Map<number, ActiveSeries[]>> {
+    const step = this.stepMs;
+    const m = await this.engine.range({ query: this.parsed.query, startMs: Math.ceil(fromMs / step) * step - step, endMs: toMs, stepMs: step });
+    const { op, threshold, kind } = this.parsed;
+    const byT = new Map<number, Map<string, ActiveSeries>>();
     for (const s of m.result) {
-      const last = s.values[s.values.length - 1];
-      if (!last || last[0] !== tS) continue;
-      const v = Number(last[1]);
-      if (Number.isNaN(v)) continue;
-      const { op, threshold } = this.parsed;
-      if (op !== undefined && !compare(v, op, threshold!)) continue;
-      // Scores of several versions of one model are one alert: the highest counts.
       const labels = { ...s.metric };
-      if (this.parsed.kind === 'anomaly') delete labels.model_version;
+      // Scores of several versions of one model are one alert: the highest counts.
+      if (kind === 'anomaly') delete labels.model_version;
       const key = JSON.stringify(Object.entries(labels).sort());
-      const prev = out.get(key);
-      if (!prev || v > prev.value) out.set(key, { labels, value: v });
+      for (const [tS, text] of s.values) {
+        const t = Math.round(tS * 1000);
+        const v = Number(text);
+        if (t < fromMs || Number.isNaN(v)) continue;
+        if (op !== undefined && !compare(v, op, threshold!)) continue;
+        let at = byT.get(t);
+        if (!at) byT.set(t, (at = new Map()));
+        const prev = at.get(key);
+        if (!prev || v > prev.value) at.set(key, { labels, value: v });
+      }
     }
-    return [...out.values()];
+    return new Map([...byT].map(([t, at]) => [t, [...at.values()]]));
   }
 }

@@ -37,6 +37,7 @@
 import { createHash } from 'node:crypto';
 import type { Cache } from '../cache/types.js';
 import { matchesLabels, type Selector } from '../query/selector.js';
+import type { MetaStore } from '../store/types.js';
 import type { AlertInstance, AlertState, Notification } from './types.js';
 
 /** What evaluation needs of a rule. */
@@ -68,6 +69,8 @@ export interface ActiveSeries {
 /** The series for which a rule's condition holds at a time (unix ms). */
 export interface Condition {
   at(tMs: number): Promise<ActiveSeries[]>;
+  /** Optionally reads a whole range at once ahead of at() calls within it (a backtest). */
+  prefetch?(fromMs: number, toMs: number): Promise<void>;
 }
 
 export interface Silence {
@@ -83,6 +86,11 @@ export interface AlertStates {
   load(ruleId: string): Promise<AlertInstance[]>;
   /** Stores the alerts that changed and forgets `removed` (fingerprints). */
   save(ruleId: string, changed: readonly AlertInstance[], removed: readonly string[]): Promise<void>;
+}
+
+/** Alert states in the metadata store (shared by the instances of a cluster). */
+export function storeAlertStates(store: Pick<MetaStore, 'listAlerts' | 'saveAlerts'>): AlertStates {
+  return { load: (ruleId) => store.listAlerts(ruleId), save: (ruleId, changed, removed) => store.saveAlerts(ruleId, changed, removed) };
 }
 
 export class MemoryAlertStates implements AlertStates {
@@ -323,6 +331,7 @@ export async function backtest(rule: EvalRule, condition: Condition, o: { startM
     firing: () => undefined,
   });
   const out: BacktestResult = { transitions: [], notifications: [], steps: 0 };
+  await condition.prefetch?.(o.startMs, o.endMs);
   try {
     for (let t = Math.ceil(o.startMs / o.stepMs) * o.stepMs; t <= o.endMs; t += o.stepMs) {
       clock = t;

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { QueryEngine } from '../query/types.js';
 import { openApiDocument } from './openapi.js';
+import { type AlertServices, alertRoutes } from './alert-routes.js';
 import { queryRoutes } from './query-routes.js';
 import { type AnomalyModelServices, anomalyRoutes } from './anomaly-routes.js';
 import { route, Router, type RouterDeps } from './router.js';
@@ -13,11 +14,12 @@ import { type ApiServices, auditAndStatusRoutes, authRoutes, deviceRoutes, ruleA
 
 export const API_VERSION = '1.0.0';
 
-export function createApi(services: ApiServices, deps: RouterDeps, query: QueryEngine | undefined, anomalyModels?: AnomalyModelServices): Router {
+export function createApi(services: ApiServices, deps: RouterDeps, query: QueryEngine | undefined, anomalyModels?: AnomalyModelServices, alerts?: AlertServices): Router {
   const router = new Router(deps);
   router.add(...authRoutes(services), ...userRoutes(services), ...deviceRoutes(services), ...ruleAndConnectorRoutes(services), ...auditAndStatusRoutes(services));
   if (query) router.add(...queryRoutes(query));
   if (anomalyModels) router.add(...anomalyRoutes(anomalyModels));
+  if (alerts) router.add(...alertRoutes(alerts));
   let doc: unknown;
   router.add(
     route({

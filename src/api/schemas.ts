@@ -3,6 +3,7 @@
 // document is the contract the code enforces.
 
 import { z } from 'zod';
+import { parseCondition } from '../alerts/condition.js';
 import { connectorKinds, roles } from '../store/types.js';
 
 export const Id = z.uuid().describe('A UUID.');
@@ -122,18 +123,39 @@ export const AlertRule = z
     labels: Labels,
     annotations: Labels,
     enabled: z.boolean(),
+    groupBy: z.array(z.string()),
+    parentId: Id.nullable(),
+    inhibitLabels: z.array(z.string()),
+    repeatSeconds: z.number().int(),
+    cooldownSeconds: z.number().int(),
     createdAt: Timestamp,
     updatedAt: Timestamp,
   })
   .meta({ id: 'AlertRule' });
 const RuleFields = {
   name: z.string().min(1).max(128),
-  expr: z.string().min(1).max(4096).describe('PromQL/MetricsQL expression or series selector (evaluated by the anomaly engine).'),
+  expr: z
+    .string()
+    .min(1)
+    .max(4096)
+    .describe('The condition (docs/alerts.md): `<query> <op> <number>`, `anomaly(<selector>[, "<model>"]) <op> <score>`, or a query whose every series is an alert.')
+    .superRefine((v, ctx) => {
+      try {
+        parseCondition(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      }
+    }),
   forSeconds: z.number().int().min(0).max(86_400 * 7),
   severity: Severity,
   labels: LabelsIn,
   annotations: z.record(z.string().max(64), z.string().max(4096)),
   enabled: z.boolean(),
+  groupBy: z.array(z.string().min(1).max(128)).max(32).describe('Labels whose values split the alerts into notification groups ([]: one group per rule).'),
+  parentId: Id.nullable().describe('A rule whose firing alerts mute this rule\'s (inhibition).'),
+  inhibitLabels: z.array(z.string().min(1).max(128)).max(32).describe('Labels a parent\'s alert and this rule\'s must agree on to mute it ([]: any firing parent alert mutes).'),
+  repeatSeconds: z.number().int().min(60).max(86_400 * 30).describe('An unchanged group is notified again after this long (default 4 h).'),
+  cooldownSeconds: z.number().int().min(0).max(86_400).describe('A group\'s new firing set is notified at most once per this long (default 0).'),
 };
 export const NewAlertRule = z.object({
   name: RuleFields.name,
@@ -143,6 +165,11 @@ export const NewAlertRule = z.object({
   labels: RuleFields.labels.optional(),
   annotations: RuleFields.annotations.optional(),
   enabled: RuleFields.enabled.optional(),
+  groupBy: RuleFields.groupBy.optional(),
+  parentId: RuleFields.parentId.optional(),
+  inhibitLabels: RuleFields.inhibitLabels.optional(),
+  repeatSeconds: RuleFields.repeatSeconds.optional(),
+  cooldownSeconds: RuleFields.cooldownSeconds.optional(),
 });
 export const AlertRulePatch = NewAlertRule.partial().strict();
 

@@ -129,6 +129,10 @@ export const settings = {
     kind: 'int',
     help: "write the gateway's own ingest counters (sentio_accepted_samples_total, ...) to its sink this often, so their history can be queried (the dashboard's ingest chart); 0: off",
   },
+  'alert-interval-s': {
+    kind: 'int',
+    help: 'evaluate every enabled alert rule this often (at multiples of it), through the query engine; states in the metadata store, notifications claimed in the cache; 0: alerting is off',
+  },
   'anomaly-interval-s': {
     kind: 'int',
     help: 'score every series for anomalies this often (the statistical detector), writing sentio_anomaly_score{metric, <labels>, model, model_version}; 0: the anomaly engine is off',
@@ -245,6 +249,7 @@ export const configSchema = z
     'tls-key': z.string().min(1).optional(),
     'live-max-rate': z.number().gt(0).max(1000).default(10),
     'self-metrics-interval-s': z.number().int().min(0).max(3600).default(10),
+    'alert-interval-s': z.number().int().min(0).max(3600).default(15),
     'anomaly-interval-s': z.number().int().min(0).max(86_400).default(10),
     'anomaly-max-series': z.number().int().min(1).max(10_000_000).default(100_000),
     'anomaly-idle-s': z.number().int().min(1).max(30 * 86_400).default(3600),
@@ -395,6 +400,8 @@ export interface Config {
   control: ControlConfig;
   /** 0: off. */
   selfMetricsIntervalS: number;
+  /** Alert evaluation every this many seconds; 0: off. */
+  alertIntervalS: number;
   /** The anomaly engine; undefined: off (--anomaly-interval-s 0). */
   anomaly: { intervalS: number; maxSeries: number; idleS: number; models: string[] } | undefined;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
@@ -613,6 +620,7 @@ function toConfig(r: Raw, connectors: ConnectorSpec[] | undefined): Config {
       liveMaxRate: r['live-max-rate'],
     },
     selfMetricsIntervalS: r['self-metrics-interval-s'],
+    alertIntervalS: r['alert-interval-s'],
     anomaly: r['anomaly-interval-s'] > 0 ? { intervalS: r['anomaly-interval-s'], maxSeries: r['anomaly-max-series'], idleS: r['anomaly-idle-s'], models: r['anomaly-models'] } : undefined,
     logLevel: r['log-level'],
   };

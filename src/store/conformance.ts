@@ -467,6 +467,12 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         assert.deepEqual(b.labels, {});
         assert.deepEqual(b.annotations, {});
         assert.equal(b.enabled, true);
+        assert.deepEqual([b.groupBy, b.parentId, b.inhibitLabels, b.repeatSeconds, b.cooldownSeconds], [[], null, [], 4 * 3600, 0]);
+        const c = await s.createAlertRule({ name: 'c-rule', expr: 'up == 0', groupBy: ['site'], parentId: b.id, inhibitLabels: ['site'], cooldownSeconds: 60 });
+        assert.deepEqual([c.groupBy, c.parentId, c.inhibitLabels, c.repeatSeconds, c.cooldownSeconds], [['site'], b.id, ['site'], 4 * 3600, 60]);
+        const c2 = await s.updateAlertRule(c.id, { parentId: null, repeatSeconds: 600 });
+        assert.deepEqual([c2!.groupBy, c2!.parentId, c2!.repeatSeconds, c2!.cooldownSeconds], [['site'], null, 600, 60]);
+        assert.equal(await s.deleteAlertRule(c.id), true);
         assert.match(b.createdAt, isoRe);
         const a = await s.createAlertRule({ name: 'a-rule', expr: 'rate(x[5m]) > 1', forSeconds: 300, severity: 'critical', labels: { team: 'ops' }, annotations: { summary: 'hot' }, enabled: false });
         assert.equal(a.forSeconds, 300);
@@ -493,6 +499,26 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         assert.equal(await s.deleteAlertRule(a.id), true);
         assert.equal(await s.deleteAlertRule(a.id), false);
         assert.deepEqual((await s.listAlertRules()).map((r) => r.id), [b.id]);
+      });
+    });
+
+    describe('alerts', () => {
+      it('saved per rule, upserted by fingerprint, removed, and gone with their rule', async (s) => {
+        const rule = await s.createAlertRule({ name: 'alerts-rule', expr: 'pump_temp > 90' });
+        const other = await s.createAlertRule({ name: 'alerts-other', expr: 'up == 0' });
+        const at = '2026-12-08T10:00:00.123Z';
+        const a = { ruleId: rule.id, fingerprint: 'aaaa', labels: { site: 'a', alertname: 'alerts-rule' }, annotations: { summary: 'hot' }, state: 'pending' as const, value: 95.5, activeAt: at, firedAt: null, resolvedAt: null };
+        const b = { ...a, fingerprint: 'bbbb', labels: { site: 'b', alertname: 'alerts-rule' }, state: 'firing' as const, firedAt: at };
+        await s.saveAlerts(rule.id, [b, a], []);
+        await s.saveAlerts(other.id, [{ ...a, ruleId: other.id }], []);
+        assert.deepEqual(await s.listAlerts(rule.id), [a, b]);
+        assert.equal((await s.listAlerts()).length, 3);
+        const resolved = { ...b, state: 'resolved' as const, value: 80, resolvedAt: '2026-12-08T10:05:00.000Z' };
+        await s.saveAlerts(rule.id, [resolved], ['aaaa']);
+        assert.deepEqual(await s.listAlerts(rule.id), [resolved]);
+        await s.saveAlerts(rule.id, [], []);
+        await s.deleteAlertRule(rule.id);
+        assert.deepEqual((await s.listAlerts()).map((x) => x.ruleId), [other.id]);
       });
     });
 

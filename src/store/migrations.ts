@@ -170,6 +170,31 @@ CREATE TABLE user_models (
 CREATE UNIQUE INDEX user_models_one_active ON user_models (name) WHERE role = 'active';
 `,
   },
+  {
+    version: 5,
+    name: 'alerts',
+    // The states of alert rules' alerts (src/alerts/evaluator.ts): one row per
+    // rule and label set, pending or firing, or resolved and kept a while.
+    sql: `
+CREATE TABLE alerts (
+  rule_id     text NOT NULL REFERENCES alert_rules (id) ON DELETE CASCADE,
+  fingerprint text NOT NULL,
+  labels      jsonb NOT NULL,
+  annotations jsonb NOT NULL DEFAULT '{}',
+  state       text NOT NULL CHECK (state IN ('pending', 'firing', 'resolved')),
+  value       double precision NOT NULL,
+  active_at   timestamptz(3) NOT NULL,
+  fired_at    timestamptz(3),
+  resolved_at timestamptz(3),
+  updated_at  timestamptz(3) NOT NULL DEFAULT now(),
+  CONSTRAINT alerts_pkey PRIMARY KEY (rule_id, fingerprint)
+);
+CREATE INDEX alerts_state_idx ON alerts (state);
+-- A rule's grouping, inhibition and notification timing (groupBy, parentId,
+-- inhibitLabels, repeatSeconds, cooldownSeconds), as one JSON object.
+ALTER TABLE alert_rules ADD COLUMN spec jsonb NOT NULL DEFAULT '{}';
+`,
+  },
 ];
 
 /** Throws unless versions are positive integers, strictly increasing. */

@@ -2,11 +2,14 @@
 // SQL runs on PostgreSQL and on PGlite. See index.ts for the design notes.
 
 import { randomUUID } from 'node:crypto';
+import type { AlertInstance } from '../alerts/types.js';
 import { SentioError } from '../errors.js';
 import type { Executor, Param, Queryable, Row } from './executor.js';
 import { migrate } from './migrations.js';
 import {
+  alertRuleSpecDefaults,
   type AlertRule,
+  type AlertRuleSpec,
   type AlertRulePatch,
   type AuditEntry,
   type AuditQuery,
@@ -120,8 +123,31 @@ function toAlertRule(r: Row): AlertRule {
     labels: json(r.labels),
     annotations: json(r.annotations),
     enabled: r.enabled as boolean,
+    ...alertRuleSpecDefaults,
+    ...json<Partial<AlertRuleSpec>>(r.spec),
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
+  };
+}
+
+/** The spec fields present in `r`. */
+function specOf(r: Partial<AlertRuleSpec>): Partial<AlertRuleSpec> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(alertRuleSpecDefaults) as (keyof AlertRuleSpec)[]) if (r[k] !== undefined) out[k] = r[k];
+  return out as Partial<AlertRuleSpec>;
+}
+
+function toAlert(r: Row): AlertInstance {
+  return {
+    ruleId: r.rule_id as string,
+    fingerprint: r.fingerprint as string,
+    labels: json(r.labels),
+    annotations: json(r.annotations),
+    state: r.state as AlertInstance['state'],
+    value: Number(r.value),
+    activeAt: iso(r.active_at),
+    firedAt: isoOrNull(r.fired_at),
+    resolvedAt: isoOrNull(r.resolved_at),
   };
 }
 
@@ -540,9 +566,9 @@ export class SqlStore implements MetaStore {
   async createAlertRule(r: NewAlertRule): Promise<AlertRule> {
     const [row] = await q(
       this.db,
-      `INSERT INTO alert_rules (id, name, expr, for_seconds, severity, labels, annotations, enabled)
-       VALUES ($1::text, $2::text, $3::text, $4::integer, $5::text, $6::text::jsonb, $7::text::jsonb, $8::boolean) RETURNING *`,
-      [randomUUID(), r.name, r.expr, r.forSeconds ?? 0, r.severity ?? 'warning', JSON.stringify(r.labels ?? {}), JSON.stringify(r.annotations ?? {}), r.enabled ?? true],
+      `INSERT INTO alert_rules (id, name, expr, for_seconds, severity, labels, annotations, enabled, spec)
+       VALUES ($1::text, $2::text, $3::text, $4::integer, $5::text, $6::text::jsonb, $7::text::jsonb, $8::boolean, $9::text::jsonb) RETURNING *`,
+      [randomUUID(), r.name, r.expr, r.forSeconds ?? 0, r.severity ?? 'warning', JSON.stringify(r.labels ?? {}), JSON.stringify(r.annotations ?? {}), r.enabled ?? true, JSON.stringify(specOf(r))],
     );
     return toAlertRule(row!);
   }
@@ -561,9 +587,9 @@ export class SqlStore implements MetaStore {
       this.db,
       `UPDATE alert_rules SET name = COALESCE($2::text, name), expr = COALESCE($3::text, expr), for_seconds = COALESCE($4::integer, for_seconds),
          severity = COALESCE($5::text, severity), labels = COALESCE($6::text::jsonb, labels), annotations = COALESCE($7::text::jsonb, annotations),
-         enabled = COALESCE($8::boolean, enabled), updated_at = now()
+         enabled = COALESCE($8::boolean, enabled), spec = spec || $9::text::jsonb, updated_at = now()
        WHERE id = $1::text RETURNING *`,
-      [id, nullable(p.name), nullable(p.expr), nullable(p.forSeconds), nullable(p.severity), jsonOrNull(p.labels), jsonOrNull(p.annotations), nullable(p.enabled)],
+      [id, nullable(p.name), nullable(p.expr), nullable(p.forSeconds), nullable(p.severity), jsonOrNull(p.labels), jsonOrNull(p.annotations), nullable(p.enabled), JSON.stringify(specOf(p))],
     );
     return r && toAlertRule(r);
   }
@@ -669,6 +695,36 @@ export class SqlStore implements MetaStore {
   }
 
   // ---- user anomaly models ----
+
+  // ---- alerts ----
+
+  async listAlerts(ruleId?: string): Promise<AlertInstance[]> {
+    const rows = ruleId === undefined
+      ? await q(this.db, 'SELECT * FROM alerts ORDER BY rule_id, fingerprint')
+      : await q(this.db, 'SELECT * FROM alerts WHERE rule_id = $1::text ORDER BY fingerprint', [ruleId]);
+    return rows.map(toAlert);
+  }
+
+  async saveAlerts(ruleId: string, changed: readonly AlertInstance[], removed: readonly string[]): Promise<void> {
+    if (changed.length === 0 && removed.length === 0) return;
+    await this.db
+      .transaction(async (tx) => {
+        if (removed.length > 0) {
+          await q(tx, 'DELETE FROM alerts WHERE rule_id = $1::text AND fingerprint IN (SELECT jsonb_array_elements_text($2::text::jsonb))', [ruleId, JSON.stringify(removed)]);
+        }
+        for (const a of changed) {
+          await q(
+            tx,
+            `INSERT INTO alerts (rule_id, fingerprint, labels, annotations, state, value, active_at, fired_at, resolved_at, updated_at)
+             VALUES ($1::text, $2::text, $3::text::jsonb, $4::text::jsonb, $5::text, $6::double precision, $7::timestamptz, $8::timestamptz, $9::timestamptz, now())
+             ON CONFLICT (rule_id, fingerprint) DO UPDATE SET labels = EXCLUDED.labels, annotations = EXCLUDED.annotations, state = EXCLUDED.state,
+               value = EXCLUDED.value, active_at = EXCLUDED.active_at, fired_at = EXCLUDED.fired_at, resolved_at = EXCLUDED.resolved_at, updated_at = now()`,
+            [ruleId, a.fingerprint, JSON.stringify(a.labels), JSON.stringify(a.annotations), a.state, a.value, a.activeAt, a.firedAt, a.resolvedAt],
+          );
+        }
+      })
+      .catch(mapError);
+  }
 
   async createUserModel(m: NewUserModel): Promise<UserModel> {
     const [r] = await q(

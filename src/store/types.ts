@@ -16,6 +16,8 @@
 // - Secrets are never stored: passwords as memory-hard hashes, tokens as
 //   SHA-256 digests made by the caller.
 
+import type { AlertInstance } from '../alerts/types.js';
+
 export type Role = 'admin' | 'operator' | 'viewer';
 export const roles: readonly Role[] = ['admin', 'operator', 'viewer'];
 
@@ -139,11 +141,25 @@ export interface AlertRule {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   enabled: boolean;
+  /** Labels whose values split the rule's alerts into notification groups ([]: one group). */
+  groupBy: string[];
+  /** A rule whose firing alerts mute this one's (inhibition); null: none. */
+  parentId: string | null;
+  /** Labels a parent's alert and this rule's must agree on to mute it ([]: any). */
+  inhibitLabels: string[];
+  /** An unchanged group is notified again after this long. */
+  repeatSeconds: number;
+  /** A group's new firing set is notified at most once per this long. */
+  cooldownSeconds: number;
   createdAt: string;
   updatedAt: string;
 }
 
-export type NewAlertRule = Pick<AlertRule, 'name' | 'expr'> & Partial<Pick<AlertRule, 'forSeconds' | 'severity' | 'labels' | 'annotations' | 'enabled'>>;
+/** The parts of a rule kept in its spec column, and their defaults. */
+export const alertRuleSpecDefaults = { groupBy: [] as string[], parentId: null as string | null, inhibitLabels: [] as string[], repeatSeconds: 4 * 3600, cooldownSeconds: 0 };
+export type AlertRuleSpec = typeof alertRuleSpecDefaults;
+
+export type NewAlertRule = Pick<AlertRule, 'name' | 'expr'> & Partial<Pick<AlertRule, 'forSeconds' | 'severity' | 'labels' | 'annotations' | 'enabled' | keyof AlertRuleSpec>>;
 export type AlertRulePatch = Partial<Omit<AlertRule, 'id' | 'createdAt' | 'updatedAt'>>;
 
 export type ConnectorKind = 'mqtt' | 'modbus' | 'opcua' | 'homeassistant';
@@ -355,6 +371,11 @@ export interface MetaStore {
    * active (promotedAt set), a later one shadow. A second (name, version)
    * throws StoreConflictError.
    */
+  /** The alerts of one rule (all rules without an id), by fingerprint order. */
+  listAlerts(ruleId?: string): Promise<AlertInstance[]>;
+  /** Upserts the alerts of one rule that changed and deletes `removed` (fingerprints), in one transaction. */
+  saveAlerts(ruleId: string, changed: readonly AlertInstance[], removed: readonly string[]): Promise<void>;
+
   createUserModel(m: NewUserModel): Promise<UserModel>;
   /** Every version of every user model, without the bytes, by name then creation. */
   listUserModels(): Promise<UserModel[]>;
