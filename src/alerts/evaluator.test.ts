@@ -181,7 +181,7 @@ test('a rule through the embedded query engine: threshold and anomaly conditions
     // 10 minutes at 5 s: site a above 90 from minute 3 to minute 6, site b never.
     for (let k = 0; k < 120; k++) {
       const t = t0 + k * 5 * S;
-      lines.push(`pump,site=a temp=${k >= 36 && k < 72 ? 95 : 60} ${t}`, `pump,site=b temp=70 ${t}`);
+      lines.push(`pump,site=a temp=${k >= 36 && k < 72 ? 95 : 60} ${t}`, `pump,site=b temp=70 ${t}`, `pump,site=c temp=${50 + k * 0.1} ${t}`);
       // As the engine names scores: measurement sentio_anomaly, field score.
       lines.push(`sentio_anomaly,metric=pump_temp,site=a,model=statistical,model_version=1 score=${k === 60 ? 0.95 : 0.1} ${t}`);
     }
@@ -190,7 +190,7 @@ test('a rule through the embedded query engine: threshold and anomaly conditions
     const engine = new EmbeddedQueryEngine(gw.gateway.embedded!);
     const step = 15 * S;
     const r = rule({ forSeconds: 60 });
-    const cond = new QueryCondition(engine, parseCondition('pump_temp > 90'), step);
+    const cond = new QueryCondition(engine, parseCondition('pump_temp{site=~"a|b"} > 90'), step);
 
     // Live: one evaluator stepping through the same times.
     let clock = t0;
@@ -215,6 +215,23 @@ test('a rule through the embedded query engine: threshold and anomaly conditions
     for (let t = t0; t < t0 + 600 * S; t += 5 * S) if ((await an.at(t)).length > 0) hits.push((t - t0) / S);
     assert.deepEqual(hits, [300]);
     assert.throws(() => parseCondition('anomaly(pump_temp)'), /needs a comparison/);
+
+    // Time to threshold: site c rises 1.2 a minute (62 at the end): 90 in about 23 min, within the hour; b is flat.
+    const trend = parseCondition('reaches(pump_temp, >= 90, 1h, 5m)');
+    assert.deepEqual([trend.kind, trend.windowMs, trend.withinMs], ['trend', 300_000, 3_600_000]);
+    const tc = new QueryCondition(engine, trend, step);
+    const at = await tc.at(t0 + 585 * S);
+    assert.deepEqual(at.map((a) => a.labels.site), ['c']);
+    assert.ok(Math.abs(at[0]!.value - (90 - (50 + 117 * 0.1)) / 1.2 * 60) < 30, `seconds to 90: ${at[0]!.value}`);
+    assert.equal((await new QueryCondition(engine, parseCondition('reaches(pump_temp, >= 90, 10m, 5m)'), step).at(t0 + 585 * S)).length, 0, 'not within 10 min');
+    const tr = rule({ forSeconds: 0 });
+    const btTrend = await backtest(tr, tc, { startMs: t0, endMs: t0 + 600 * S, stepMs: step });
+    const liveTrend = new RuleEvaluator(tr, new QueryCondition(engine, trend, step), { states: new MemoryAlertStates(), cache: new MemoryCache(), notify: async () => {}, silences: () => [], firing: () => undefined });
+    const lt = [];
+    for (let t = t0; t <= t0 + 600 * S; t += step) lt.push(...(await liveTrend.step(t)).transitions);
+    assert.deepEqual(btTrend.transitions, lt);
+    assert.ok(lt.some((m) => m.to === 'firing' && m.labels.site === 'c'));
+    assert.throws(() => parseCondition('reaches(pump_temp, 90)'), /reaches\(<query>/);
   } finally {
     await gw.close();
   }

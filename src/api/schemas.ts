@@ -138,7 +138,7 @@ const RuleFields = {
     .string()
     .min(1)
     .max(4096)
-    .describe('The condition (docs/alerts.md): `<query> <op> <number>`, `anomaly(<selector>[, "<model>"]) <op> <score>`, or a query whose every series is an alert.')
+    .describe('The condition (docs/alerts.md): `<query> <op> <number>`, `anomaly(<selector>[, "<model>"]) <op> <score>`, `reaches(<query>, <op> <number>, <within>[, <window>])`, or a query whose every series is an alert.')
     .superRefine((v, ctx) => {
       try {
         parseCondition(v);
