@@ -522,6 +522,22 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
       });
     });
 
+    describe('silences', () => {
+      it('created, listed by end, expired once', async (s) => {
+        const a = await s.createSilence({ matchers: '{site="a"}', startsAt: '2026-12-08T10:00:00.000Z', endsAt: '2026-12-08T12:00:00.000Z', createdBy: 'user:admin', comment: 'maintenance' });
+        const b = await s.createSilence({ matchers: '{alertname="X"}', startsAt: '2026-12-08T09:00:00.000Z', endsAt: '2026-12-08T10:30:00.000Z', createdBy: 'user:ops' });
+        assert.equal(b.comment, '');
+        assert.match(a.createdAt, isoRe);
+        assert.deepEqual(await s.listSilences(), [b, a]);
+        assert.deepEqual(await s.listSilences('2026-12-08T11:00:00.000Z'), [a]);
+        const e = await s.expireSilence(a.id, '2026-12-08T11:00:00.000Z');
+        assert.equal(e?.endsAt, '2026-12-08T11:00:00.000Z');
+        assert.equal((await s.expireSilence(a.id, '2026-12-08T11:30:00.000Z'))?.endsAt, '2026-12-08T11:00:00.000Z', 'an ended silence stays ended');
+        assert.equal(await s.expireSilence(randomUUID(), '2026-12-08T11:00:00.000Z'), undefined);
+        assert.deepEqual(await s.listSilences('2026-12-08T11:00:00.000Z'), []);
+      });
+    });
+
     describe('connectors', () => {
       it('create, get, list, conflict, patch, delete', async (s) => {
         const m = await s.createConnector({ name: 'mqtt-main', kind: 'mqtt', config: { url: 'mqtt://x', topics: ['a/#'], qos: 1, nested: { tls: false } } });

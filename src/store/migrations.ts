@@ -193,6 +193,18 @@ CREATE INDEX alerts_state_idx ON alerts (state);
 -- A rule's grouping, inhibition and notification timing (groupBy, parentId,
 -- inhibitLabels, repeatSeconds, cooldownSeconds), as one JSON object.
 ALTER TABLE alert_rules ADD COLUMN spec jsonb NOT NULL DEFAULT '{}';
+-- Silences: alerts whose labels match the selector are not notified within [starts_at, ends_at).
+CREATE TABLE silences (
+  id         text PRIMARY KEY,
+  matchers   text NOT NULL,
+  starts_at  timestamptz(3) NOT NULL,
+  ends_at    timestamptz(3) NOT NULL,
+  created_by text NOT NULL,
+  comment    text NOT NULL DEFAULT '',
+  created_at timestamptz(3) NOT NULL DEFAULT now(),
+  CHECK (ends_at > starts_at)
+);
+CREATE INDEX silences_ends_idx ON silences (ends_at);
 `,
   },
 ];

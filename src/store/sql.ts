@@ -10,6 +10,8 @@ import {
   alertRuleSpecDefaults,
   type AlertRule,
   type AlertRuleSpec,
+  type NewSilence,
+  type StoredSilence,
   type AlertRulePatch,
   type AuditEntry,
   type AuditQuery,
@@ -148,6 +150,18 @@ function toAlert(r: Row): AlertInstance {
     activeAt: iso(r.active_at),
     firedAt: isoOrNull(r.fired_at),
     resolvedAt: isoOrNull(r.resolved_at),
+  };
+}
+
+function toSilence(r: Row): StoredSilence {
+  return {
+    id: r.id as string,
+    matchers: r.matchers as string,
+    startsAt: iso(r.starts_at),
+    endsAt: iso(r.ends_at),
+    createdBy: r.created_by as string,
+    comment: r.comment as string,
+    createdAt: iso(r.created_at),
   };
 }
 
@@ -724,6 +738,30 @@ export class SqlStore implements MetaStore {
         }
       })
       .catch(mapError);
+  }
+
+  // ---- silences ----
+
+  async createSilence(n: NewSilence): Promise<StoredSilence> {
+    const [r] = await q(
+      this.db,
+      `INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment) VALUES ($1::text, $2::text, $3::timestamptz, $4::timestamptz, $5::text, $6::text) RETURNING *`,
+      [randomUUID(), n.matchers, n.startsAt, n.endsAt, n.createdBy, n.comment ?? ''],
+    );
+    return toSilence(r!);
+  }
+
+  async listSilences(endsAfter?: string): Promise<StoredSilence[]> {
+    const rows = endsAfter === undefined
+      ? await q(this.db, 'SELECT * FROM silences ORDER BY starts_at, id')
+      : await q(this.db, 'SELECT * FROM silences WHERE ends_at > $1::timestamptz ORDER BY starts_at, id', [endsAfter]);
+    return rows.map(toSilence);
+  }
+
+  async expireSilence(id: string, at: string): Promise<StoredSilence | undefined> {
+    await q(this.db, 'UPDATE silences SET ends_at = GREATEST(starts_at + interval \'1 millisecond\', $2::timestamptz) WHERE id = $1::text AND ends_at > $2::timestamptz', [id, at]);
+    const [r] = await q(this.db, 'SELECT * FROM silences WHERE id = $1::text', [id]);
+    return r && toSilence(r);
   }
 
   async createUserModel(m: NewUserModel): Promise<UserModel> {

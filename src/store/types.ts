@@ -155,6 +155,18 @@ export interface AlertRule {
   updatedAt: string;
 }
 
+export interface StoredSilence {
+  id: string;
+  /** A series selector over alert labels: `{site="a",alertname="PumpHot"}`. */
+  matchers: string;
+  startsAt: string;
+  endsAt: string;
+  createdBy: string;
+  comment: string;
+  createdAt: string;
+}
+export type NewSilence = Pick<StoredSilence, 'matchers' | 'startsAt' | 'endsAt' | 'createdBy'> & { comment?: string };
+
 /** The parts of a rule kept in its spec column, and their defaults. */
 export const alertRuleSpecDefaults = { groupBy: [] as string[], parentId: null as string | null, inhibitLabels: [] as string[], repeatSeconds: 4 * 3600, cooldownSeconds: 0 };
 export type AlertRuleSpec = typeof alertRuleSpecDefaults;
@@ -375,6 +387,12 @@ export interface MetaStore {
   listAlerts(ruleId?: string): Promise<AlertInstance[]>;
   /** Upserts the alerts of one rule that changed and deletes `removed` (fingerprints), in one transaction. */
   saveAlerts(ruleId: string, changed: readonly AlertInstance[], removed: readonly string[]): Promise<void>;
+
+  createSilence(s: NewSilence): Promise<StoredSilence>;
+  /** Silences that end after `endsAfter` (ISO; all without it), by start. */
+  listSilences(endsAfter?: string): Promise<StoredSilence[]>;
+  /** Ends a silence now (at `at`) when it ends later; the silence as it is then, undefined when there is none. */
+  expireSilence(id: string, at: string): Promise<StoredSilence | undefined>;
 
   createUserModel(m: NewUserModel): Promise<UserModel>;
   /** Every version of every user model, without the bytes, by name then creation. */
